@@ -1,0 +1,176 @@
+"""The step protocol shared by every zero-shot sampler, the registry, and input checks.
+
+A sampler is a generator function ``run(den, prob, y, n, generator, **options)`` that yields
+``Step`` records.  ``sample`` runs it to the end and returns the last state; widgets, benchmarks
+and tests consume the very same steps, so no method has a second, private loop.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+
+from ..denoisers import Denoiser
+from ..operators import InverseProblem
+from ..schedules import randn
+
+
+@dataclass
+class Step:
+    """One step of a sampler.
+
+    i      : step index (0, 1, ...)
+    t      : diffusion time of the state (None for samplers without one, e.g. PnP-ULA)
+    x      : current state, shape (n, ...)
+    x0     : estimate of the clean signal at this step (None where the method has none)
+    phase  : a short label ("prior", "guidance", "warm start", ...)
+    extras : method-specific tensors, e.g. "correction" (the data-consistency change)
+    """
+    i: int
+    t: int | None
+    x: torch.Tensor
+    x0: torch.Tensor | None = None
+    phase: str = ""
+    extras: dict = field(default_factory=dict)
+
+    def detached(self, device="cpu") -> "Step":
+        """A copy on ``device`` with no autograd history, for storing frames."""
+        mv = lambda v: v.detach().to(device) if isinstance(v, torch.Tensor) else v  # noqa: E731
+        return Step(self.i, self.t, mv(self.x), mv(self.x0), self.phase,
+                    {k: mv(v) for k, v in self.extras.items()})
+
+
+@dataclass
+class Method:
+    name: str
+    run: Callable[..., Iterator[Step]]
+    summary: str
+    needs_problem: bool = True
+    backward_through_denoiser: bool = False
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(name: str, summary: str, needs_problem: bool = True,
+             backward_through_denoiser: bool = False):
+    def deco(fn):
+        _REGISTRY[name] = Method(name, fn, summary, needs_problem, backward_through_denoiser)
+        return fn
+    return deco
+
+
+def methods() -> list[str]:
+    """Names of every registered sampler."""
+    return sorted(_REGISTRY)
+
+
+def get_method(name: str) -> Method:
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(methods())}.")
+    return _REGISTRY[name]
+
+
+def options_of(name: str) -> dict:
+    """The options of a method with their defaults."""
+    sig = inspect.signature(get_method(name).run)
+    skip = {"den", "prob", "y", "n", "generator", "shape"}
+    return {k: p.default for k, p in sig.parameters.items() if k not in skip}
+
+
+def iterate(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tensor | None,
+            n: int = 1, generator: torch.Generator | None = None, **options) -> Iterator[Step]:
+    """Iterator over the ``Step`` records of method ``name`` (see ``pt.methods()``)."""
+    method = get_method(name)
+    shape = check_inputs(method, den, prob, y, n, generator)
+    unknown = set(options) - set(options_of(name))
+    if unknown:
+        raise TypeError(f"{name} has no option(s) {sorted(unknown)}; its options are "
+                        f"{options_of(name)}.")
+    if not method.needs_problem:
+        prob, y = None, None
+    return method.run(den, prob, y, n=n, generator=generator, shape=shape, **options)
+
+
+def sample(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tensor | None,
+           n: int = 1, generator: torch.Generator | None = None, **options) -> torch.Tensor:
+    """Run method ``name`` to the end; returns samples of shape (n, ...)."""
+    last = None
+    for last in iterate(name, den, prob, y, n=n, generator=generator, **options):
+        pass
+    return last.x.detach()
+
+
+def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
+    """Validate the public arguments; return the shape of one signal."""
+    if not isinstance(den, Denoiser):
+        raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}; "
+                        "wrap a network with EpsNetDenoiser or X0NetDenoiser.")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
+    device = getattr(den, "device", None)
+    if not method.needs_problem:
+        if den.shape is None:
+            raise ValueError(f"{method.name} needs a denoiser with a known signal shape.")
+        return tuple(den.shape)
+    if prob is None or y is None:
+        raise ValueError(f"{method.name} is a posterior sampler: pass an InverseProblem and y "
+                         "(use 'ddpm' for prior samples).")
+    if not isinstance(prob, InverseProblem):
+        raise TypeError(f"prob must be an InverseProblem, got {type(prob).__name__}.")
+    shape = prob.check_y(y, device=device)
+    if den.shape is not None and tuple(den.shape) != tuple(shape):
+        raise ValueError(f"the operator expects signals of shape {tuple(shape)} but the prior "
+                         f"(denoiser) models signals of shape {tuple(den.shape)}.")
+    if generator is not None and generator.device.type != y.device.type:
+        raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
+                         f"make it with torch.Generator(device={str(y.device)!r}).")
+    return tuple(shape)
+
+
+# -- small shared pieces of the samplers ---------------------------------------------------------
+def initial_noise(n, shape, y, generator, den=None):
+    """x_T ~ N(0, I) with the device and dtype of y (or of the denoiser's network)."""
+    device, dtype = "cpu", torch.float32
+    if y is not None:
+        device, dtype = y.device, y.dtype
+    elif den is not None and getattr(den, "device", None) is not None:
+        device = den.device
+    elif generator is not None:
+        device = generator.device
+    return randn((n, *shape), generator=generator, device=device, dtype=dtype)
+
+
+def ddim_update(sched, x0, eps, t, t_prev, eta, generator):
+    """One DDIM / DDPM update from time t to t_prev given x0 and eps estimates.
+
+    x_{t'} = sqrt(ab') x0 + sqrt(1 - ab' - c^2) eps + c z,
+    c = eta * sqrt((1 - ab') / (1 - ab)) * sqrt(1 - ab / ab')   (eta = 1: DDPM, eta = 0: DDIM).
+    t_prev < 0 ends the chain at x0."""
+    if t_prev < 0:
+        return x0
+    ab = sched.abar(t).item()
+    ab_prev = sched.abar(t_prev).item()
+    c = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)) ** 0.5
+    c = min(c, (1 - ab_prev) ** 0.5)
+    z = randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    return ab_prev ** 0.5 * x0 + max(1 - ab_prev - c * c, 0.0) ** 0.5 * eps + c * z
+
+
+def eps_from_x0(sched, x_t, x0, t):
+    ab = sched.abar(t).item()
+    return (x_t - ab ** 0.5 * x0) / (1 - ab) ** 0.5
+
+
+def renoise(sched, x0, t, generator):
+    """x_t ~ q(x_t | x0)."""
+    return sched.add_noise(x0, int(t), generator=generator)
+
+
+def data_lipschitz(prob, shape) -> float:
+    """L of grad g(x) = J^T (A x - y) / sigma^2, i.e. |A|^2 / sigma^2 (a bound for nonlinear A)."""
+    op = prob.operator
+    sq = op.norm_squared(shape) if op.linear else op.lipschitz_squared(shape)
+    return sq / prob.sigma ** 2

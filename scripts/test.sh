@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set everything up if needed, then run every test: unit and statistical tests, and the notebooks
+# (generated from their jupytext sources, run in fast mode by nbval; they assert their own claims).
+# Extra arguments go to pytest (e.g. -k operators, -x).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+export POSTERIOR_TUTOR_FAST=1 MPLBACKEND=Agg
+# offline copies of public data sets, where this checkout has them (tests and CI)
+if [ -z "${POSTERIOR_TUTOR_DATA:-}" ] && [ -d "$ROOT/../shared/data" ]; then
+  export POSTERIOR_TUTOR_DATA="$ROOT/../shared/data"
+fi
+exec python -m pytest -q -p no:cacheprovider --nbval-lax --durations=15 tests notebooks "$@"
