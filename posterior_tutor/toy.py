@@ -137,16 +137,21 @@ class GMMDenoiser(Denoiser):
             raise ValueError(f"this denoiser takes points of shape (n, {self.gmm.d}), "
                              f"got {tuple(x_t.shape)}.")
         x = x_t.double()
+        times = torch.unique(t).tolist()
+        if len(times) == 1:  # the usual case: one time for the whole batch
+            return self._x0_at(x, times[0]).to(x_t.dtype)
         out = torch.empty_like(x)
-        for tv in torch.unique(t).tolist():
-            sel = t == tv
-            mean, prec, logdet, gain, mu = self._level(int(tv), x.device)
-            diff = x[sel][:, None, :] - mean[None]                      # (n, K, d)
-            maha = torch.einsum("nki,kij,nkj->nk", diff, prec, diff)
-            r = torch.softmax(-0.5 * (maha + logdet) + self.gmm.weights.to(x.device).log(), 1)
-            comp = mu[None] + torch.einsum("kij,nkj->nki", gain, diff)
-            out[sel] = (r[..., None] * comp).sum(1)
+        for tv in times:
+            out[t == tv] = self._x0_at(x[t == tv], tv)
         return out.to(x_t.dtype)
+
+    def _x0_at(self, x, t: int):
+        mean, prec, logdet, gain, mu = self._level(int(t), x.device)
+        diff = x[:, None, :] - mean[None]                               # (n, K, d)
+        maha = (torch.einsum("nkj,kij->nki", diff, prec) * diff).sum(-1)
+        r = torch.softmax(-0.5 * (maha + logdet) + self.gmm.weights.to(x.device).log(), 1)
+        comp = mu[None] + torch.einsum("nkj,kij->nki", diff, gain)
+        return (r[..., None] * comp).sum(1)
 
     def _level(self, t: int, device):
         """Per-time constants, cached: noised means, precisions S^-1, log det S, gains."""

@@ -12,8 +12,12 @@ the squared form is equivalent.  Cost: one denoiser call AND one backward pass (
 product through the network) per step; that backward pass is what Spin and DiffPIR avoid.
 
 Paper defaults: 1000 steps, zeta 1.0 (0.3 for super-resolution and deblurring, 0.5 for
-inpainting, images in [-1, 1], sigma_y = 0.05).  Departure: the step count is an option
-(``steps``) for teaching on a CPU; the DDPM update then becomes DDIM with eta = 1 on a coarser grid.
+inpainting, images in [-1, 1], sigma_y = 0.05).  Departures: (1) the default zeta is 0.3, the
+paper's value for super-resolution and deblurring, because 1.0 overshoots on the toy problems
+(measured: 2D sliced Wasserstein 0.19 at zeta 0.3 vs 0.72 at 1.0; in d = 16 the median data
+residual is 1.07 at 0.3 and 3.5 at 1.0, where exact posterior samples give 0.57); (2) the step count
+is an option (``steps``) for teaching on a CPU; the DDPM update then becomes DDIM with eta = 1 on a
+coarser grid.
 """
 from __future__ import annotations
 
@@ -24,12 +28,13 @@ from .base import Step, ddim_update, eps_from_x0, initial_noise, register
 
 @register("dps", "Diffusion Posterior Sampling: guidance through the denoiser at every step",
           backward_through_denoiser=True)
-def run(den, prob, y, n, generator=None, shape=None, steps: int = 1000, zeta: float = 1.0,
+def run(den, prob, y, n, generator=None, shape=None, steps: int = 1000, zeta: float = 0.3,
         eta: float = 1.0):
     """DPS.
 
     steps : denoiser calls (= backward passes); paper 1000.
-    zeta  : guidance scale on grad |y - A(x0_hat)|; paper 1.0 (0.3 SR/deblur, 0.5 inpainting).
+    zeta  : guidance scale on grad |y - A(x0_hat)|; paper 1.0 (0.3 SR/deblur, 0.5 inpainting);
+            default 0.3 (see the module docstring).
     eta   : 1.0 DDPM noise as in the paper; 0 gives a deterministic (DDIM) prior part.
     """
     sched = den.schedule
