@@ -1,0 +1,136 @@
+"""The benchmark: every registered sampler side by side, measured in one run on one machine.
+
+    python -m posterior_tutor.bench            # full mode
+    python -m posterior_tutor.bench --fast     # small slice (also when POSTERIOR_TUTOR_FAST=1 or CI)
+
+Toy suite (exact posteriors): for the 2D bimodal problem and the d = 16, rank-4 problem, each
+method's sliced Wasserstein distance to exact posterior samples, as a multiple of the exact-sampling
+noise floor and of the prior-samples distance; network calls (NFE), backward passes through the
+network, wall time, time inside network calls, and overhead = wall time / network time (the
+sampler's own cost on top of its network calls).  Writes a Markdown table and a CSV.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from . import toy
+from .config import fast_mode
+from .metrics import sliced_wasserstein
+from .samplers import methods, sample
+from .schedules import VPSchedule
+
+#: options per method: (full mode, fast mode)
+TOY_OPTIONS = {
+    "dps": ({}, {"steps": 200}),
+    "diffpir": ({}, {}),
+    "daps": ({"levels": 100, "langevin_steps": 50}, {"levels": 30, "langevin_steps": 30}),
+    "pnp_ula": ({"steps": 5000}, {"steps": 1000}),
+}
+
+
+@dataclass
+class Row:
+    problem: str
+    method: str
+    n: int
+    sw: float
+    sw_over_floor: float
+    sw_over_prior: float
+    nfe: int
+    backward: int
+    wall_s: float
+    net_s: float
+    overhead: float
+
+
+def _distance(a, b, seed):
+    return sliced_wasserstein(a, b, generator=torch.Generator().manual_seed(seed)).item()
+
+
+def run_toy_suite(fast: bool | None = None, n: int | None = None, seed: int = 0,
+                  method_names=None, progress: bool = True) -> list[Row]:
+    """Measure every posterior sampler on the exact toy problems; returns one Row per run."""
+    fast = fast_mode() if fast is None else fast
+    n = n or (500 if fast else 2000)
+    names = method_names or [m for m in methods() if m in TOY_OPTIONS]
+    rows = []
+    for tp in (toy.bimodal_problem_2d(), toy.gmm_problem()):
+        den = tp.prior.denoiser(VPSchedule())
+        g = torch.Generator().manual_seed(seed)
+        exact = tp.posterior.sample(n, generator=g)
+        floor = _distance(tp.posterior.sample(n, generator=g), exact, seed)
+        prior = _distance(tp.prior.sample(n, generator=g), exact, seed)
+        rows.append(Row(tp.name, "exact (noise floor)", n, floor, 1.0, floor / prior, 0, 0, 0, 0, 0))
+        rows.append(Row(tp.name, "prior samples", n, prior, prior / floor, 1.0, 0, 0, 0, 0, 0))
+        for name in names:
+            opts = TOY_OPTIONS.get(name, ({}, {}))[1 if fast else 0]
+            den.reset_counters()
+            start = time.perf_counter()
+            xs = sample(name, den, tp.problem, tp.y, n=n,
+                        generator=torch.Generator().manual_seed(seed + 1), **opts)
+            wall = time.perf_counter() - start
+            sw = _distance(xs, exact, seed)
+            rows.append(Row(tp.name, name, n, sw, sw / floor, sw / prior, den.nfe, den.nfe_grad,
+                            wall, den.net_seconds, wall / max(den.net_seconds, 1e-9)))
+            if progress:
+                print(f"  {tp.name:16s} {name:10s} SW {sw:.3f}  NFE {den.nfe:5d}  {wall:.2f} s",
+                      flush=True)
+    return rows
+
+
+def machine_description() -> str:
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, {dev}, "
+            f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def to_markdown(rows: list[Row]) -> str:
+    head = ("| problem | method | SW to exact | x noise floor | x prior | NFE | backward | "
+            "wall s | net s | wall/net |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    body = "".join(
+        f"| {r.problem} | {r.method} | {r.sw:.3f} | {r.sw_over_floor:.1f} | {r.sw_over_prior:.2f} "
+        f"| {r.nfe} | {r.backward} | {r.wall_s:.2f} | {r.net_s:.2f} | "
+        f"{r.overhead:.2f} |\n" if r.nfe else
+        f"| {r.problem} | {r.method} | {r.sw:.3f} | {r.sw_over_floor:.1f} | {r.sw_over_prior:.2f} "
+        "| - | - | - | - | - |\n" for r in rows)
+    return head + body
+
+
+def write(rows: list[Row], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "toy.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
+        w.writeheader()
+        w.writerows(asdict(r) for r in rows)
+    (out / "toy.md").write_text(f"Machine: {machine_description()}\n\n{to_markdown(rows)}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m posterior_tutor.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fast", action="store_true", help="small slice (default in CI)")
+    ap.add_argument("--n", type=int, default=None, help="samples per method")
+    ap.add_argument("--methods", nargs="*", default=None, help=f"subset of {methods()}")
+    ap.add_argument("--out", type=Path, default=Path("bench_results"))
+    args = ap.parse_args(argv)
+    unknown = set(args.methods or []) - set(methods())
+    if unknown:
+        ap.error(f"unknown method(s) {sorted(unknown)}; known: {', '.join(methods())}")
+    fast = args.fast or fast_mode()
+    print(f"posterior_tutor benchmark ({'fast' if fast else 'full'} mode) on {machine_description()}")
+    rows = run_toy_suite(fast=fast, n=args.n, method_names=args.methods)
+    write(rows, args.out)
+    print(to_markdown(rows))
+    print(f"written: {args.out / 'toy.md'}, {args.out / 'toy.csv'}")
+
+
+if __name__ == "__main__":
+    main()
