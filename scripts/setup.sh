@@ -22,9 +22,11 @@ if [ ! -f "$stamp" ]; then
 fi
 export PATH="$VENV/bin:$PATH"
 # Notebooks are generated from the jupytext sources (notebooks/*.py); .ipynb files are not in git.
+shopt -s nullglob
 for src in notebooks/[0-9]*.py; do
   nb="${src%.py}.ipynb"
   if [ ! -f "$nb" ] || [ "$src" -nt "$nb" ]; then
     jupytext --quiet --to ipynb --output "$nb" "$src"
   fi
 done
+shopt -u nullglob
