@@ -41,7 +41,7 @@ import posterior_tutor as pt
 
 FAST = pt.fast_mode()
 N = 500 if FAST else 1000                 # particles per sampler
-torch.set_num_threads(2)                  # the timings below are for 2 CPU threads
+torch.set_num_threads(1)    # tiny networks: one thread is fastest, more only add waiting
 print(f"fast mode: {FAST}, particles per sampler: {N}")
 
 
@@ -96,9 +96,11 @@ grid_pts = torch.stack([GX.flatten(), GY.flatten()], 1)
 
 
 def contour(ax, gmm, colors="0.3", **kw):
-    """Contours of a 2D Gaussian-mixture density on the plotting grid."""
+    """Contours of a 2D Gaussian-mixture density, at 0.1%, 1%, 10% and 50% of its peak (geometric
+    levels, so that small modes show up too)."""
     dens = gmm.log_prob(grid_pts).exp().reshape(GX.shape)
-    ax.contour(GX, GY, dens, levels=6, colors=colors, linewidths=0.8, **kw)
+    levels = (dens.max() * torch.tensor([1e-3, 1e-2, 1e-1, 0.5], dtype=dens.dtype)).tolist()
+    ax.contour(GX, GY, dens, levels=levels, colors=colors, linewidths=0.8, **kw)
 
 
 def measurement_line(ax):
@@ -243,8 +245,10 @@ assert torch.allclose(hand_x0, library_x0, atol=1e-10)
 #   i.e. the score of a sampler that ignores $y$.
 #
 # We also record the **mode-weight error** (total variation between the fraction of samples in each
-# mode and the exact weights), the number of network calls (NFE, counted by the denoiser), the
-# wall time and the share of it spent inside the denoiser. In fast mode the slow methods run with
+# mode and the exact weights), the **data residual** (median of $\lVert A x - y\rVert$ over the
+# samples: does the sampler fit the data at all?), the number of network calls (NFE, counted by the
+# denoiser) and backward passes through it, the wall time and the share of it spent inside the
+# denoiser. In fast mode the slow methods run with
 # fewer steps (see `FAST_OPTIONS`), so their numbers there are not the paper-default numbers.
 
 # %%
@@ -266,6 +270,11 @@ def sliced(xs, exact):
     return float(pt.metrics.sliced_wasserstein(xs, exact, generator=seeded(7)))
 
 
+def residual(xs, tp):
+    """Median data misfit |A x - y| over a sample set."""
+    return tp.problem.residual(xs, tp.y).flatten(1).norm(dim=1).median().item()
+
+
 # %%
 def run_method(name, den, tp, seed=5):
     """Sample N particles with counters reset; return samples and the costs."""
@@ -281,52 +290,70 @@ def benchmark(den, tp, exact):
     """Every baseline plus the ddpm prior on one problem, judged against exact samples."""
     floor = pt.metrics.noise_floor(lambda n, generator: tp.posterior.sample(n, generator=generator),
                                    N, generator=seeded(2))
-    prior_sw = sliced(tp.prior.sample(N, generator=seeded(3)), exact)
+    prior_samples = tp.prior.sample(N, generator=seeded(3))
+    ref = dict(floor=floor, prior_sw=sliced(prior_samples, exact),
+               exact_resid=residual(exact, tp), prior_resid=residual(prior_samples, tp))
     rows = [run_method(name, den, tp) for name in ["ddpm"] + BASELINES]
     for r in rows:
         r["sw"] = sliced(r["samples"], exact)
-        r["x_floor"], r["x_prior"] = r["sw"] / floor.mean, r["sw"] / prior_sw
+        r["x_floor"], r["x_prior"] = r["sw"] / floor.mean, r["sw"] / ref["prior_sw"]
         r["mode_tv"] = float(pt.metrics.mode_weight_error(r["samples"], tp.posterior))
-    return rows, floor, prior_sw
+        r["resid"] = residual(r["samples"], tp)
+    return rows, ref
 
 
 # %%
-def show_table(rows, floor, prior_sw, title):
-    lines = [f"**{title}** (N = {N}; noise floor SW = {floor.mean:.3f} ± {floor.std:.3f}; "
-             f"prior samples SW = {prior_sw:.3f})", "",
-             "| method | SW | × floor | × prior | mode TV | NFE | backward | wall [s] | net share |",
-             "|---|---|---|---|---|---|---|---|---|"]
+def show_table(rows, ref, title):
+    floor = ref["floor"]
+    lines = [f"**{title}** (N = {N}; noise floor SW {floor.mean:.3f} ± {floor.std:.3f}; prior "
+             f"samples SW {ref['prior_sw']:.3f}; residual of exact samples {ref['exact_resid']:.2f}, "
+             f"of prior samples {ref['prior_resid']:.2f})", "",
+             "| method | SW | × floor | × prior | mode TV | residual | NFE | backward | wall [s] "
+             "| net share |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['method']} | {r['sw']:.3f} | {r['x_floor']:.1f} | {r['x_prior']:.2f} "
-                     f"| {r['mode_tv']:.2f} | {r['nfe']} | {r['nfe_grad']} | {r['wall']:.2f} "
-                     f"| {r['net_share']:.0%} |")
+                     f"| {r['mode_tv']:.2f} | {r['resid']:.2f} | {r['nfe']} | {r['nfe_grad']} "
+                     f"| {r['wall']:.2f} | {r['net_share']:.0%} |")
     display(Markdown("\n".join(lines)))
 
 
-rows_exact, floor_2d, prior_sw_2d = benchmark(exact_den, tp, exact_samples)
-show_table(rows_exact, floor_2d, prior_sw_2d, "2D problem, exact denoiser")
+rows_exact, ref_2d = benchmark(exact_den, tp, exact_samples)
+show_table(rows_exact, ref_2d, "2D problem, exact denoiser")
 
 # %% [markdown]
-# What the table must show, and what we check:
+# How to read the table (and what the next cell checks):
 #
-# * every posterior sampler beats ignoring the data (SW below the prior distance);
+# * every posterior sampler **fits the data** (its residual is close to that of exact samples, far
+#   below that of prior samples) and **beats ignoring the data** (SW well below the prior distance);
 # * every method makes exactly the network calls its options imply, and only DPS back-propagates
-#   through the network;
-# * and, less comfortably: **with the exact denoiser, none of these samplers is exact**. Each sits
-#   several times above the noise floor, and the mode-weight error shows why: the samplers put the
-#   wrong amount of mass in each mode (look at the small mode on the right in the plots below).
-#   DPS collapses onto the main mode; the others spread too much mass to the minor ones.
-#   Approximations in how the likelihood enters the diffusion, not the network, cause this.
+#   through the network (the "backward" column);
+# * but **fitting the data is not sampling the posterior**. Even with the exact denoiser the
+#   samplers sit several noise floors away from the exact posterior (at the full, paper-default step
+#   counts none of them reaches the floor), and the mode-weight error says why: they put the wrong
+#   amount of mass in each mode. In our runs DiffPIR, DAPS and PnP-ULA give the small mode on the
+#   right far too much mass and the main mode too little, while DPS at its default 1000 steps
+#   over-concentrates on the main mode. DPS's step $\zeta$ acts at every step, so its total
+#   guidance grows with the number of steps: with the 200 steps of fast mode it lands much closer to
+#   the exact weights. These errors come from how each method approximates the likelihood inside the
+#   diffusion, not from the network: the denoiser here is exact.
+#
+# The checks below are the claims that held with margin over several seeds, in fast and full mode.
 
 # %%
-for r in rows_exact:
-    assert math.isfinite(r["sw"]), r["method"]
-    assert r["nfe"] == expected_nfe(r["method"]), (r["method"], r["nfe"])
-    assert r["nfe_grad"] == (r["nfe"] if r["method"] == "dps" else 0), r["method"]
-for r in rows_exact[1:]:
-    assert r["sw"] < prior_sw_2d, f"{r['method']} does not beat ignoring the data"
-    assert r["sw"] > 2 * floor_2d.mean, f"{r['method']} is unexpectedly close to exact"
-print("all checks passed")
+def check_rows(rows, ref, beat_prior_by=1.0):
+    for r in rows:
+        assert math.isfinite(r["sw"]), r["method"]
+        assert r["nfe"] == expected_nfe(r["method"]), (r["method"], r["nfe"])
+        assert r["nfe_grad"] == (r["nfe"] if r["method"] == "dps" else 0), r["method"]
+    for r in rows[1:]:                                     # the posterior samplers
+        assert r["resid"] < 0.5 * ref["prior_resid"], f"{r['method']} does not fit the data"
+        assert r["sw"] < beat_prior_by * ref["prior_sw"], f"{r['method']}: no better than the prior"
+
+
+check_rows(rows_exact, ref_2d, beat_prior_by=0.6)
+best_2d = min(rows_exact[1:], key=lambda r: r["sw"])
+assert best_2d["x_floor"] < 7, "the best sampler should be within a few noise floors"
+print(f"checks passed; best: {best_2d['method']} at {best_2d['x_floor']:.1f} noise floors")
 
 # %%
 def scatter_panels(rows, tp, exact, suptitle):
@@ -378,36 +405,40 @@ exact_prior = prior.sample(N, generator=seeded(14))
 prior_floor = pt.metrics.noise_floor(lambda n, generator: prior.sample(n, generator=generator),
                                      N, generator=seeded(15))
 learned_prior_sw = sliced(learned_prior, exact_prior)
-print(f"SW(learned DDPM prior, exact prior) = {learned_prior_sw:.3f}; "
-      f"prior noise floor {prior_floor.mean:.3f}; posterior vs prior distance {prior_sw_2d:.3f}")
-assert learned_prior_sw < 0.3 * prior_sw_2d, "the learned prior should be close to the true prior"
+print(f"SW(learned DDPM prior, exact prior) = {learned_prior_sw:.3f}; prior noise floor "
+      f"{prior_floor.mean:.3f}; for scale, prior vs posterior distance {ref_2d['prior_sw']:.3f}")
+assert learned_prior_sw < 3 * prior_floor.mean, "the learned prior should be close to the true prior"
+assert learned_prior_sw < 0.3 * ref_2d["prior_sw"]
 
 # %%
-rows_learned, _, _ = benchmark(learned_den, tp, exact_samples)
-show_table(rows_learned, floor_2d, prior_sw_2d, "2D problem, learned MLP denoiser")
-for r in rows_learned:
-    assert math.isfinite(r["sw"]), r["method"]
-    assert r["nfe"] == expected_nfe(r["method"]), (r["method"], r["nfe"])
-for r in rows_learned[1:]:
-    assert r["sw"] < prior_sw_2d, f"{r['method']} (learned) does not beat ignoring the data"
+rows_learned, ref_learned = benchmark(learned_den, tp, exact_samples)
+show_table(rows_learned, ref_learned, "2D problem, learned MLP denoiser")
+check_rows(rows_learned, ref_learned)
 
 # %%
 scatter_panels(rows_learned, tp, exact_samples, "learned denoiser: samples over the exact posterior")
 
 # %% [markdown]
-# **The gap.** Compare the two tables row by row. Two things change when the network replaces the
-# exact denoiser:
+# **The gap.** Compare the two tables row by row. The network's prior is close to the ring but not
+# equal to it (its DDPM samples sit above the prior noise floor), and its errors are largest where it
+# saw little data: between the modes and far from the ring. How much that matters depends on how a
+# sampler uses the denoiser:
 #
-# * *accuracy*: the network's prior is only approximately the ring (its DDPM samples sit above the
-#   prior noise floor), and its errors are largest where it saw little data: between the modes and far
-#   from the ring. Samplers that query the denoiser at small noise levels many times (PnP-ULA) or
-#   differentiate it (DPS) are the most exposed to this;
-# * *cost*: NFE is the same by construction, but now each call is a network pass, so the share of
-#   time spent in the denoiser changes, and DPS pays an extra backward pass per step.
+# * DiffPIR and DAPS only *evaluate* the denoiser at moderate to high noise, where the network is
+#   accurate: their rows barely move.
+# * DPS *differentiates* the network: it follows $\nabla_{x_t}$ of the network output, and the
+#   gradient of a network that fits its outputs well can still be poor. In our runs DPS loses the
+#   most from the swap.
+# * PnP-ULA queries the denoiser at one small noise level, thousands of times, in the regions between
+#   the modes that the chains must cross. There the learned score differs from the exact one, which
+#   changes how the chains move between modes: its row moves a lot, in either direction, from seed to
+#   seed.
+#
+# *Cost*: the NFE are the same by construction, but each call is now a network pass, so the
+# share of time spent in the denoiser grows, and DPS pays an extra backward pass per step.
 #
 # The ordering between methods is not stable under a change of denoiser and seed on a problem this
-# small, which is why we assert only claims that hold with margin. In both tables, the dominant error
-# is the sampler's own approximation, visible already with the exact denoiser.
+# small, which is why we assert only the claims above (fits the data, beats the prior).
 
 # %% [markdown]
 # ## 6. Stepping through a sampler
@@ -458,18 +489,29 @@ plt.show()
 # `pt.toy.gmm_problem()` is a 5-component mixture in $\mathbb R^{16}$ with anisotropic covariances,
 # seen through a random rank-4 matrix ($m = 4$ measurements for $d = 16$ unknowns) with
 # $\sigma = 0.3$. Same samplers, same options, exact denoiser. (SW shrinks with the dimension, so
-# compare the ratios, not the raw numbers, with the 2D tables.)
+# compare the ratios, not the raw numbers, with the 2D tables.) Four modes keep a visible weight;
+# twelve directions are not measured at all, so there the posterior is the prior's (component-wise).
 
 # %%
 tp16 = pt.toy.gmm_problem()
 print(tp16, " posterior weights:", [round(w, 3) for w in tp16.posterior.weights.tolist()])
 exact16 = tp16.posterior.sample(N, generator=seeded(30))
-rows16, floor16, prior_sw16 = benchmark(tp16.prior.denoiser(sched), tp16, exact16)
-show_table(rows16, floor16, prior_sw16, "d = 16, rank-4 operator, exact denoiser")
-for r in rows16:
-    assert math.isfinite(r["sw"]) and r["nfe"] == expected_nfe(r["method"]), r["method"]
-for r in rows16[1:]:
-    assert r["sw"] < prior_sw16, f"{r['method']} (d=16) does not beat ignoring the data"
+rows16, ref16 = benchmark(tp16.prior.denoiser(sched), tp16, exact16)
+show_table(rows16, ref16, "d = 16, rank-4 operator, exact denoiser")
+check_rows(rows16, ref16, beat_prior_by=math.inf)  # SW vs prior: see below, not a safe claim here
+
+# %% [markdown]
+# In 16 dimensions the lesson of the 2D table is sharper. Every sampler still **fits the data** (the
+# residual column is far below the prior's), yet by SW most of them are hardly closer to the posterior
+# than prior samples are, and in our runs PnP-ULA is even *further*: the mode-weight error is large
+# for all of them. A sample that explains $y$ can sit in the wrong mode.
+#
+# PnP-ULA shows the classic weakness of Langevin chains: in 16 dimensions the modes are separated by
+# wide low-density regions, and a chain practically never crosses them. Each chain keeps the mode of
+# the basin where it started, so the mode weights reflect the starting distribution, not the
+# posterior. (This is why the paper runs one chain for $10^5$ to $10^6$ iterations and still reports
+# slow mixing.) DPS, with the full 1000 steps, gets closest here; with the 200 steps of fast mode it
+# does not.
 
 # %% [markdown]
 # ## 8. Conclusions
@@ -479,11 +521,16 @@ for r in rows16[1:]:
 # * For Gaussian mixtures the posterior and the Tweedie denoiser are closed-form (Kalman updates);
 #   we derived both by hand and they match the library to machine precision. This exact world is the
 #   yardstick of the whole course.
-# * Every classical diffusion sampler beats ignoring the data, but **none is exact, even with the
-#   exact denoiser**: all sit several noise floors away from the posterior, mostly through wrong mode
-#   weights. Their costs differ by more than an order of magnitude (DiffPIR: 100 calls, no backward
-#   pass; DPS: 1000 calls with backward passes; PnP-ULA: thousands of calls).
-# * A learned denoiser adds its own error on top, largest where training data is scarce.
+# * Every classical diffusion sampler fits the data, and in 2D beats ignoring it by a wide margin,
+#   but **with the paper's step counts none is exact, even with the exact denoiser**: they sit several
+#   noise floors away from the posterior, mostly through wrong mode weights. In 16 dimensions most are
+#   barely better than the prior by that measure, and a Langevin chain (PnP-ULA) cannot move mass
+#   between modes at all.
+# * Their costs differ by more than an order of magnitude: DiffPIR 100 denoiser calls and no backward
+#   pass; DPS 1000 calls each with a backward pass; DAPS 1000 calls plus 20,000 cheap Langevin steps;
+#   PnP-ULA 3000 calls (and far more in the paper).
+# * A learned denoiser adds its own error on top, largest where training data is scarce; methods
+#   that differentiate the network (DPS) are the most exposed to it.
 #
 # The next chapters look at methods that aim to do better per network call: LATINO (Langevin with
 # one-step denoising and a proximal data step), Spin (sparse scheduled guidance), and the trained
