@@ -4,4 +4,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 first=$(ls notebooks/[0-9]*.ipynb | head -n 1)
-exec jupyter lab "$first" "$@"
+extra=()
+[ "$(id -u)" = 0 ] && extra+=(--allow-root)   # e.g. inside a container
+exec jupyter lab "$first" "${extra[@]}" "$@"
