@@ -31,7 +31,6 @@
 
 # %%
 import math
-import time
 
 import matplotlib.pyplot as plt
 import torch
@@ -277,13 +276,10 @@ def residual(xs, tp):
 
 # %%
 def run_method(name, den, tp, seed=5):
-    """Sample N particles with counters reset; return samples and the costs."""
-    den.reset_counters()
-    start = time.perf_counter()
-    xs = pt.sample(name, den, tp.problem, tp.y, n=N, generator=seeded(seed), **OPTIONS[name])
-    wall = time.perf_counter() - start
-    return dict(method=name, samples=xs, nfe=den.nfe, nfe_grad=den.nfe_grad, wall=wall,
-                net_share=den.net_seconds / wall)
+    """Sample N particles with the denoiser's counters reset; return samples and the costs."""
+    xs, cost = pt.bench.timed_sample(name, den, tp.problem, tp.y, N, seeded(seed), **OPTIONS[name])
+    return dict(method=name, samples=xs, nfe=cost.nfe, nfe_grad=cost.backward, wall=cost.wall_s,
+                net_share=cost.net_s / cost.wall_s)
 
 
 def benchmark(den, tp, exact):

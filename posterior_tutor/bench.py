@@ -51,6 +51,29 @@ class Row:
     overhead: float
 
 
+@dataclass
+class Cost:
+    """What one sampler run cost: network calls, backward passes, wall and network seconds."""
+    nfe: int
+    backward: int
+    wall_s: float
+    net_s: float
+
+    @property
+    def overhead(self) -> float:
+        """Wall time / time inside network calls: the sampler's own cost on top of the network."""
+        return self.wall_s / max(self.net_s, 1e-9)
+
+
+def timed_sample(name, den, prob, y, n, generator=None, **options):
+    """``pt.sample`` with the denoiser's counters reset first; returns (samples, Cost)."""
+    den.reset_counters()
+    start = time.perf_counter()
+    xs = sample(name, den, prob, y, n=n, generator=generator, **options)
+    wall = time.perf_counter() - start
+    return xs, Cost(den.nfe, den.nfe_grad, wall, den.net_seconds)
+
+
 def _distance(a, b, seed):
     return sliced_wasserstein(a, b, generator=torch.Generator().manual_seed(seed)).item()
 
@@ -72,17 +95,14 @@ def run_toy_suite(fast: bool | None = None, n: int | None = None, seed: int = 0,
         rows.append(Row(tp.name, "prior samples", n, prior, prior / floor, 1.0, 0, 0, 0, 0, 0))
         for name in names:
             opts = TOY_OPTIONS.get(name, ({}, {}))[1 if fast else 0]
-            den.reset_counters()
-            start = time.perf_counter()
-            xs = sample(name, den, tp.problem, tp.y, n=n,
-                        generator=torch.Generator().manual_seed(seed + 1), **opts)
-            wall = time.perf_counter() - start
+            xs, cost = timed_sample(name, den, tp.problem, tp.y, n,
+                                    torch.Generator().manual_seed(seed + 1), **opts)
             sw = _distance(xs, exact, seed)
-            rows.append(Row(tp.name, name, n, sw, sw / floor, sw / prior, den.nfe, den.nfe_grad,
-                            wall, den.net_seconds, wall / max(den.net_seconds, 1e-9)))
+            rows.append(Row(tp.name, name, n, sw, sw / floor, sw / prior, cost.nfe, cost.backward,
+                            cost.wall_s, cost.net_s, cost.overhead))
             if progress:
-                print(f"  {tp.name:16s} {name:10s} SW {sw:.3f}  NFE {den.nfe:5d}  {wall:.2f} s",
-                      flush=True)
+                print(f"  {tp.name:16s} {name:10s} SW {sw:.3f}  NFE {cost.nfe:5d}  "
+                      f"{cost.wall_s:.2f} s", flush=True)
     return rows
 
 
@@ -95,13 +115,13 @@ def machine_description() -> str:
 def to_markdown(rows: list[Row]) -> str:
     head = ("| problem | method | SW to exact | x noise floor | x prior | NFE | backward | "
             "wall s | net s | wall/net |\n|---|---|---|---|---|---|---|---|---|---|\n")
-    body = "".join(
-        f"| {r.problem} | {r.method} | {r.sw:.3f} | {r.sw_over_floor:.1f} | {r.sw_over_prior:.2f} "
-        f"| {r.nfe} | {r.backward} | {r.wall_s:.2f} | {r.net_s:.2f} | "
-        f"{r.overhead:.2f} |\n" if r.nfe else
-        f"| {r.problem} | {r.method} | {r.sw:.3f} | {r.sw_over_floor:.1f} | {r.sw_over_prior:.2f} "
-        "| - | - | - | - | - |\n" for r in rows)
-    return head + body
+    lines = []
+    for r in rows:
+        costs = (f"{r.nfe} | {r.backward} | {r.wall_s:.2f} | {r.net_s:.2f} | {r.overhead:.2f}"
+                 if r.nfe else "- | - | - | - | -")
+        lines.append(f"| {r.problem} | {r.method} | {r.sw:.3f} | {r.sw_over_floor:.1f} "
+                     f"| {r.sw_over_prior:.2f} | {costs} |\n")
+    return head + "".join(lines)
 
 
 def write(rows: list[Row], out: Path) -> None:
