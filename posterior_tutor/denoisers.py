@@ -44,6 +44,7 @@ class Denoiser:
 
     # -- the three views -----------------------------------------------------------------
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        self._check_signal(x_t)
         t_vec = self._time_vector(x_t, t)
         start = time.perf_counter()
         out = self._x0(x_t, t_vec)
@@ -66,6 +67,13 @@ class Denoiser:
     def _x0(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def _check_signal(self, x_t: torch.Tensor) -> None:
+        if self.shape is not None and tuple(x_t.shape[1:]) != tuple(self.shape):
+            raise ValueError(
+                f"this prior models signals of shape {tuple(self.shape)} (batched: (n, "
+                f"{', '.join(map(str, self.shape))})), got a batch of shape {tuple(x_t.shape)}. "
+                "Resize or pad the images (pt.data.resize) or use a prior trained at that size.")
+
     def _time_vector(self, x_t, t) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=torch.long, device=x_t.device)
         self.schedule.check_t(t)
@@ -77,7 +85,28 @@ class Denoiser:
         return t
 
 
-class EpsNetDenoiser(Denoiser):
+class _NetDenoiser(Denoiser):
+    """A denoiser backed by a torch network: ``.device`` and ``.to(device)`` follow the network."""
+
+    net: torch.nn.Module
+
+    @property
+    def device(self) -> torch.device:
+        p = next(self.net.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def to(self, device):
+        self.net.to(device)
+        return self
+
+    def _check_signal(self, x_t):
+        super()._check_signal(x_t)
+        if x_t.device != self.device:
+            raise ValueError(f"the input is on {x_t.device} but the prior network is on "
+                             f"{self.device}: move one of them (den.to(device) or x.to(device)).")
+
+
+class EpsNetDenoiser(_NetDenoiser):
     """Wraps a network ``net(x_t, t) -> eps`` (the usual DDPM parameterisation)."""
 
     def __init__(self, net: torch.nn.Module, schedule: VPSchedule, shape: tuple | None = None,
@@ -91,7 +120,7 @@ class EpsNetDenoiser(Denoiser):
         return x0.clamp(-self.clip, self.clip) if self.clip is not None else x0
 
 
-class X0NetDenoiser(Denoiser):
+class X0NetDenoiser(_NetDenoiser):
     """Wraps a network ``net(x_t, t) -> x0`` directly."""
 
     def __init__(self, net: torch.nn.Module, schedule: VPSchedule, shape: tuple | None = None):

@@ -62,3 +62,238 @@ def train_denoiser(net: torch.nn.Module, data: torch.Tensor, sched: VPSchedule |
     den = EpsNetDenoiser(ema.eval(), sched, shape=tuple(data.shape[1:]))
     den.train_seconds = time.perf_counter() - start
     return den, losses
+
+
+# =================================================================================================
+# Image priors: the training command (python -m posterior_tutor.train), checkpoints, resume, DDP
+# =================================================================================================
+# One step draws the *global* batch (indices, t, eps) from a generator seeded by (seed, step), so
+#   * resuming from a checkpoint continues exactly the same run (no RNG state to save), and
+#   * under torchrun each of W processes takes its 1/W slice of the same global batch; DDP averages
+#     the gradients, which equals the gradient of the mean loss over the global batch.  Two
+#     processes therefore train the same model as one process (tests/test_train.py checks it).
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+from pathlib import Path
+
+CHECKPOINT_FORMAT = 1
+
+from .checkpoints import CheckpointError, file_sha256, load_state, read_checkpoint  # noqa: E402
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    data: str = "digits"            # digits | mnist | olivetti (posterior_tutor.data)
+    split: str = "train"            # MNIST split
+    subset: str | None = None       # "start:stop" slice of the split (e.g. hold out the rest)
+    size: int | None = None         # image size (None: the data set's default)
+    channels: tuple = (32, 64, 64)  # UNet widths per resolution
+    attention: bool = True
+    dropout: float = 0.0
+    steps: int = 2000
+    batch: int = 128                # global batch (split across processes under torchrun)
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.0
+    ema: float = 0.999
+    clip: float = 1.0               # gradient-norm clipping
+    ckpt_every: int = 250           # an interruption loses at most this many steps
+    seed: int = 0
+    out: str = "runs/prior"
+    data_root: str | None = None    # local data folder (else POSTERIOR_TUTOR_DATA, cache, download)
+
+
+def load_training_images(cfg: TrainConfig) -> torch.Tensor:
+    from . import data
+    x = data.load(cfg.data, split=cfg.split, root=cfg.data_root, size=cfg.size)
+    if cfg.subset:
+        start, stop = (int(v) if v else None for v in cfg.subset.split(":"))
+        x = x[start:stop]
+    check_image_range(x)
+    return x
+
+
+def check_image_range(x: torch.Tensor) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"images must be (n, C, H, W), got shape {tuple(x.shape)}.")
+    if not torch.isfinite(x).all():
+        raise ValueError("training images contain NaN or Inf values.")
+    lo, hi = x.min().item(), x.max().item()
+    if lo < -1.001 or hi > 1.001:
+        raise ValueError(f"images must be scaled to [-1, 1], got values in [{lo:.3g}, {hi:.3g}]; "
+                         "for uint8 images use x / 127.5 - 1.")
+
+
+def batch_for_step(cfg: TrainConfig, step: int, n_data: int, shape, T: int, rank: int = 0,
+                   world: int = 1):
+    """(indices, t, eps) of this process's slice of the global batch of ``step``."""
+    if cfg.batch % world:
+        raise ValueError(f"the global batch ({cfg.batch}) must be divisible by the number of "
+                         f"processes ({world}).")
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    idx = torch.randint(0, n_data, (cfg.batch,), generator=g)
+    t = torch.randint(0, T, (cfg.batch,), generator=g)
+    eps = torch.randn((cfg.batch, *shape), generator=g)
+    part = slice(rank * cfg.batch // world, (rank + 1) * cfg.batch // world)
+    return idx[part], t[part], eps[part]
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of lr at the last step."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+def build_unet(cfg: TrainConfig, in_ch: int = 1):
+    from .nets import UNet
+    return UNet(in_ch, channels=tuple(cfg.channels), attention=cfg.attention, dropout=cfg.dropout)
+
+
+def train_prior(cfg: TrainConfig, progress: bool = True, device: str = "cpu") -> Path:
+    """Train (or resume) an image prior; returns the path of the final checkpoint ``prior.pt``.
+
+    Writes ``out/last.pt`` every ``ckpt_every`` steps (atomically) and, at the end, ``prior.pt``
+    (EMA weights + config) with ``model_card.json`` (its sha256 and the run's metadata)."""
+    import torch.distributed as dist
+    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    out = Path(cfg.out)
+    x = load_training_images(cfg).to(device)
+    sched = VPSchedule()
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process and every run
+    net = build_unet(cfg, x.shape[1]).to(device)
+    ema = copy.deepcopy(net).requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start, wall = 0, 0.0
+    if (out / "last.pt").exists():
+        start, wall = _resume(out / "last.pt", cfg, net, ema, opt)
+    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
+    bar = _progress(range(start, cfg.steps), progress and rank == 0, start, cfg.steps)
+    losses, t0 = [], time.perf_counter()
+    for step in bar:
+        idx, t, eps = batch_for_step(cfg, step, x.shape[0], x.shape[1:], sched.T, rank, world)
+        t, eps = t.to(device), eps.to(device)
+        loss = (model(sched.add_noise(x[idx], t, noise=eps), t) - eps).pow(2).flatten(1).sum(1).mean()
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
+        opt.step()
+        ema_update(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
+        losses.append(loss.item())
+        if hasattr(bar, "set_postfix") and step % 10 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.2f}")
+        done = step + 1
+        if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+            _save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
+                          "step": done, "wall": wall + time.perf_counter() - t0,
+                          "net": net.state_dict(), "ema": ema.state_dict(),
+                          "opt": opt.state_dict()}, out / "last.pt")
+    wall += time.perf_counter() - t0
+    if rank == 0:
+        _write_final(out, cfg, ema, x, wall, world, device, losses)
+    if world > 1:
+        dist.barrier()
+    return out / "prior.pt"
+
+
+def _progress(rng, show, start, total):
+    if not show:
+        return rng
+    from tqdm.auto import tqdm
+    return tqdm(rng, initial=start, total=total, desc="training prior")
+
+
+def _save_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a half-written last.pt
+
+
+def _resume(path: Path, cfg: TrainConfig, net, ema, opt) -> tuple[int, float]:
+    ckpt = read_checkpoint(path)
+    saved = TrainConfig(**{**ckpt["config"], "channels": tuple(ckpt["config"]["channels"])})
+    for key in ("data", "split", "subset", "size", "channels", "attention", "batch", "seed"):
+        if getattr(saved, key) != getattr(cfg, key):
+            raise CheckpointError(
+                f"{path} was written by a run with {key}={getattr(saved, key)!r}, but this run has "
+                f"{key}={getattr(cfg, key)!r}. Use the same settings to resume, or another --out.")
+    load_state(net, ckpt["net"], path)
+    load_state(ema, ckpt["ema"], path)
+    opt.load_state_dict(ckpt["opt"])
+    return int(ckpt["step"]), float(ckpt.get("wall", 0.0))
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+    return (f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"{torch.get_num_threads()} torch threads")
+
+
+def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losses) -> None:
+    path = out / "prior.pt"
+    _save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
+                  "shape": list(x.shape[1:]), "ema": ema.state_dict()}, path)
+    from .nets import count_parameters
+    card = {"sha256": file_sha256(path), "data": cfg.data, "split": cfg.split, "subset": cfg.subset,
+            "n_train": int(x.shape[0]), "shape": list(x.shape[1:]), "steps": cfg.steps,
+            "batch": cfg.batch, "seed": cfg.seed, "processes": world, "device": device,
+            "hardware": hardware(), "wall_seconds": round(wall, 1),
+            "parameters": count_parameters(ema), "size_bytes": path.stat().st_size,
+            "final_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 4) if losses else None,
+            "torch": torch.__version__,
+            "command": "python -m posterior_tutor.train " + " ".join(sys.argv[1:]),
+            "config": dataclasses.asdict(cfg)}
+    old = out / "model_card.json"
+    if old.exists():  # keep metrics that an evaluation added earlier only if the weights match
+        prev = json.loads(old.read_text())
+        if prev.get("sha256") == card["sha256"]:
+            card = {**prev, **card}
+    old.write_text(json.dumps(card, indent=2) + "\n")
+
+
+def main(argv=None) -> None:
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m posterior_tutor.train",
+                                description="Train a diffusion prior (eps-prediction UNet, DSM, "
+                                "EMA) on an image data set; resumes from OUT/last.pt if present. "
+                                "Runs under torchrun --nproc_per_node=N as well (DDP).")
+    d = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        default = getattr(d, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "channels":
+            p.add_argument(flag, default="32,64,64", help="UNet widths, comma-separated")
+        elif isinstance(default, bool):
+            p.add_argument(flag, type=lambda s: s.lower() in {"1", "true", "yes"}, default=default)
+        else:
+            typ = type(default) if default is not None else str
+            p.add_argument(flag, type=int if f.name == "size" else typ, default=default)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true")
+    a = vars(p.parse_args(argv))
+    device, threads, quiet = a.pop("device"), a.pop("threads"), a.pop("no_progress")
+    if threads:
+        torch.set_num_threads(threads)
+    a["channels"] = tuple(int(c) for c in str(a["channels"]).split(","))
+    if device.startswith("cuda") and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+        torch.cuda.set_device(device)
+    path = train_prior(TrainConfig(**a), progress=not quiet, device=device)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Checkpoints: reading them safely and loading the shipped priors.
+
+Every checkpoint is read with ``torch.load(weights_only=True)`` (no code runs from the file), and a
+shipped one is verified against the sha256 in the ``model_card.json`` beside it.  Errors say what
+is wrong and what to do: missing file, truncated/corrupt file, checksum mismatch, architecture
+mismatch.
+
+    den = pt.pretrained("mnist")        # the shipped MNIST prior as a Denoiser (also "digits")
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .denoisers import EpsNetDenoiser
+from .schedules import VPSchedule
+
+PRETRAINED = ("digits", "mnist")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: missing, truncated/corrupt, wrong checksum or architecture."""
+
+
+def read_checkpoint(path, sha256: str | None = None) -> dict:
+    """torch.load(weights_only=True) with clear errors; checks the sha256 when one is given."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist.")
+    if sha256 is not None:
+        got = file_sha256(path)
+        if got != sha256:
+            raise CheckpointError(f"checksum mismatch for {path}: sha256 {got[:16]}..., expected "
+                                  f"{sha256[:16]}... The file is corrupt or was replaced; restore it "
+                                  "(git checkout data/) or retrain it.")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, not a torch file, pickled code objects, ...
+        raise CheckpointError(f"cannot read checkpoint {path}: it is truncated or not a "
+                              f"posterior_tutor checkpoint ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:160]}).") from None
+    if not isinstance(ckpt, dict) or "config" not in ckpt:
+        raise CheckpointError(f"{path} is not a posterior_tutor checkpoint (no 'config' entry).")
+    return ckpt
+
+
+def load_state(net: torch.nn.Module, state: dict, path) -> None:
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        lines = [s.strip() for s in str(err).splitlines()[1:4]]
+        raise CheckpointError(f"architecture mismatch loading {path}: the weights do not fit the "
+                              f"network built from its config ({'; '.join(lines)[:300]}).") from None
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_prior(path, check: bool = True):
+    """The EMA network of a ``prior.pt`` as a Denoiser (EpsNetDenoiser).  With ``check=True`` the
+    file's sha256 must match the ``model_card.json`` beside it."""
+    path = Path(path)
+    card_path = path.parent / "model_card.json"
+    sha = None
+    if check:
+        if not card_path.is_file():
+            raise CheckpointError(f"{card_path} is missing, so {path} cannot be verified; pass "
+                                  "check=False to load an unverified checkpoint.")
+        sha = json.loads(card_path.read_text())["sha256"]
+    ckpt = read_checkpoint(path, sha)
+    cfg = dict(ckpt["config"])
+    cfg["channels"] = tuple(cfg["channels"])
+    shape = tuple(ckpt["shape"])
+    from .nets import UNet
+    net = UNet(shape[0], channels=cfg["channels"], attention=cfg["attention"],
+               dropout=cfg["dropout"])
+    load_state(net, ckpt["ema"], path)
+    den = EpsNetDenoiser(net.eval().requires_grad_(False), VPSchedule(), shape=shape)
+    den.card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    return den
+
+
+def checkpoint_dir() -> Path:
+    """The shipped checkpoints: ``data/`` of the repository (or POSTERIOR_TUTOR_CHECKPOINTS)."""
+    env = os.environ.get("POSTERIOR_TUTOR_CHECKPOINTS")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data"
+
+
+def pretrained(name: str = "mnist", device=None):
+    """A shipped prior as a Denoiser: ``"digits"`` (16x16) or ``"mnist"`` (32x32), sha256-checked."""
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained prior {name!r}; shipped: {', '.join(PRETRAINED)}.")
+    path = checkpoint_dir() / f"{name}_prior" / "prior.pt"
+    if not path.is_file():
+        raise CheckpointError(f"the shipped {name} prior is missing ({path}); it comes with the "
+                              "repository (git checkout data/) or retrain it with the command in "
+                              f"data/{name}_prior/README.md.")
+    den = load_prior(path)
+    return den.to(device) if device is not None else den
