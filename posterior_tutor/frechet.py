@@ -296,11 +296,15 @@ def load_classifier(path, check: bool = True) -> DigitClassifier:
     return clf.eval().requires_grad_(False)
 
 
+def classifier_path(name: str) -> Path:
+    return checkpoint_dir() / "classifiers" / name / "classifier.pt"
+
+
 def classifier(name: str = "mnist") -> DigitClassifier:
     """The shipped classifier for ``"mnist"`` (32x32) or ``"digits"`` (16x16), sha256-checked."""
     if name not in SHIPPED:
         raise ValueError(f"unknown classifier {name!r}; shipped: {', '.join(SHIPPED)}.")
-    path = checkpoint_dir() / "classifiers" / name / "classifier.pt"
+    path = classifier_path(name)
     if not path.is_file():
         raise CheckpointError(f"the shipped {name} classifier is missing ({path}); it comes with "
                               "the repository (git checkout data/) or retrain it with "

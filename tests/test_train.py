@@ -182,3 +182,20 @@ def test_shipped_priors(name, shape):
     assert den.shape == shape
     xs = pt.sample("ddpm", den, None, None, n=2, steps=10, generator=torch.Generator().manual_seed(0))
     assert xs.shape == (2, *shape) and torch.isfinite(xs).all()
+
+
+def test_model_card_reports_fd_next_to_floors(tmp_path):
+    from posterior_tutor import model_card
+    cfg = train.TrainConfig(**{**TINY, "size": None, "subset": "0:1500", "steps": 2,
+                               "out": str(tmp_path / "digits_prior")})
+    path = train.train_prior(cfg, progress=False)
+    sha = checkpoints.file_sha256(path)
+    quality = model_card.evaluate(path.parent, "digits", n=100, steps=3)
+    model_card.write_card(path.parent, "digits", quality)
+    card = json.loads((path.parent / "model_card.json").read_text())
+    floor = min(v["fd"] for k, v in card["quality"]["floors"].items() if "noise" not in k)
+    # two training steps give noise-like samples: far above the real-vs-real floor
+    assert card["quality"]["fd_samples_vs_heldout"] > 5 * floor
+    assert card["sha256"] == sha == checkpoints.file_sha256(path)  # weights untouched
+    text = (path.parent / "README.md").read_text()
+    assert "prior samples vs held-out" in text and (path.parent / "samples.png").stat().st_size > 0
