@@ -39,6 +39,8 @@ def train_denoiser(net: torch.nn.Module, data: torch.Tensor, sched: VPSchedule |
     The returned denoiser wraps the EMA copy of the network.  ``progress=True`` shows a tqdm bar."""
     if not torch.isfinite(data).all():
         raise ValueError("training data contains NaN or Inf values.")
+    if data.ndim == 4:  # images: the schedule assumes data scaled to [-1, 1]
+        check_image_range(data)
     sched = sched or VPSchedule()
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)

@@ -109,6 +109,8 @@ def test_learning_rate_warmup_then_cosine():
 def test_bad_images_are_refused():
     with pytest.raises(ValueError, match=r"\[-1, 1\].*127.5"):
         train.check_image_range(torch.rand(4, 1, 8, 8) * 255)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        train.train_denoiser(pt.nets.UNet(1, (8, 16)), torch.rand(4, 1, 8, 8) * 255, steps=1)
     with pytest.raises(ValueError, match="NaN"):
         train.check_image_range(torch.full((2, 1, 8, 8), float("nan")))
     with pytest.raises(ValueError, match=r"\(n, C, H, W\)"):
