@@ -74,7 +74,7 @@ class UNet(nn.Module):
     """eps_theta(x_t, t) for images (n, C, H, W): a DDPM-style UNet (Ho et al. 2020), kept small.
 
     ``channels=(32, 64, 64)``: width at each resolution (H, H/2, H/4); one residual block per level
-    on the way down and two on the way up (one after each skip concatenation); self-attention in
+    on the way down and one on the way up (after concatenating that level's skip); self-attention in
     the middle (coarsest level).  H and W must be divisible by 2**(len(channels) - 1)."""
 
     def __init__(self, in_ch: int = 1, channels=(32, 64, 64), attention: bool = True,
