@@ -59,19 +59,22 @@ def _save_grid(x: torch.Tensor, path: Path) -> None:
     save_image((x + 1) / 2, path, nrow=8, padding=1, pad_value=1.0)
 
 
-def write_card(folder, data: str, quality: dict) -> None:
+def write_card(folder, data: str, quality: dict, notes: str | None = None) -> None:
     folder = Path(folder)
     card_path = folder / "model_card.json"
     card = json.loads(card_path.read_text())
     card["quality"] = quality
+    if notes:
+        card["notes"] = notes
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     (folder / "README.md").write_text(card_markdown(folder.name, data, card))
 
 
 def card_markdown(title: str, data: str, card: dict) -> str:
     q = card["quality"]
-    floors = "\n".join(f"| real vs real: {k} | {v['n_a']} vs {v['n_b']} | {v['fd']:.1f} |"
-                       for k, v in q["floors"].items())
+    floors = "\n".join(f"| {'reference' if k.startswith('noise') else 'real vs real'}: {k} | "
+                       f"{v['n_a']} vs {v['n_b']} | {v['fd']:.1f} |" for k, v in q["floors"].items())
+    notes = f"\n{card['notes']}\n" if card.get("notes") else ""
     mb = card["size_bytes"] / 1e6
     return f"""# {title}: a diffusion prior for {data} ({'x'.join(map(str, card['shape'][1:]))})
 
@@ -88,7 +91,7 @@ for evaluation). Load it with `pt.pretrained("{data}")` (sha256-checked,
 | wall time | {card['wall_seconds'] / 60:.1f} min |
 | file | prior.pt, {mb:.1f} MB, sha256 `{card['sha256'][:16]}...` |
 | final DSM loss | {card['final_loss']} (sum over pixels, mean over the batch) |
-
+{notes}
 ## Quality
 
 Frechet distance in the 64-d feature space of the project's digit classifier
@@ -120,11 +123,12 @@ def main(argv=None) -> None:
     p.add_argument("--eta", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--notes", default=None, help="free text kept in the card (e.g. machine load)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     quality = evaluate(a.folder, a.data, a.n, a.steps, a.eta, a.seed)
-    write_card(a.folder, a.data, quality)
+    write_card(a.folder, a.data, quality, a.notes)
     print(json.dumps({k: v for k, v in quality.items() if k != "floors"}, indent=1))
 
 
