@@ -16,6 +16,7 @@ FAST = {
     "diffpir": dict(),
     "daps": dict(levels=40, langevin_steps=40),
     "pnp_ula": dict(steps=2000),
+    "latino": dict(steps=8),
 }
 POSTERIOR_METHODS = ["dps", "diffpir", "daps", "pnp_ula"]
 
