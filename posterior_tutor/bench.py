@@ -33,6 +33,7 @@ TOY_OPTIONS = {
     "diffpir": ({}, {}),
     "daps": ({"levels": 100, "langevin_steps": 50}, {"levels": 30, "langevin_steps": 30}),
     "pnp_ula": ({"steps": 5000}, {"steps": 1000}),
+    "latino": ({}, {}),
 }
 
 
