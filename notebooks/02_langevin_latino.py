@@ -1,0 +1,296 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 02: Langevin sampling and LATINO
+#
+# Chapter 00 ran the diffusion samplers that walk *down* the noise levels once. This chapter takes
+# the other road: a **Markov chain** whose stationary law is (close to) the posterior.
+#
+# 1. the unadjusted Langevin algorithm (ULA) with the exact posterior score, coded by hand, and its
+#    step-size bias;
+# 2. PnP-ULA and MYULA: the prior score from a denoiser at a small noise level;
+# 3. LATINO (Spagnoletti et al. 2025): a chain whose prior half is "noise to t, denoise in one call"
+#    and whose data half is a proximal step; one step derived by hand, then the library;
+# 4. what a *Tweedie* denoiser does to LATINO: it **under-disperses**, and we measure by how much
+#    against the exact posterior;
+# 5. steppers over the chains, in 2D and on MNIST with the shipped prior.
+#
+# Every claim is checked by an `assert`. `POSTERIOR_TUTOR_FAST=1` shrinks the runs.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import Markdown, display
+
+import posterior_tutor as pt
+
+FAST = pt.fast_mode()
+N = 1000 if FAST else 3000                # particles
+torch.set_num_threads(1)
+print(f"fast mode: {FAST}, particles: {N}")
+
+
+def seeded(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def sw(a, b):
+    """Sliced Wasserstein distance with fixed projections (comparable across the chapter)."""
+    return float(pt.metrics.sliced_wasserstein(a, b, generator=seeded(123)))
+
+
+# %% [markdown]
+# ## 1. Langevin dynamics, by hand
+#
+# The Langevin diffusion $dX = \nabla \log \pi(X)\,dt + \sqrt{2}\,dW$ has $\pi$ as its stationary
+# law. Its Euler discretisation is the **unadjusted Langevin algorithm**
+#
+# $$ x_{k+1} = x_k + \delta\, \nabla \log \pi(x_k) + \sqrt{2\delta}\, z_k, \qquad z_k \sim \mathcal N(0, I). $$
+#
+# With $\pi = p(x \mid y)$, $\nabla \log \pi = \nabla \log p(x) - \nabla g(x)$, $g(x) = |Ax - y|^2 / (2\sigma^2)$.
+# "Unadjusted" means no Metropolis correction: the chain targets a law that is $O(\delta)$ away from
+# $\pi$. On the 2D problem of chapter 00 the exact posterior is a Gaussian mixture, so we can use its
+# exact score and see that bias on its own.
+
+# %%
+tp = pt.toy.bimodal_problem_2d()
+prior, problem, y, posterior = tp.prior, tp.problem, tp.y, tp.posterior
+exact = posterior.sample(N, generator=seeded(1))
+floor = sw(posterior.sample(N, generator=seeded(2)), exact)   # two exact sample sets
+prior_dist = sw(prior.sample(N, generator=seeded(3)), exact)
+print(f"noise floor (exact vs exact) {floor:.3f}, prior samples vs exact {prior_dist:.3f}")
+
+
+def ula(score, x, delta, steps, generator):
+    """The unadjusted Langevin algorithm: n parallel chains, returns the last state."""
+    for _ in range(steps):
+        z = torch.randn(x.shape, generator=generator)
+        x = x + delta * score(x) + (2 * delta) ** 0.5 * z
+    return x
+
+
+# %% [markdown]
+# Two separate questions. **Bias**: start the chains *at* the posterior (exact samples) and see
+# whether they stay there. **Mixing**: start them at the prior and see how long they take to find
+# the right mode weights.
+
+# %%
+x_post = posterior.sample(N, generator=seeded(4))    # chains started at the exact posterior
+bias = {}
+for delta in [0.002, 0.01, 0.04, 0.06]:   # stable below 2 / L, L ~ |a|^2/sigma^2 + 1/0.3^2 ~ 28
+    xs = ula(posterior.score, x_post, delta, 300, seeded(5))
+    bias[delta] = (sw(xs, exact) / floor, (xs.var(0).sum() / exact.var(0).sum()).item())
+    print(f"delta {delta:5}: SW / floor {bias[delta][0]:4.1f}, variance / exact {bias[delta][1]:.2f}")
+
+# %% [markdown]
+# A small step leaves the posterior where it is (SW at the noise floor); a large step over-shoots and
+# inflates the variance: that is the price of "unadjusted". Now the mixing, with a safe step:
+
+# %%
+x_prior = prior.sample(N, generator=seeded(6))
+mixing = {}
+for run_time in [1.0, 3.0 if FAST else 10.0]:
+    xs = ula(posterior.score, x_prior, 0.01, int(run_time / 0.01), seeded(7))
+    mixing[run_time] = sw(xs, exact) / floor
+    print(f"run time {run_time:4} ({int(run_time / 0.01)} steps): SW / floor {mixing[run_time]:.1f}")
+
+# %%
+assert bias[0.01][0] < 2, "with a small step ULA stays at the exact posterior"
+assert bias[0.06][1] > 1.2 and bias[0.06][0] > 3, "a large step inflates the spread"
+short, long_ = mixing.values()
+assert long_ < short, "running longer moves probability between the modes"
+
+# %% [markdown]
+# Even with the exact score, moving mass between modes separated by low-density regions takes
+# thousands of steps: Langevin chains mix slowly across modes.
+
+# %% [markdown]
+# ## 2. PnP-ULA and MYULA: the prior score from a denoiser
+#
+# We do not have $\nabla \log p$ for images, but a denoiser gives the score of the *noised* prior by
+# Tweedie's formula, $\nabla \log p_\epsilon(x) = (D_\epsilon(x) - x)/\epsilon^2$ at a small noise
+# level $\epsilon$. PnP-ULA (Laumont et al. 2022) plugs it into ULA; MYULA replaces $\nabla g$ by the
+# gradient of its Moreau-Yosida envelope, $(x - \mathrm{prox}_{\lambda g}(x))/\lambda$, which needs
+# only the proximal step. Both need thousands of network calls: the step must stay below
+# $1/(3L)$ with $L \approx 1/\epsilon^2$.
+
+# %%
+den = prior.denoiser(pt.VPSchedule())          # the exact denoiser of the prior mixture
+rows = []
+ula_steps = 1500 if FAST else 5000
+for name, opts in [("pnp_ula", dict(steps=ula_steps)),
+                   ("pnp_ula", dict(steps=ula_steps, likelihood="moreau")),
+                   ("latino", dict())]:
+    with den.counting():
+        xs = pt.sample(name, den, problem, y, n=N, generator=seeded(6), **opts)
+    label = "myula" if opts.get("likelihood") == "moreau" else name
+    rows.append((label, sw(xs, exact) / floor, den.nfe, xs))
+display(Markdown("| method | SW / noise floor | network calls |\n|---|---|---|\n" + "\n".join(
+    f"| {r[0]} | {r[1]:.1f} | {r[2]} |" for r in rows)))
+results = {r[0]: r for r in rows}
+
+# %%
+assert results["pnp_ula"][1] < prior_dist / floor, "PnP-ULA moves from the prior towards the posterior"
+assert results["latino"][2] == 8, "LATINO: 8 network calls per sample"
+assert results["pnp_ula"][2] >= 100 * results["latino"][2], "PnP-ULA needs 100x more calls"
+
+# %% [markdown]
+# ## 3. LATINO, one step by hand
+#
+# LATINO (Spagnoletti, Prost, Almansa, Papadakis, Pereyra 2025) runs $K = 8$ steps on the grid
+# $t_k = 999, 874, \dots, 124$. From $x$:
+#
+# $$ z = \sqrt{\bar\alpha_t}\, x + \sqrt{1 - \bar\alpha_t}\, \varepsilon, \qquad
+#    u = D(z, t), \qquad
+#    x \leftarrow \mathrm{prox}_{\rho}(u, y) = \arg\min_x \frac{|Ax - y|^2}{2\sigma^2} + \frac{|x - u|^2}{2\rho^2},$$
+#
+# with $\rho^2 = \delta (1 - \bar\alpha_t)$ and the step size $\delta = c\,|Au - y|$ (the public
+# code's adaptive rule). The noise-then-denoise pair is the prior half: with a *consistency model*
+# (the paper's setting) $u$ is a fresh sample of $p(x_0 \mid x_t)$. The prox is an implicit step on
+# the likelihood, so no step size can make it unstable. For our linear $A$ the prox is a
+# linear solve: $(A^\top A/\sigma^2 + I/\rho^2)\,x = A^\top y/\sigma^2 + u/\rho^2$.
+
+# %%
+steps = list(pt.iterate("latino", den, problem, y, n=5, generator=seeded(7)))
+s = steps[2]                                         # the third step, t = 749
+sched = den.schedule
+u_hand = den(s.extras["noised"], s.t)                # the denoiser on the noised state
+delta = 1.0 * problem.residual(u_hand, y).flatten(1).norm(dim=1)     # c = 1, the default
+rho2 = delta * (1 - sched.abar(s.t).item())
+A, y64 = problem.operator.matrix().double(), y.double()
+lhs = A.T @ A / problem.sigma ** 2
+x_hand = torch.stack([torch.linalg.solve(lhs + torch.eye(2, dtype=A.dtype) / r2,
+                                         A.T @ y64 / problem.sigma ** 2 + u / r2)
+                      for u, r2 in zip(u_hand.double(), rho2.double())])
+print("by hand:", x_hand[:2].tolist())
+print("library:", s.x[:2].tolist())
+assert torch.allclose(x_hand, s.x.double(), atol=1e-5), "the library's LATINO step is the equation above"
+assert [st.t for st in steps] == [999, 874, 749, 624, 499, 374, 249, 124]
+
+# %% [markdown]
+# ## 4. With a Tweedie denoiser, LATINO under-disperses
+#
+# Our denoisers return the **mean** $E[x_0 \mid x_t]$, not a sample. Each prior half therefore pulls
+# every chain towards a conditional mean and throws away the spread that a sample would have. To see
+# the size of the effect cleanly, take a *Gaussian* prior $\mathcal N(0, I)$ in 2D with the same kind
+# of measurement: the exact posterior is Gaussian, and we compare covariances.
+
+# %%
+gauss = pt.GaussianMixture(torch.ones(1), torch.zeros(1, 2), torch.eye(2)[None])
+gprob = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), sigma=0.5)
+gy = gprob.measure(gauss.sample(1, generator=seeded(8))[0], generator=seeded(9))
+gpost = gauss.posterior(gprob, gy)
+gden = gauss.denoiser(pt.VPSchedule())
+g_exact = gpost.sample(4 * N, generator=seeded(10))
+ratios = {}
+for K in [8, 32]:
+    xs = pt.sample("latino", gden, gprob, gy, n=4 * N, generator=seeded(11), steps=K)
+    ratios[K] = (torch.cov(xs.T).trace() / torch.cov(g_exact.T).trace()).item()
+    print(f"K = {K:2}: total variance of LATINO / exact = {ratios[K]:.2f}, "
+          f"mean error {(xs.mean(0) - g_exact.mean(0)).norm():.3f}")
+display(Markdown(f"LATINO with the exact Tweedie denoiser keeps only **{ratios[8]:.0%}** of the "
+                 "posterior variance (K = 8); its mean is right."))
+
+# %%
+assert ratios[8] < 0.6, "a Tweedie-denoiser LATINO under-disperses"
+assert ratios[32] < 0.75, "and more steps do not cure it (it is the mean, not a sample)"
+
+# %% [markdown]
+# On the bimodal problem the same effect shows up as wrong **mode weights**: the conditional means
+# blur the choice between modes. The exact weights and LATINO's:
+
+# %%
+xs_lat = results["latino"][3]
+w_exact = pt.metrics.mode_weights(exact, posterior)
+w_lat = pt.metrics.mode_weights(xs_lat, posterior)
+print("exact :", [round(v, 3) for v in w_exact.tolist() if v > 1e-3])
+print("LATINO:", [round(v, 3) for v in w_lat.tolist() if v > 1e-3])
+tv = float(pt.metrics.mode_weight_error(xs_lat, posterior))
+print(f"total-variation error of LATINO's mode weights: {tv:.2f}")
+assert tv > 0.1, "LATINO's mode weights are visibly off"
+
+# %% [markdown]
+# That is the gap chapter 03 closes: unfold the chain and *train* the denoiser inside it (UD2M), so
+# that its few steps produce samples rather than means.
+#
+# ## 5. Stepping through the chains
+#
+# The 2D stepper shows each LATINO step: the particles $x$ after the prox (blue), the denoised
+# $u$ (orange) and the data-consistency correction $x - u$ as arrows, over the exact posterior's
+# contours.
+
+# %%
+stepper_2d = pt.widgets.step_through("latino", den, problem, y, n=300, generator=seeded(12),
+                                     density="exact", title="LATINO on the 2D problem")
+assert len(stepper_2d.frames) == 8
+first_png = stepper_2d.image.value
+stepper_2d.slider.value = 7
+assert stepper_2d.image.value != first_png, "moving the slider shows another frame"
+stepper_2d.slider.value = 0
+stepper_2d
+
+# %%
+stepper_2d.filmstrip()
+plt.show()
+
+# %% [markdown]
+# ### On MNIST, with the shipped prior
+#
+# The same eight steps on a 32x32 digit with half of its pixels missing (random inpainting,
+# $\sigma = 0.05$). If the MNIST data is not installed, the digit that made $y$ is a sample of the
+# prior itself, which is just as good a test image.
+
+# %%
+mnist_prior = pt.pretrained("mnist")
+try:
+    x_true = pt.data.load("mnist", split="test")[9000]      # held out from the prior's training
+except pt.data.DataUnavailable as err:
+    print("MNIST not available here, using a prior sample:", str(err)[:80], "...")
+    x_true = pt.sample("ddpm", mnist_prior, None, None, n=1, steps=50, eta=0.0, generator=seeded(13))[0]
+mask_op = pt.operators.Inpainting.random((1, 32, 32), 0.5, generator=seeded(14))
+mprob = pt.InverseProblem(mask_op, 0.05)
+my = mprob.measure(x_true, generator=seeded(15))
+with mnist_prior.counting():
+    mx = pt.sample("latino", mnist_prior, mprob, my, n=8, generator=seeded(16))
+print("network calls per sample:", mnist_prior.nfe)
+psnr_latino = pt.metrics.psnr(mx, x_true.expand_as(mx)).mean().item()
+psnr_mean = pt.metrics.psnr(mx.mean(0, keepdim=True), x_true[None]).item()
+psnr_zero_fill = pt.metrics.psnr(mask_op.adjoint(my[None]), x_true[None]).item()
+print(f"PSNR: LATINO samples {psnr_latino:.1f} dB, their mean {psnr_mean:.1f} dB, "
+      f"zero-filled measurement {psnr_zero_fill:.1f} dB")
+assert mnist_prior.nfe == 8
+assert psnr_latino > psnr_zero_fill + 3, "the prior fills in the missing pixels"
+assert psnr_mean >= psnr_latino, "the sample mean is the better point estimate"
+
+# %%
+stepper_mnist = pt.widgets.step_through("latino", mnist_prior, mprob, my, n=4, generator=seeded(16),
+                                        title="LATINO, MNIST random inpainting")
+first_png = stepper_mnist.image.value
+stepper_mnist.slider.value = 4
+assert stepper_mnist.image.value != first_png, "moving the slider shows another frame"
+stepper_mnist
+
+# %%
+stepper_mnist.filmstrip()
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# * ULA is exact only as the step goes to zero; with a denoiser prior (PnP-ULA, MYULA) it needs
+#   thousands of network calls.
+# * LATINO needs eight: noise, denoise in one call, prox. With the paper's consistency model each
+#   call is a sample; with a Tweedie denoiser it is a mean, and the chain keeps only a fraction of
+#   the posterior variance (measured above) and mis-weights the modes.
+# * Chapter 03 unfolds this chain and trains it.
