@@ -24,6 +24,8 @@ def __getattr__(name):  # heavy optional modules load on first use
     import importlib
     if name in {"metrics", "widgets", "nets", "train", "bench", "data", "checkpoints"}:
         return importlib.import_module(f".{name}", __name__)
+    if name == "ud2m":
+        return importlib.import_module(".unfolding", __name__)
     if name == "pretrained":
         return importlib.import_module(".checkpoints", __name__).pretrained
     raise AttributeError(f"module 'posterior_tutor' has no attribute {name!r}")
