@@ -45,6 +45,7 @@ def evaluate(folder, data: str, n: int | None = None, steps: int = 100, eta: flo
         "n_samples": n, "sampling_seconds": round(seconds, 1),
         "fd_samples_vs_heldout": round(frechet.digit_frechet(xs, held_x[:n], clf), 2),
         "fd_samples_vs_train": round(frechet.digit_frechet(xs, train_x[::stride][:n], clf), 2),
+        "fd_train_vs_heldout": round(frechet.digit_frechet(train_x[::stride][:n], held_x[:n], clf), 2),
         "floors": json.loads((frechet.classifier_path(data).parent / "model_card.json")
                              .read_text())["floors"],
         "classifier_sha256": frechet.file_sha256(frechet.classifier_path(data)),
@@ -103,6 +104,7 @@ Lower is better; compare only at equal set sizes and with the same classifier.
 |---|---|---|
 | **prior samples vs held-out** | {q['n_samples']} vs {q['n_samples']} | **{q['fd_samples_vs_heldout']:.1f}** |
 | prior samples vs training images | {q['n_samples']} vs {q['n_samples']} | {q['fd_samples_vs_train']:.1f} |
+| real vs real: training images vs held-out (same sizes: the floor for the first row) | {q['n_samples']} vs {q['n_samples']} | {q['fd_train_vs_heldout']:.1f} |
 {floors}
 
 Samples (left: `samples.png`) and training images (right: `real.png`):
