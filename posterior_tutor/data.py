@@ -47,6 +47,8 @@ KMNIST_FILES = {"images": "kmnist-test-imgs.npz", "labels": "kmnist-test-labels.
 OLIVETTI_FILE = "olivetti_faces_uint8_400x64x64.npy"
 OLIVETTI_SHA256 = "f4675846a7737863b5913460418a189c76b9a9d911df1098179bf8d67e254408"
 
+DOWNLOAD_TIMEOUT = 20.0  # seconds without an answer before a mirror counts as unreachable
+
 DEFAULT_SIZE = {"digits": 16, "mnist": 32, "olivetti": 64, "kmnist": 32}
 
 
@@ -189,12 +191,17 @@ def _fetch_olivetti() -> np.ndarray:
 # -- helpers ---------------------------------------------------------------------------------------
 def _download(url: str, folder: Path, fname: str, md5: str | None = None) -> bool:
     """torchvision's download_url (redirects, md5 check); False when offline or unreachable."""
+    import socket
     from torchvision.datasets.utils import download_url
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # a firewalled network fails fast, not in minutes
     try:
         download_url(url, str(folder), fname, md5)
     except Exception:  # offline: URLError / OSError / RuntimeError on a bad checksum
         (folder / fname).unlink(missing_ok=True)
         return False
+    finally:
+        socket.setdefaulttimeout(previous)
     return (folder / fname).is_file()
 
 
