@@ -26,6 +26,16 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: missing, truncated/corrupt, wrong checksum or architecture."""
 
 
+def save_atomic(obj, path) -> None:
+    """torch.save through a temporary file and a rename: a crash mid-write never leaves a
+    half-written checkpoint behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 def read_checkpoint(path, sha256: str | None = None) -> dict:
     """torch.load(weights_only=True) with clear errors; checks the sha256 when one is given."""
     path = Path(path)
@@ -65,27 +75,31 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
+def read_verified(path, check: bool = True, what: str = "checkpoint") -> tuple[dict, dict]:
+    """``read_checkpoint`` of a file whose ``model_card.json`` lies beside it: returns (checkpoint,
+    card).  With ``check=True`` the card must exist and its sha256 must match the file."""
+    path = Path(path)
+    card_path = path.parent / "model_card.json"
+    card = json.loads(card_path.read_text()) if card_path.is_file() else None
+    if check and card is None:
+        raise CheckpointError(f"{card_path} is missing, so {path} cannot be verified; pass "
+                              f"check=False to load an unverified {what}.")
+    ckpt = read_checkpoint(path, card["sha256"] if check else None)
+    return ckpt, card or {}
+
+
 def load_prior(path, check: bool = True):
     """The EMA network of a ``prior.pt`` as a Denoiser (EpsNetDenoiser).  With ``check=True`` the
     file's sha256 must match the ``model_card.json`` beside it."""
-    path = Path(path)
-    card_path = path.parent / "model_card.json"
-    sha = None
-    if check:
-        if not card_path.is_file():
-            raise CheckpointError(f"{card_path} is missing, so {path} cannot be verified; pass "
-                                  "check=False to load an unverified checkpoint.")
-        sha = json.loads(card_path.read_text())["sha256"]
-    ckpt = read_checkpoint(path, sha)
-    cfg = dict(ckpt["config"])
-    cfg["channels"] = tuple(cfg["channels"])
+    ckpt, card = read_verified(path, check)
+    cfg = ckpt["config"]
     shape = tuple(ckpt["shape"])
     from .nets import UNet
-    net = UNet(shape[0], channels=cfg["channels"], attention=cfg["attention"],
+    net = UNet(shape[0], channels=tuple(cfg["channels"]), attention=cfg["attention"],
                dropout=cfg["dropout"])
     load_state(net, ckpt["ema"], path)
     den = EpsNetDenoiser(net.eval().requires_grad_(False), VPSchedule(), shape=shape)
-    den.card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    den.card = card
     return den
 
 

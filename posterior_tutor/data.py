@@ -117,8 +117,7 @@ def _mnist(split, root, download):
 
 def _mnist_file(split, kind, root, download) -> Path:
     fname, md5 = MNIST_FILES[(split, kind)]
-    candidates = ([root / "mnist" / fname, root / fname] if root else []) + [cache_dir() / "mnist" / fname]
-    for path in candidates:
+    for path in _candidates(root, "mnist", fname):
         if path.is_file():
             if _md5(path) != md5:
                 raise DataUnavailable(
@@ -146,8 +145,7 @@ def _kmnist(split, root, download):
     arrays = []
     for kind in ("images", "labels"):
         fname = KMNIST_FILES[kind]
-        paths = ([root / "kmnist" / fname, root / fname] if root else []) + [cache_dir() / "kmnist" / fname]
-        path = next((p for p in paths if p.is_file()), None)
+        path = next((p for p in _candidates(root, "kmnist", fname) if p.is_file()), None)
         if path is None and download and _download(KMNIST_URL + fname, cache_dir() / "kmnist", fname):
             path = cache_dir() / "kmnist" / fname
         if path is None:
@@ -158,9 +156,7 @@ def _kmnist(split, root, download):
 
 # -- Olivetti faces -------------------------------------------------------------------------------
 def _olivetti(split, root, download):
-    paths = ([root / "olivetti" / OLIVETTI_FILE, root / OLIVETTI_FILE] if root else []) \
-        + [cache_dir() / "olivetti" / OLIVETTI_FILE]
-    path = next((p for p in paths if p.is_file()), None)
+    path = next((p for p in _candidates(root, "olivetti", OLIVETTI_FILE) if p.is_file()), None)
     if path is not None:
         if _sha256(path) != OLIVETTI_SHA256:
             raise DataUnavailable(f"{path} is corrupt (sha256 mismatch). Delete it and load again.")
@@ -189,6 +185,12 @@ def _fetch_olivetti() -> np.ndarray:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def _candidates(root: Path | None, sub: str, fname: str) -> list[Path]:
+    """Where a file may already be, in order: root/sub/fname, root/fname, the cache."""
+    local = [root / sub / fname, root / fname] if root else []
+    return local + [cache_dir() / sub / fname]
+
+
 def _download(url: str, folder: Path, fname: str, md5: str | None = None) -> bool:
     """torchvision's download_url (redirects, md5 check); False when offline or unreachable."""
     import socket

@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoints import CheckpointError, checkpoint_dir, file_sha256, load_state, read_checkpoint
+from .checkpoints import CheckpointError, checkpoint_dir, file_sha256, load_state, read_verified, save_atomic
 
 __all__ = ["DigitClassifier", "train_classifier", "accuracy", "frechet_distance",
            "frechet_distance_gaussian", "digit_frechet", "real_floor", "save_classifier",
@@ -262,10 +262,9 @@ def real_floor(reference_a: torch.Tensor, reference_b: torch.Tensor, clf: DigitC
 # =================================================================================================
 def save_classifier(clf: DigitClassifier, out, card: dict) -> Path:
     """Write ``out/classifier.pt`` (atomically) and ``out/model_card.json`` = card + sha256."""
-    from .train import _save_atomic
     out = Path(out)
     path = out / "classifier.pt"
-    _save_atomic({"format": CLASSIFIER_FORMAT, "config": clf.config(),
+    save_atomic({"format": CLASSIFIER_FORMAT, "config": clf.config(),
                   "state": clf.state_dict()}, path)
     card = {"sha256": file_sha256(path), "size_bytes": path.stat().st_size, **card}
     (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -275,15 +274,7 @@ def save_classifier(clf: DigitClassifier, out, card: dict) -> Path:
 def load_classifier(path, check: bool = True) -> DigitClassifier:
     """A ``classifier.pt`` as a DigitClassifier (eval, no grad); with ``check=True`` its sha256
     must match the ``model_card.json`` beside it (CheckpointError otherwise)."""
-    path = Path(path)
-    card_path = path.parent / "model_card.json"
-    sha = None
-    if check:
-        if not card_path.is_file():
-            raise CheckpointError(f"{card_path} is missing, so {path} cannot be verified; pass "
-                                  "check=False to load an unverified classifier.")
-        sha = json.loads(card_path.read_text())["sha256"]
-    ckpt = read_checkpoint(path, sha)
+    ckpt, card = read_verified(path, check, what="classifier")
     if "state" not in ckpt:
         raise CheckpointError(f"{path} is not a DigitClassifier checkpoint (no 'state' entry).")
     try:
@@ -292,7 +283,7 @@ def load_classifier(path, check: bool = True) -> DigitClassifier:
         raise CheckpointError(f"{path}: cannot build a DigitClassifier from its config "
                               f"{ckpt['config']} ({err}).") from None
     load_state(clf, ckpt["state"], path)
-    clf.card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    clf.card = card
     return clf.eval().requires_grad_(False)
 
 

@@ -9,10 +9,18 @@ used by the notebooks for the toy priors.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
 
+from .checkpoints import CheckpointError, file_sha256, load_state, read_checkpoint, save_atomic
 from .denoisers import EpsNetDenoiser
 from .schedules import VPSchedule
 
@@ -74,17 +82,8 @@ def train_denoiser(net: torch.nn.Module, data: torch.Tensor, sched: VPSchedule |
 #   * under torchrun each of W processes takes its 1/W slice of the same global batch; DDP averages
 #     the gradients, which equals the gradient of the mean loss over the global batch.  Two
 #     processes therefore train the same model as one process (tests/test_train.py checks it).
-import dataclasses
-import json
-import math
-import os
-import platform
-import sys
-from pathlib import Path
 
 CHECKPOINT_FORMAT = 1
-
-from .checkpoints import CheckpointError, file_sha256, load_state, read_checkpoint  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -195,7 +194,7 @@ def train_prior(cfg: TrainConfig, progress: bool = True, device: str = "cpu") ->
             bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.2f}")
         done = step + 1
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            _save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
+            save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
                           "step": done, "wall": wall + time.perf_counter() - t0,
                           "net": net.state_dict(), "ema": ema.state_dict(),
                           "opt": opt.state_dict()}, out / "last.pt")
@@ -212,13 +211,6 @@ def _progress(rng, show, start, total):
         return rng
     from tqdm.auto import tqdm
     return tqdm(rng, initial=start, total=total, desc="training prior")
-
-
-def _save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves a half-written last.pt
 
 
 def _resume(path: Path, cfg: TrainConfig, net, ema, opt) -> tuple[int, float]:
@@ -244,7 +236,7 @@ def hardware() -> str:
 
 def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losses) -> None:
     path = out / "prior.pt"
-    _save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
+    save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
                   "shape": list(x.shape[1:]), "ema": ema.state_dict()}, path)
     from .nets import count_parameters
     card = {"sha256": file_sha256(path), "data": cfg.data, "split": cfg.split, "subset": cfg.subset,

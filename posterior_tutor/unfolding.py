@@ -120,11 +120,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checkpoints import CheckpointError, read_checkpoint
+from .checkpoints import CheckpointError, read_checkpoint, save_atomic
 from .denoisers import Denoiser, parameters_of
 from .nets import time_embedding
 from .operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, SuperResolution
-from .samplers.base import Step, ddim_update, eps_from_x0, initial_noise
+from .samplers.base import Step, back_projection, ddim_update, eps_from_x0, initial_noise
 from .schedules import randn
 
 __all__ = ["train", "UD2MSampler", "AdaptedDenoiser", "LoRA", "add_lora", "default_lora_layers",
@@ -169,15 +169,6 @@ def _matrix_prox_batched(A, z, y, radius, sigma):
     lhs = A.T @ A / s2 + torch.eye(A.shape[1], dtype=torch.float64, device=z.device) / r2
     rhs = y.double() @ A / s2 + z.double() / r2
     return torch.linalg.solve(lhs, rhs.T).T.to(z.dtype)
-
-
-def back_projection(prob: InverseProblem, y, like, batched_y: bool):
-    """A^T y shaped like ``like`` (zeros for a nonlinear A, which has no adjoint)."""
-    op = prob.operator
-    if not op.linear:
-        return torch.zeros_like(like)
-    aty = op.adjoint(y if batched_y else y.unsqueeze(0)).to(like)
-    return aty.expand_as(like)
 
 
 def initial_estimate(prob, x_t, y, ab: float, sp: float, batched_y: bool):
@@ -521,15 +512,14 @@ class UD2MSampler:
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> Path:
-        """torch.save of adapter, lambda, config, training curve and a fingerprint of the prior."""
+        """Atomic save of adapter, lambda, config, training curve and a fingerprint of the prior."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"format": FORMAT, "config": _plain(self.config),
-                    "adapter": {k: v.detach().cpu()
-                                for k, v in self.denoiser.adapter_state().items()},
-                    "log_lambda": self.log_lam.detach().cpu(),
-                    "prior_fingerprint": prior_fingerprint(self.prior, self.shape).cpu(),
-                    "losses": torch.tensor(self.losses, dtype=torch.float64)}, path)
+        save_atomic({"format": FORMAT, "config": _plain(self.config),
+                     "adapter": {k: v.detach().cpu()
+                                 for k, v in self.denoiser.adapter_state().items()},
+                     "log_lambda": self.log_lam.detach().cpu(),
+                     "prior_fingerprint": prior_fingerprint(self.prior, self.shape).cpu(),
+                     "losses": torch.tensor(self.losses, dtype=torch.float64)}, path)
         return path
 
     @classmethod

@@ -169,6 +169,16 @@ def renoise(sched, x0, t, generator):
     return sched.add_noise(x0, int(t), generator=generator)
 
 
+def back_projection(prob: InverseProblem, y, like, batched_y: bool = False):
+    """A^T y shaped like ``like`` (zeros for a nonlinear A, which has no adjoint); ``batched_y``:
+    one measurement per sample instead of one for all."""
+    op = prob.operator
+    if not op.linear:
+        return torch.zeros_like(like)
+    aty = op.adjoint(y if batched_y else y.unsqueeze(0)).to(like)
+    return aty.expand_as(like)
+
+
 def data_lipschitz(prob, shape) -> float:
     """L of grad g(x) = J^T (A x - y) / sigma^2, i.e. |A|^2 / sigma^2 (a bound for nonlinear A)."""
     op = prob.operator

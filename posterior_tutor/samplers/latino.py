@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Step, register
+from .base import Step, back_projection, register
 from ..schedules import randn
 
 
@@ -52,14 +52,9 @@ def step_size(prob, u, y, c: float, delta: float | None) -> torch.Tensor:
 
 
 def start_point(prob, y, n, shape):
-    """A^T y (pseudo-back-projection), clipped to [-1, 1] for images; repeated n times."""
-    if prob.operator.linear:
-        x = prob.operator.adjoint(y.unsqueeze(0)).reshape(1, *shape)
-    else:  # a nonlinear A has no adjoint: start from zero (mid-range)
-        x = torch.zeros((1, *shape), device=y.device, dtype=y.dtype)
-    if len(shape) == 3:
-        x = x.clamp(-1, 1)
-    return x.expand(n, *shape).clone()
+    """A^T y (zeros for a nonlinear A), clipped to [-1, 1] for images; one copy per sample."""
+    x = back_projection(prob, y, torch.zeros((n, *shape), device=y.device, dtype=y.dtype))
+    return x.clamp(-1, 1) if len(shape) == 3 else x.clone()
 
 
 @register("latino", "LATINO: noise then denoise in one call, proximal data step (K = 8)")
