@@ -26,6 +26,8 @@ def __getattr__(name):  # heavy optional modules load on first use
         return importlib.import_module(f".{name}", __name__)
     if name == "ud2m":
         return importlib.import_module(".unfolding", __name__)
+    if name == "aps":
+        return importlib.import_module(".amortized", __name__)
     if name == "pretrained":
         return importlib.import_module(".checkpoints", __name__).pretrained
     raise AttributeError(f"module 'posterior_tutor' has no attribute {name!r}")
