@@ -141,16 +141,38 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=None, help="samples per method")
     ap.add_argument("--methods", nargs="*", default=None, help=f"subset of {methods()}")
     ap.add_argument("--out", type=Path, default=Path("bench_results"))
+    ap.add_argument("--suite", choices=["toy", "images", "all"], default="all",
+                    help="toy problems (exact posteriors), MNIST tasks, or both")
+    ap.add_argument("--tasks", nargs="*", default=None, help="MNIST tasks (pt.tasks.TASKS)")
+    ap.add_argument("--images", type=int, default=None, help="held-out images per task")
+    ap.add_argument("--samples", type=int, default=None, help="samples per image")
+    ap.add_argument("--no-peer", action="store_true", help="leave out deepinv's samplers")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     args = ap.parse_args(argv)
-    unknown = set(args.methods or []) - set(methods())
+    from . import bench_images, tasks
+    known = set(methods()) | set(bench_images.TRAINED)
+    unknown = set(args.methods or []) - known
     if unknown:
-        ap.error(f"unknown method(s) {sorted(unknown)}; known: {', '.join(methods())}")
+        ap.error(f"unknown method(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")
+    bad_tasks = set(args.tasks or []) - set(tasks.TASKS)
+    if bad_tasks:
+        ap.error(f"unknown task(s) {sorted(bad_tasks)}; known: {', '.join(tasks.TASKS)}")
     fast = args.fast or fast_mode()
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"posterior_tutor benchmark ({'fast' if fast else 'full'} mode) on {machine_description()}")
-    rows = run_toy_suite(fast=fast, n=args.n, method_names=args.methods)
-    write(rows, args.out)
-    print(to_markdown(rows))
-    print(f"written: {args.out / 'toy.md'}, {args.out / 'toy.csv'}")
+    if args.suite in ("toy", "all"):
+        rows = run_toy_suite(fast=fast, n=args.n, method_names=args.methods)
+        write(rows, args.out)
+        print(to_markdown(rows))
+        print(f"written: {args.out / 'toy.md'}, {args.out / 'toy.csv'}")
+    if args.suite in ("images", "all"):
+        image_rows = bench_images.run_image_suite(
+            fast=fast, task_names=args.tasks, method_names=args.methods, n_images=args.images,
+            n_samples=args.samples, peer=not args.no_peer, device=device)
+        bench_images.write(image_rows, args.out, machine_description())
+        print(bench_images.to_markdown(image_rows))
+        print(f"written: {args.out / 'images.md'}, {args.out / 'images.csv'}, "
+              f"{args.out / 'images_tradeoffs.png'}")
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ from .operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, Supe
 from .samplers.base import Step, back_projection, ddim_update, eps_from_x0, initial_noise
 from .schedules import randn
 
-__all__ = ["train", "UD2MSampler", "AdaptedDenoiser", "LoRA", "add_lora", "default_lora_layers",
+__all__ = ["train", "pretrained", "UD2MSampler", "AdaptedDenoiser", "LoRA", "add_lora", "default_lora_layers",
            "unfolded_block", "combined_quadratic", "data_prox", "Discriminator"]
 
 FORMAT = "posterior_tutor.ud2m/1"
@@ -525,7 +525,11 @@ class UD2MSampler:
     @classmethod
     def load(cls, path, den: Denoiser, problem: InverseProblem | None = None) -> "UD2MSampler":
         """Rebuild a saved sampler on the prior ``den`` (the one it was trained on)."""
-        ckpt = read_checkpoint(path)
+        return cls.from_checkpoint(read_checkpoint(path), den, problem, path)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, den: Denoiser, problem=None, path="checkpoint"):
+        """Rebuild a sampler from an already-read checkpoint dict (see ``load``)."""
         if ckpt.get("format") != FORMAT or not {"adapter", "log_lambda"} <= set(ckpt):
             raise CheckpointError(f"{path} is not a UD2M sampler checkpoint (format "
                                   f"{ckpt.get('format')!r}, expected {FORMAT!r}).")
@@ -538,6 +542,33 @@ class UD2MSampler:
             ud.log_lam.copy_(ckpt["log_lambda"])
         ud.losses = ckpt.get("losses", torch.zeros(0)).tolist()
         return ud
+
+
+SHIPPED = ("mnist-random-inpainting", "mnist-sr4")
+
+
+def pretrained(name: str = "mnist-random-inpainting", den: Denoiser | None = None,
+               device=None) -> UD2MSampler:
+    """A shipped UD2M sampler (``data/ud2m_<name>/``) on the shipped MNIST prior, sha256-checked.
+
+    Its default problem is its training task at sigma = 0.05 (random inpainting: one random 50% mask,
+    seed 0); pass ``problem=`` to ``sample`` for your own mask or operator.  ``den``: the shipped
+    MNIST prior (loaded when not given; another prior is refused)."""
+    from .checkpoints import checkpoint_dir, pretrained as pretrained_prior, read_verified
+    from .tasks import image_problem
+    if name not in SHIPPED:
+        raise ValueError(f"unknown shipped UD2M sampler {name!r}; shipped: {', '.join(SHIPPED)}.")
+    path = checkpoint_dir() / f"ud2m_{name.replace('-', '_')}" / "sampler.pt"
+    if not path.is_file():
+        raise CheckpointError(f"the shipped sampler {name} is missing ({path}); it comes with the "
+                              "repository (git checkout data/) or retrain it with the command in "
+                              "the README.md of its folder.")
+    ckpt, card = read_verified(path, what="UD2M sampler")
+    den = den if den is not None else pretrained_prior("mnist", device)
+    prob = image_problem(card["task"], card["sigma"], generator=torch.Generator().manual_seed(0))
+    ud = UD2MSampler.from_checkpoint(ckpt, den, prob, path)
+    ud.card = card
+    return ud
 
 
 def _plain(config: dict) -> dict:

@@ -27,3 +27,31 @@ def test_cli_rejects_unknown_method(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--methods", "nope"])
     assert "unknown method" in capsys.readouterr().err
+
+
+def test_peak_memory_sees_an_allocation():
+    from posterior_tutor.bench_images import PeakMemory
+    with PeakMemory("cpu") as mem:
+        block = torch.ones(64 * 2 ** 20 // 4)     # 64 MB, touched
+        block += 1
+        del block
+    assert 40 < mem.mb < 200, mem.mb
+
+
+def test_image_suite_fast_slice(tmp_path):
+    from posterior_tutor import bench_images
+    rows = bench_images.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
+                                        n_images=1, n_samples=2, peer=False, progress=False)
+    (row,) = rows
+    assert (row.task, row.method, row.nfe, row.backward) == ("sr4", "latino", 8, 0)
+    assert 8 < row.psnr_mean < 40 and 0 <= row.coverage <= 1 and row.s_per_sample > 0
+    bench_images.write(rows, tmp_path, "test machine")
+    assert "| sr4 | latino |" in (tmp_path / "images.md").read_text()
+    assert (tmp_path / "images_tradeoffs.png").stat().st_size > 1000
+
+
+def test_cli_rejects_unknown_task(capsys):
+    import pytest
+    with pytest.raises(SystemExit):
+        bench.main(["--tasks", "nope"])
+    assert "unknown task" in capsys.readouterr().err

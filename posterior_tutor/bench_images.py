@@ -1,0 +1,270 @@
+"""The image half of the benchmark: every sampler on the MNIST tasks, measured side by side.
+
+    rows = run_image_suite(fast=True)            # also: python -m posterior_tutor.bench --images
+
+For each task of ``pt.tasks`` (sigma = 0.05) and each method, on held-out MNIST digits (test[8000:],
+not seen by the prior; samples of the prior when MNIST is not installed): PSNR and SSIM of single
+samples and of the sample mean, LPIPS of the mean where its weights are available, per-pixel
+coverage of the 90% interval, network calls (NFE) and backward passes per sample, wall time per
+sample, and peak memory of the sampling call: CUDA, ``torch.cuda.max_memory_allocated``; CPU, the
+peak resident set above the level before the call (sampled every 2 ms by a watcher thread).
+
+Methods: the registered zero-shot samplers with image options below, the trained samplers that
+ship for a task (UD2M, APS: ``TRAINED``), and, with ``peer=True``, deepinv's DPS and DiffPIR on the
+same prior and problem (``posterior_tutor.peer``).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import torch
+
+from . import metrics, tasks
+from .config import fast_mode
+from .samplers import methods, sample
+
+#: zero-shot options on 32x32 images per method: (full mode, fast mode).  PnP-ULA is left out: its
+#: thousands of steps at a small noise level are a 2D lesson (chapter 02), not an image sampler.
+IMAGE_OPTIONS = {
+    "dps": ({}, {"steps": 100}),
+    "diffpir": ({}, {"steps": 20}),
+    "daps": ({"levels": 50, "langevin_steps": 50}, {"levels": 10, "langevin_steps": 20}),
+    "latino": ({}, {}),
+    "spin": ({}, {}),
+}
+
+
+@dataclass
+class ImageRow:
+    task: str
+    method: str
+    images: int
+    samples: int
+    psnr_single: float
+    psnr_mean: float
+    ssim_single: float
+    ssim_mean: float
+    lpips_mean: float          # nan where the LPIPS weights are unavailable
+    coverage: float
+    nfe: float                 # network calls per sample run (a batch counts once)
+    backward: float
+    s_per_sample: float
+    peak_mb: float
+
+
+class PeakMemory:
+    """Peak memory of a block: CUDA max allocated, or the CPU resident set above its start level."""
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+        self.peak_bytes = 0
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+            return self
+        import psutil
+        self._proc, self._stop = psutil.Process(), threading.Event()
+        self.base = self._proc.memory_info().rss
+        self._watch = threading.Thread(target=self._poll, daemon=True)
+        self._watch.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.wait(0.002):
+            self.peak_bytes = max(self.peak_bytes, self._proc.memory_info().rss - self.base)
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak_bytes = torch.cuda.max_memory_allocated(self.device) - self.base
+        else:
+            self._stop.set()
+            self._watch.join()
+            self.peak_bytes = max(self.peak_bytes, self._proc.memory_info().rss - self.base)
+        return False
+
+    @property
+    def mb(self) -> float:
+        return self.peak_bytes / 2 ** 20
+
+
+def test_images(n: int, den, seed: int = 0) -> tuple[torch.Tensor, str]:
+    """n held-out MNIST digits (test[8000:]), or prior samples when MNIST is not installed."""
+    from .data import DataUnavailable, load
+    try:
+        return load("mnist", split="test")[8000:8000 + n], "mnist test[8000:]"
+    except DataUnavailable:
+        g = torch.Generator(device=den.device).manual_seed(seed)
+        xs = sample("ddpm", den, None, None, n=n, steps=50, eta=0.0, generator=g)
+        return xs.cpu(), "prior samples (MNIST not installed)"
+
+
+def _trained_ud2m(task, den):
+    from .unfolding import SHIPPED, pretrained
+    name = f"mnist-{task.replace('_', '-')}"
+    if name not in SHIPPED:
+        return None
+    ud = pretrained(name, den)
+    return lambda prob, y, n, g: ud.sample(y, n, generator=g, problem=prob)
+
+
+def _trained_aps(task, den):
+    try:
+        from . import amortized
+    except ImportError:
+        return None
+    loader = getattr(amortized, "pretrained_for_task", None)
+    flow = loader(task, den) if loader is not None else None
+    return None if flow is None else (lambda prob, y, n, g: flow.sample(y, n, generator=g))
+
+
+#: trained samplers: name -> (task, den) -> sample function, or None where none ships for the task
+TRAINED = {"ud2m": _trained_ud2m, "aps": _trained_aps}
+
+
+def _peer(name):
+    def make(task, den):
+        from .peer import run_deepinv
+        opts = IMAGE_OPTIONS[name][1] if fast_mode() else {}
+        return lambda prob, y, n, g: run_deepinv(name, den, prob, y, n, generator=g, **opts)
+    return make
+
+
+def _peer_available() -> bool:
+    try:
+        from . import peer  # noqa: F401  (needs deepinv)
+        return True
+    except ImportError:
+        return False
+
+
+def method_runners(den, task, names, fast: bool, peer: bool) -> dict:
+    """name -> sample function (prob, y, n, generator) for every method available on this task."""
+    runners = {}
+    for name in names:
+        if name in IMAGE_OPTIONS and name in methods():
+            opts = IMAGE_OPTIONS[name][1 if fast else 0]
+            runners[name] = (lambda prob, y, n, g, name=name, opts=opts:
+                             sample(name, den, prob, y, n=n, generator=g, **opts))
+        elif name in TRAINED:
+            fn = TRAINED[name](task, den)
+            if fn is not None:
+                runners[name] = fn
+    if peer and _peer_available():
+        for name in ("dps", "diffpir"):
+            if name in names:
+                runners[f"deepinv {name}"] = _peer(name)(task, den)
+    return runners
+
+
+def _quality(xs, x, with_lpips: bool):
+    """(psnr single, psnr mean, ssim single, ssim mean, lpips of the mean, coverage) of one image."""
+    ref, mean = x[None].expand_as(xs), xs.mean(0, keepdim=True)
+    lp = metrics.lpips(mean, x[None]).item() if with_lpips else math.nan
+    return (metrics.psnr(xs, ref).mean().item(), metrics.psnr(mean, x[None]).item(),
+            metrics.ssim(xs, ref).mean().item(), metrics.ssim(mean, x[None]).item(), lp,
+            float(metrics.coverage(xs, x)))
+
+
+def measure(run, den, task, xs_true, n, seed, with_lpips: bool = False):
+    """One method on one task: the mean over images of the quality numbers, and its costs."""
+    dev = den.device
+    quality, nfe, backward, seconds, peak = [], 0, 0, 0.0, 0.0
+    for i, x in enumerate(xs_true.to(dev)):
+        prob = tasks.image_problem(task, generator=torch.Generator().manual_seed(100 + i))
+        g = torch.Generator(device=dev).manual_seed(seed + i)
+        y = prob.measure(x, generator=g)
+        den.reset_counters()
+        with PeakMemory(dev) as mem:
+            start = time.perf_counter()
+            samples = run(prob, y, n, g)
+            seconds += time.perf_counter() - start
+        nfe, backward, peak = nfe + den.nfe, backward + den.nfe_grad, max(peak, mem.mb)
+        quality.append(_quality(samples.detach().float(), x, with_lpips))
+    q = torch.tensor(quality).nanmean(0).tolist() if quality else [math.nan] * 6
+    k = len(xs_true)
+    return q, nfe / k, backward / k, seconds / (k * n), peak
+
+
+def run_image_suite(fast: bool | None = None, task_names=None, method_names=None,
+                    n_images: int | None = None, n_samples: int | None = None, seed: int = 0,
+                    peer: bool = True, device=None, progress: bool = True) -> list[ImageRow]:
+    """Every method on every task; one ImageRow each.  Fast: 2 tasks, 2 images, 4 samples."""
+    from .checkpoints import pretrained
+    fast = fast_mode() if fast is None else fast
+    den = pretrained("mnist", device)
+    den.clip = 1.0
+    task_names = task_names or (["random_inpainting", "sr4"] if fast else list(tasks.TASKS))
+    names = method_names or [m for m in (*IMAGE_OPTIONS, *TRAINED) if m in methods() or m in TRAINED]
+    n_images = n_images or (2 if fast else 8)
+    n_samples = n_samples or (4 if fast else 32)
+    xs_true, _ = test_images(n_images, den, seed)
+    with_lpips = metrics.lpips_available()       # False offline: the LPIPS column shows "-"
+    rows = []
+    for task in task_names:
+        for name, run in method_runners(den, task, names, fast, peer).items():
+            q, nfe, bwd, sps, peak = measure(run, den, task, xs_true, n_samples, seed, with_lpips)
+            rows.append(ImageRow(task, name, n_images, n_samples, *q, nfe, bwd, sps, peak))
+            if progress:
+                print(f"  {task:18s} {name:16s} PSNR {q[0]:5.2f} / mean {q[1]:5.2f}  "
+                      f"NFE {nfe:6.0f}  {sps:.4f} s/sample  {peak:7.1f} MB", flush=True)
+    return rows
+
+
+def to_markdown(rows: list[ImageRow]) -> str:
+    head = ("| task | method | PSNR single | PSNR mean | SSIM single | SSIM mean | LPIPS mean | "
+            "90% coverage | NFE | backward | s / sample | peak MB |\n|" + "---|" * 12 + "\n")
+    return head + "".join(
+        f"| {r.task} | {r.method} | {r.psnr_single:.2f} | {r.psnr_mean:.2f} | {r.ssim_single:.3f} "
+        f"| {r.ssim_mean:.3f} | {'-' if math.isnan(r.lpips_mean) else f'{r.lpips_mean:.3f}'} "
+        f"| {r.coverage:.2f} | {r.nfe:.0f} | {r.backward:.0f} | {r.s_per_sample:.4f} "
+        f"| {r.peak_mb:.1f} |\n" for r in rows)
+
+
+def plot_tradeoffs(rows: list[ImageRow]):
+    """PSNR of the sample mean against seconds per sample and against network calls, per task."""
+    import matplotlib.pyplot as plt
+    task_names = list(dict.fromkeys(r.task for r in rows))
+    fig, axes = plt.subplots(2, len(task_names), figsize=(3.6 * len(task_names), 6.4),
+                             squeeze=False)
+    for j, task in enumerate(task_names):
+        for r in (r for r in rows if r.task == task):
+            for ax, x in ((axes[0, j], r.s_per_sample), (axes[1, j], max(r.nfe, 1))):
+                ax.scatter(x, r.psnr_mean)
+                ax.annotate(r.method, (x, r.psnr_mean), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        axes[0, j].set_title(task)
+        for ax, label in ((axes[0, j], "s / sample"), (axes[1, j], "network calls")):
+            ax.set_xscale("log")
+            ax.set_xlabel(label)
+        axes[0, j].set_ylabel("PSNR of the mean (dB)")
+        axes[1, j].set_ylabel("PSNR of the mean (dB)")
+    fig.tight_layout()
+    return fig
+
+
+def write(rows: list[ImageRow], out, machine: str) -> None:
+    """images.md (table + machine), images.csv and images_tradeoffs.png in ``out``."""
+    import csv
+    from dataclasses import asdict
+    from pathlib import Path
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "images.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
+        w.writeheader()
+        w.writerows(asdict(r) for r in rows)
+    r0 = rows[0]
+    (out / "images.md").write_text(
+        f"Machine: {machine}\n\nMNIST 32x32, shipped prior, sigma = 0.05, {r0.images} held-out "
+        f"images x {r0.samples} samples per task.\n\n{to_markdown(rows)}")
+    fig = plot_tradeoffs(rows)
+    fig.savefig(out / "images_tradeoffs.png", dpi=90)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
