@@ -6,11 +6,17 @@ Every zero-shot sampler yields ``Step`` records (see ``samplers/base.py``); this
   arrows and the contours of an exact posterior density, for 2D toy problems.
 * ``render_image(step, ...)``       rows of x_t, the x0 estimate and the data residual, for images.
 * ``figure_to_png(fig)``            PNG bytes of a figure (and closes it).
+* ``sample_strip(x)``               one row of samples (e.g. the final samples of an image run).
 * ``Stepper(steps, ...)``           Play, a slider and Prev/Next buttons over the frames of a run;
-  frames are rendered lazily (one small PNG each) and cached, so dragging stays smooth.
+  frames are rendered lazily (one small PNG each) and cached, so dragging stays smooth.  With
+  ``rerun=`` it also has a seed box and "run" / "new seed" buttons (and drop-downs for the noise
+  level or the operator) that run the sampler again and replace the frames.  Displayed in a
+  notebook it also leaves a static copy of its first and last frame (a collapsed ``<details>``
+  block) so that a notebook exported to HTML still shows the run.
 * ``filmstrip(steps)``              a static figure of the first and last frame, for notebooks
   exported to HTML where widgets do not run.
-* ``step_through(name, den, prob, y, ...)``  runs ``posterior_tutor.iterate`` and builds a Stepper.
+* ``step_through(name, den, prob, y, ...)``  runs ``posterior_tutor.iterate`` and builds a Stepper
+  (re-runnable for a new seed, and for other noise levels / operators when ``x_true`` is given).
 
 The render functions are pure: they build a fresh ``matplotlib.figure.Figure`` (not registered
 with pyplot, so it never shows up by accident in a notebook) from the step alone.  ``filmstrip``
@@ -25,6 +31,7 @@ uses pyplot so that ``plt.show()`` displays it.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import types
 from typing import Callable, Iterable
@@ -33,10 +40,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["render_2d", "render_image", "figure_to_png", "Stepper", "filmstrip", "step_through",
-           "limits_2d"]
+__all__ = ["render_2d", "render_image", "sample_strip", "figure_to_png", "Stepper", "filmstrip",
+           "step_through", "limits_2d"]
 
-DPI = 80
+DPI = 100
 _POINT_COLOUR = "C0"
 _X0_COLOUR = "C1"
 _ARROW_COLOUR = "C3"
@@ -322,6 +329,31 @@ def render_image(step, y=None, n_show=4, residual_fn: Callable | None = None, ti
     return fig
 
 
+def sample_strip(x, n_show: int = 8, title: str | None = None, y=None) -> Figure:
+    """One row of samples: ``x`` is a batch of images (n, C, H, W) (or a step, whose ``x0``
+    estimate is used when it has one, else its state), e.g. the final samples of a run.  If ``y``
+    is image-shaped it is shown first.  The spread of a posterior shows up as the differences
+    along the strip."""
+    if not isinstance(x, torch.Tensor) and hasattr(x, "x"):
+        x = x.x0 if getattr(x, "x0", None) is not None else x.x
+    imgs = _as_images(x)
+    n = max(1, min(int(n_show), imgs.shape[0]))
+    yv = _np(y) if y is not None else None
+    show_y = _is_image(yv)
+    cols = n + (1 if show_y else 0)
+    fig = Figure(figsize=(1.1 * cols + 0.2, 1.45 if title else 1.25), dpi=DPI)
+    axes = fig.subplots(1, cols, squeeze=False)[0]
+    if show_y:
+        _show_image(axes[0], yv if yv.ndim == 3 else yv[None])
+        axes[0].set_title("y", fontsize=7)
+    for c in range(n):
+        _show_image(axes[c + (1 if show_y else 0)], imgs[c])
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def figure_to_png(fig, dpi: int | None = None) -> bytes:
     """PNG bytes of ``fig``; closes the figure."""
     buf = io.BytesIO()
@@ -397,36 +429,49 @@ def filmstrip(steps, idx=(0, -1), density=None, title=None, view="auto", n_show=
 
 # -- the interactive stepper --------------------------------------------------------------------
 class Stepper:
-    """Play / slider / Prev / Next over the steps of one run.
+    """Play / slider / Prev / Next over the steps of one run, optionally re-runnable.
 
     ``steps`` is consumed once; detached CPU copies are kept in ``.frames``.  ``view`` is "2d",
     "image" or "auto" (2d for states of shape (n, 2)).  ``density`` (2D) draws exact posterior
     contours; ``y`` and ``residual_fn`` feed the image view.  Frames are rendered on demand and
     cached as PNG bytes.  Display it by leaving it as the last line of a cell (or ``.widget``).
-    The Play button and the slider are linked in the kernel (``ipywidgets.link``)."""
+    The Play button and the slider are linked in the kernel (``ipywidgets.link``).  In the 2D view
+    check boxes switch the x0 estimates, the correction arrows and the contours on and off.
+
+    rerun        : optional ``rerun(seed, **params)`` that runs the sampler again and returns
+                   either an iterable of steps or a dict ``{"steps": ..., "density": ..., "y":
+                   ..., "residual_fn": ...}`` (the keys other than "steps" are optional and
+                   replace the current ones, e.g. when the noise level changes y).  Adds a seed
+                   box, a "run" button (seed and parameters as shown) and a "new seed" button
+                   (seed + 1).  ``Stepper.rerun(seed, **params)`` does the same from code.
+    seed         : the seed shown in the seed box (that of the first run, when known).
+    rerun_params : ``{name: choices}`` for extra drop-downs whose values are passed to ``rerun``
+                   as keyword arguments; ``choices`` is a list of values or a dict label -> value,
+                   and its first entry is the current one (e.g. ``{"sigma": [0.3, 0.1, 1.0]}``).
+    static       : "collapsed" (default), "open" or None: when the Stepper is displayed, a
+                   ``<details>`` block with its first and last frame as inline PNGs follows the
+                   widget, so that a notebook exported to HTML (where no kernel moves the slider)
+                   still shows the run."""
 
     def __init__(self, steps, view="auto", density=None, y=None, residual_fn=None, title="",
-                 n_show=4, interval=250):
+                 n_show=4, interval=250, rerun: Callable | None = None, seed: int | None = None,
+                 rerun_params: dict | None = None, static: str | None = "collapsed"):
         import ipywidgets as w
 
-        self.frames = [_detach(s) for s in steps]
-        if not self.frames:
-            raise ValueError("Stepper needs at least one step (the iterator was empty).")
         if view not in ("auto", "2d", "image"):
             raise ValueError(f"view must be '2d', 'image' or 'auto', got {view!r}.")
-        self.view = _auto_view(self.frames[0]) if view == "auto" else view
-        if self.view == "2d" and density is not None:
-            d = getattr(density, "d", 2)
-            if d != 2:
-                raise ValueError(f"density has dimension {d}; the 2D view needs a 2D density.")
-        self.density, self.y, self.residual_fn = density, y, residual_fn
+        if static not in ("collapsed", "open", None):
+            raise ValueError(f"static must be 'collapsed', 'open' or None, got {static!r}.")
+        if rerun is not None and not callable(rerun):
+            raise TypeError(f"rerun must be a callable rerun(seed, **params), got {rerun!r}.")
+        if rerun_params and rerun is None:
+            raise ValueError("rerun_params needs rerun= (the callable that uses them).")
+        self._view_arg, self.static = view, static
         self.title, self.n_show = title, n_show
-        self.total = getattr(self.frames[-1], "i", len(self.frames) - 1)
-        self._cache: dict[int, bytes] = {}
-        if self.view == "2d":
-            self.xlim, self.ylim = limits_2d(self.frames, density)
-        else:
-            self.xlim = self.ylim = None
+        self.show_x0 = self.show_correction = self.show_density = True
+        self._rerun_fn = rerun
+        self.seed = seed
+        self._set_frames(steps, density, y, residual_fn)
 
         last = len(self.frames) - 1
         self.play = w.Play(value=0, min=0, max=last, step=1, interval=interval,
@@ -434,25 +479,86 @@ class Stepper:
         self.slider = w.IntSlider(value=0, min=0, max=last, step=1, description="frame",
                                   continuous_update=True, readout=True,
                                   layout=w.Layout(width="360px"))
+        self.slider.add_class("pt-stepper-slider")
         self._link = w.link((self.play, "value"), (self.slider, "value"))
         self.prev_button = w.Button(description="◀ prev", layout=w.Layout(width="70px"))
         self.next_button = w.Button(description="next ▶", layout=w.Layout(width="70px"))
         self.prev_button.on_click(lambda _: self._move(-1))
         self.next_button.on_click(lambda _: self._move(+1))
         self.label = w.Label()
-        self.image = w.Image(format="png", value=self.frame_png(0))
+        self.label.add_class("pt-stepper-label")
+        self.image = w.Image(format="png", value=self.frame_png(0),   # natural size, not stretched
+                             layout=w.Layout(align_self="flex-start", object_fit="contain"))
+        self.image.add_class("pt-stepper-image")
         self._update_label(0)
         self.slider.observe(self._on_slider, names="value")
-        controls = w.HBox([self.play, self.prev_button, self.slider, self.next_button])
-        self.widget = w.VBox([controls, self.label, self.image])
+        rows = [w.HBox([self.play, self.prev_button, self.slider, self.next_button])]
+
+        # 2D layers
+        self.layer_boxes = {}
+        if self.view == "2d":
+            for key, desc in (("show_x0", "x0 estimates"), ("show_correction", "correction"),
+                              ("show_density", "contours")):
+                box = w.Checkbox(value=True, description=desc, indent=False,
+                                 layout=w.Layout(width="130px"))
+                box.observe(lambda ch, key=key: self._set_layer(key, ch["new"]), names="value")
+                self.layer_boxes[key] = box
+            rows.append(w.HBox(list(self.layer_boxes.values())))
+
+        # re-run controls
+        self.seed_box = self.rerun_button = self.new_seed_button = None
+        self.param_widgets: dict = {}
+        self.status = w.Label()
+        if rerun is not None:
+            self.seed_box = w.IntText(value=0 if seed is None else int(seed), description="seed",
+                                      layout=w.Layout(width="150px"))
+            self.seed_box.add_class("pt-stepper-seed")
+            for name, choices in (rerun_params or {}).items():
+                opts = list(choices.items()) if isinstance(choices, dict) else \
+                    [(f"{v:g}" if isinstance(v, float) else str(v), v) for v in choices]
+                if not opts:
+                    raise ValueError(f"rerun_params[{name!r}] has no choices.")
+                self.param_widgets[name] = w.Dropdown(options=opts, value=opts[0][1],
+                                                      description=name,
+                                                      layout=w.Layout(width="200px"))
+            self.rerun_button = w.Button(description="↻ run", layout=w.Layout(width="70px"),
+                                         tooltip="run the sampler again with this seed")
+            self.new_seed_button = w.Button(description="new seed", layout=w.Layout(width="90px"),
+                                            tooltip="seed + 1, then run")
+            self.rerun_button.on_click(lambda _: self._rerun_clicked(0))
+            self.new_seed_button.on_click(lambda _: self._rerun_clicked(1))
+            rows.append(w.HBox([self.seed_box, *self.param_widgets.values(), self.rerun_button,
+                                self.new_seed_button, self.status]))
+        self.widget = w.VBox([*rows, self.label, self.image])
+        self.widget.add_class("pt-stepper")
+
+    # frames
+    def _set_frames(self, steps, density, y, residual_fn):
+        frames = [_detach(s) for s in steps]
+        if not frames:
+            raise ValueError("Stepper needs at least one step (the iterator was empty).")
+        view = _auto_view(frames[0]) if self._view_arg == "auto" else self._view_arg
+        if view == "2d" and density is not None:
+            d = getattr(density, "d", 2)
+            if d != 2:
+                raise ValueError(f"density has dimension {d}; the 2D view needs a 2D density.")
+        self.frames, self.view = frames, view
+        self.density, self.y, self.residual_fn = density, y, residual_fn
+        self.total = getattr(frames[-1], "i", len(frames) - 1)
+        self._cache: dict[int, bytes] = {}
+        if view == "2d":
+            self.xlim, self.ylim = limits_2d(frames, density)
+        else:
+            self.xlim = self.ylim = None
 
     # rendering
     def render(self, i: int) -> Figure:
         """The figure of frame ``i`` (not cached)."""
         s = self.frames[i]
         if self.view == "2d":
-            return render_2d(s, self.density, self.xlim, self.ylim, title=self.title or None,
-                             total=self.total)
+            return render_2d(s, self.density if self.show_density else None, self.xlim,
+                             self.ylim, title=self.title or None, show_x0=self.show_x0,
+                             show_correction=self.show_correction, total=self.total)
         return render_image(s, self.y, self.n_show, self.residual_fn, title=self.title or None,
                             total=self.total)
 
@@ -474,7 +580,20 @@ class Stepper:
 
     def _update_label(self, i: int):
         s = self.frames[i]
-        self.label.value = f"frame {i}/{len(self.frames) - 1}  ·  " + _step_info(s, self.total)
+        seed = f"  ·  seed {self.seed}" if self._rerun_fn is not None and self.seed is not None \
+            else ""
+        self.label.value = (f"frame {i}/{len(self.frames) - 1}  ·  " + _step_info(s, self.total)
+                            + seed)
+
+    def _refresh(self):
+        i = int(self.slider.value)
+        self.image.value = self.frame_png(i)
+        self._update_label(i)
+
+    def _set_layer(self, key: str, value: bool):
+        setattr(self, key, bool(value))
+        self._cache.clear()
+        self._refresh()
 
     def _move(self, delta: int):
         self.slider.value = max(0, min(len(self.frames) - 1, int(self.slider.value) + delta))
@@ -493,6 +612,72 @@ class Stepper:
     def __len__(self) -> int:
         return len(self.frames)
 
+    # re-running
+    def _rerun_clicked(self, seed_delta: int):
+        seed = int(self.seed_box.value) + seed_delta
+        params = {k: wd.value for k, wd in self.param_widgets.items()}
+        self.status.value = "running…"
+        try:
+            self.rerun(seed, **params)
+        except Exception as err:                           # shown next to the buttons
+            self.status.value = f"failed: {type(err).__name__}: {err}"[:200]
+            raise
+        self.status.value = ""
+
+    def rerun(self, seed: int | None = None, **params) -> "Stepper":
+        """Run the sampler again (``rerun(seed, **params)`` given at construction), replace the
+        frames and go back to frame 0.  ``seed`` defaults to the current seed + 1; ``params``
+        default to the drop-downs' values.  Returns self."""
+        if self._rerun_fn is None:
+            raise RuntimeError("this Stepper was built without rerun=; it cannot run again.")
+        if seed is None:
+            seed = (self.seed if self.seed is not None else int(self.seed_box.value)) + 1
+        seed = int(seed)
+        unknown = set(params) - set(self.param_widgets)
+        if unknown:
+            raise TypeError(f"unknown rerun parameter(s) {sorted(unknown)}; this Stepper has "
+                            f"{sorted(self.param_widgets)}.")
+        for k, wd in self.param_widgets.items():
+            if k in params:
+                values = [v for _, v in wd.options]
+                if not any(params[k] is v or _same(params[k], v) for v in values):
+                    raise ValueError(f"{k}={params[k]!r} is not one of the choices {values}.")
+            else:
+                params[k] = wd.value
+        out = self._rerun_fn(seed, **params)
+        if isinstance(out, dict):
+            if "steps" not in out:
+                raise ValueError("rerun returned a dict without 'steps'.")
+            density = out.get("density", self.density)
+            y = out.get("y", self.y)
+            residual_fn = out.get("residual_fn", self.residual_fn)
+            out = out["steps"]
+        else:
+            density, y, residual_fn = self.density, self.y, self.residual_fn
+        self._set_frames(out, density, y, residual_fn)
+        self.seed = seed
+        last = len(self.frames) - 1
+        if hasattr(self.play, "playing"):
+            self.play.playing = False
+        self.play.value = 0                                # the link moves the slider too
+        self.slider.max = self.play.max = last
+        self.seed_box.value = seed
+        for k, wd in self.param_widgets.items():
+            for _, v in wd.options:
+                if params[k] is v or _same(params[k], v):
+                    wd.value = v
+                    break
+        self._refresh()
+        return self
+
+    def strip(self, i: int = -1, n_show: int = 8) -> Figure:
+        """The samples of frame ``i`` (default the last: the final samples) in one row, with y
+        first when it is an image (``sample_strip``); image runs only."""
+        if self.view != "image":
+            raise ValueError("strip() is for image runs; use filmstrip() for 2D runs.")
+        return sample_strip(_pick(self.frames, [int(i)])[0], n_show=n_show, y=self.y,
+                            title=self.title or None)
+
     # static fallback
     def filmstrip(self, idx=(0, -1)):
         return filmstrip(self.frames, idx, density=self.density, title=self.title or None,
@@ -506,16 +691,36 @@ class Stepper:
             imgs.append(f'<img src="data:image/png;base64,{b64}" style="display:inline-block"/>')
         return "<div>" + "".join(imgs) + "</div>"
 
+    def _static_block(self) -> str:
+        """The ``<details>`` block displayed after the widget: first and last frame."""
+        name = f"{self.title}: " if self.title else ""
+        return (f'<details class="pt-stepper-static"{" open" if self.static == "open" else ""}>'
+                f"<summary>{html.escape(name)}first and last frame (static copy, "
+                f"{len(self.frames)} frames)</summary>{self.static_html()}</details>")
+
     # display
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if self.static is not None and isinstance(bundle, dict):
+            bundle = dict(bundle)
+            bundle["text/html"] = self._static_block()     # for exports without widget state
+        return bundle
 
     def _ipython_display_(self):
-        from IPython.display import display
+        from IPython.display import HTML, display
         display(self.widget)
+        if self.static is not None:
+            display(HTML(self._static_block()))
 
     def __repr__(self):
         return f"Stepper({len(self.frames)} frames, view={self.view!r}, title={self.title!r})"
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:                                      # e.g. tensors of other shapes
+        return False
 
 
 # -- convenience --------------------------------------------------------------------------------
@@ -541,14 +746,23 @@ def _with_nfe(step, nfe):
 
 
 def step_through(name, den, prob, y, n=None, generator=None, density=None, every=1, title=None,
-                 view="auto", n_show=4, residual=True, **options) -> Stepper:
+                 view="auto", n_show=4, residual=True, rerunnable=True, x_true=None,
+                 sigmas=None, operators=None, **options) -> Stepper:
     """Run ``posterior_tutor.iterate(name, den, prob, y, n=n, generator=generator, **options)``
     and return a Stepper over every ``every``-th step plus the last.
 
-    n        : number of samples (default 300 for vectors, 4 for images)
-    density  : for 2D runs, an object with ``log_prob`` whose contours are drawn; "exact" uses the
-               exact posterior ``den.gmm.posterior(prob, y)`` of a Gaussian-mixture prior
-    residual : for image runs, show A(x0) - y (needs prob and y)"""
+    n          : number of samples (default 300 for vectors, 4 for images)
+    density    : for 2D runs, an object with ``log_prob`` whose contours are drawn; "exact" uses
+                 the exact posterior ``den.gmm.posterior(prob, y)`` of a Gaussian-mixture prior
+    residual   : for image runs, show A(x0) - y (needs prob and y)
+    rerunnable : add the seed box and the "run" / "new seed" buttons (the same call with
+                 ``generator=torch.Generator(device).manual_seed(seed)``; the first run's seed is
+                 ``generator.initial_seed()``)
+    x_true     : the clean signal that made y; with it, ``sigmas`` (noise levels) and
+                 ``operators`` (a list of operators, or a dict label -> operator) add drop-downs,
+                 and a re-run measures a new ``y = A x_true + sigma n`` from the seed (and
+                 recomputes ``density="exact"``).  The first entry of each is the current
+                 problem's, which is added in front when missing."""
     import posterior_tutor as pt
 
     if not isinstance(every, int) or every < 1:
@@ -556,19 +770,70 @@ def step_through(name, den, prob, y, n=None, generator=None, density=None, every
     if n is None:
         shape = getattr(den, "shape", None)
         n = 300 if shape is not None and len(shape) == 1 else 4
-    if isinstance(density, str):
+    exact = isinstance(density, str)
+    if exact:
         if density != "exact":
             raise ValueError(f"density must be None, 'exact' or an object with log_prob, "
                              f"got {density!r}.")
-        gmm = getattr(den, "gmm", None)
-        if gmm is None or prob is None or y is None:
+        if getattr(den, "gmm", None) is None or prob is None or y is None:
             raise ValueError("density='exact' needs a Gaussian-mixture denoiser (den.gmm), "
                              "an InverseProblem and y.")
-        density = gmm.posterior(prob, y)
-    steps = pt.iterate(name, den, prob, y, n=n, generator=generator, **options)
-    residual_fn = None
-    if residual and prob is not None and y is not None:
-        residual_fn = lambda x: prob.residual(x.to(y.device, y.dtype), y).cpu()  # noqa: E731
-    return Stepper(_thin(steps, every, den), view=view, density=density,
-                   y=None if y is None else y.detach().cpu(), residual_fn=residual_fn,
-                   title=title if title is not None else name, n_show=n_show)
+
+    def residual_for(p, yy):
+        if residual and p is not None and yy is not None:
+            return lambda x: p.residual(x.to(yy.device, yy.dtype), yy).cpu()
+        return None
+
+    def build(p, yy, g):
+        dens = den.gmm.posterior(p, yy) if exact else density
+        steps = pt.iterate(name, den, p, yy, n=n, generator=g, **options)
+        return dict(steps=_thin(steps, every, den), density=dens,
+                    y=None if yy is None else yy.detach().cpu(), residual_fn=residual_for(p, yy))
+
+    rerun_fn = seed = params = None
+    if rerunnable:
+        if (sigmas or operators) and (x_true is None or prob is None):
+            raise ValueError("sigmas= and operators= need x_true= (the clean signal, to measure "
+                             "a new y) and an InverseProblem.")
+        if generator is not None:
+            gdev = generator.device
+            seed = int(generator.initial_seed())
+        else:
+            gdev = y.device if y is not None else getattr(den, "device", torch.device("cpu"))
+            if not isinstance(gdev, torch.device):
+                gdev = torch.device("cpu")
+        params = {}
+        if sigmas:
+            sig = [float(v) for v in sigmas]
+            params["sigma"] = [prob.sigma] + [v for v in sig if v != prob.sigma]
+        if operators:
+            pairs = list(operators.items()) if isinstance(operators, dict) else \
+                [(repr(op), op) for op in operators]
+            current = [k for k, op in pairs if op is prob.operator]
+            pairs = [(current[0] if current else repr(prob.operator), prob.operator)] + \
+                [(k, op) for k, op in pairs if op is not prob.operator]
+            ops = {}
+            for label, op in pairs:                 # labels made unique (reprs can repeat)
+                unique, k = label, 2
+                while unique in ops:
+                    unique, k = f"{label} ({k})", k + 1
+                ops[unique] = op
+            params["operator"] = ops
+
+        def rerun(seed, sigma=None, operator=None):
+            g = torch.Generator(device=gdev).manual_seed(int(seed))
+            p, yy = prob, y
+            if sigma is not None or operator is not None:
+                p = pt.InverseProblem(operator if operator is not None else prob.operator,
+                                      sigma if sigma is not None else prob.sigma)
+                if p.sigma != prob.sigma or p.operator is not prob.operator:
+                    yy = p.measure(x_true.to(gdev), generator=g)
+            return build(p, yy, g)
+
+        rerun_fn = rerun
+
+    first = build(prob, y, generator)
+    return Stepper(first["steps"], view=view, density=first["density"], y=first["y"],
+                   residual_fn=first["residual_fn"],
+                   title=title if title is not None else name, n_show=n_show,
+                   rerun=rerun_fn, seed=seed, rerun_params=params or None)

@@ -1,4 +1,5 @@
 """Tests of the step-through viewers (matplotlib Agg, ipywidgets in the kernel only)."""
+import re
 import types
 
 import matplotlib
@@ -260,3 +261,259 @@ def test_step_through_ddpm_prior(toy_problem):
     st = W.step_through("ddpm", den, None, None, n=20, generator=torch.Generator().manual_seed(0),
                         steps=10)
     assert len(st.frames) == 10 and st.view == "2d"
+
+
+# -- re-running, layers, strips, static fallback ------------------------------------------------
+def _fake_run(seed, n_frames=4, scale=1.0):
+    return [make_step(i, n=20, seed=100 * seed) for i in range(n_frames)]
+
+
+def test_stepper_rerun_from_buttons_and_code():
+    calls = []
+
+    def rerun(seed, frames=4):
+        calls.append((seed, frames))
+        return _fake_run(seed, n_frames=frames)
+
+    st = W.Stepper(_fake_run(5), rerun=rerun, seed=5, rerun_params={"frames": [4, 6, 2]},
+                   title="toy")
+    assert st.seed_box.value == 5 and st.param_widgets["frames"].value == 4
+    st.slider.value = 3
+    old_png = bytes(st.image.value)
+    st.new_seed_button.click()                        # seed + 1, same parameters
+    assert calls == [(6, 4)] and st.seed == 6 and st.seed_box.value == 6
+    assert st.slider.value == 0 and st.play.value == 0 and "seed 6" in st.label.value
+    assert bytes(st.image.value) == st.frame_png(0) != old_png
+    assert st.status.value == ""
+    st.param_widgets["frames"].value = 6
+    st.seed_box.value = 11
+    st.rerun_button.click()                           # the seed and parameters shown
+    assert calls[-1] == (11, 6) and len(st.frames) == 6 and st.slider.max == 5
+    st.show_frame(-1)
+    assert st.slider.value == 5
+    st.rerun(seed=3, frames=2)                        # from code: the widgets follow
+    assert calls[-1] == (3, 2) and st.slider.max == 2 - 1 and st.play.max == 1
+    assert st.slider.value == 0 and st.param_widgets["frames"].value == 2
+    st.rerun()                                        # default: the next seed
+    assert calls[-1] == (4, 2)
+    with pytest.raises(TypeError, match="unknown rerun parameter"):
+        st.rerun(1, sigma=0.1)
+    with pytest.raises(ValueError, match="not one of the choices"):
+        st.rerun(1, frames=5)
+
+
+def test_stepper_rerun_dict_replaces_density_and_y():
+    dens2 = Ring()
+
+    def rerun(seed):
+        steps = [make_step(i, n=3, shape=(1, 8, 8), seed=seed) for i in range(3)]
+        return {"steps": steps, "y": torch.ones(1, 8, 8), "residual_fn": lambda x: 2 * x}
+
+    st = W.Stepper([make_step(i, n=3, shape=(1, 8, 8)) for i in range(2)], rerun=rerun,
+                   y=torch.zeros(1, 8, 8))
+    st.rerun(7)
+    assert len(st.frames) == 3 and torch.equal(st.y, torch.ones(1, 8, 8))
+    assert st.residual_fn(torch.ones(1)) == 2
+    st2 = W.Stepper(_fake_run(0), rerun=lambda s: {"steps": _fake_run(s), "density": dens2})
+    st2.rerun(1)
+    assert st2.density is dens2
+    with pytest.raises(ValueError, match="without 'steps'"):
+        W.Stepper(_fake_run(0), rerun=lambda s: {"density": dens2}).rerun(1)
+
+
+def test_stepper_rerun_errors():
+    st = W.Stepper(_fake_run(0))
+    assert st.rerun_button is None and st.seed_box is None
+    with pytest.raises(RuntimeError, match="without rerun"):
+        st.rerun(1)
+    with pytest.raises(ValueError, match="rerun_params needs rerun"):
+        W.Stepper(_fake_run(0), rerun_params={"sigma": [0.1]})
+    with pytest.raises(TypeError, match="callable"):
+        W.Stepper(_fake_run(0), rerun=3)
+    with pytest.raises(ValueError, match="static"):
+        W.Stepper(_fake_run(0), static="yes")
+    # a failing rerun leaves the frames alone and says why next to the buttons
+
+    def boom(seed):
+        raise RuntimeError("no luck")
+
+    st = W.Stepper(_fake_run(0), rerun=boom, seed=0)
+    frames = st.frames
+    with pytest.raises(RuntimeError, match="no luck"):
+        st._rerun_clicked(1)
+    assert st.frames is frames and "no luck" in st.status.value
+
+
+def test_stepper_2d_layer_checkboxes(stepper):
+    assert set(stepper.layer_boxes) == {"show_x0", "show_correction", "show_density"}
+    stepper.slider.value = 2
+    full = stepper.frame_png(2)
+    stepper.layer_boxes["show_correction"].value = False
+    assert stepper.show_correction is False and stepper._cache.keys() == {2}
+    assert bytes(stepper.image.value) == stepper.frame_png(2) != full
+    ax = stepper.render(2).axes[0]
+    assert not quivers(ax) and len(scatters(ax)) == 2 and len(contours(ax)) == 1
+    stepper.layer_boxes["show_x0"].value = False
+    stepper.layer_boxes["show_density"].value = False
+    ax = stepper.render(2).axes[0]
+    assert len(scatters(ax)) == 1 and not contours(ax)
+    img = W.Stepper([make_step(i, n=2, shape=(1, 8, 8)) for i in range(2)])
+    assert img.layer_boxes == {}
+
+
+def test_sample_strip():
+    x = torch.rand(10, 1, 8, 8) * 2 - 1
+    fig = W.sample_strip(x, n_show=6, title="final samples")
+    assert len(_image_axes(fig)) == 6 and fig._suptitle.get_text() == "final samples"
+    fig = W.sample_strip(make_step(0, n=3, shape=(3, 8, 8)), n_show=8, y=torch.zeros(3, 8, 8))
+    assert len(_image_axes(fig)) == 4                 # y and the 3 samples (x0 estimates)
+    arr = np.asarray(_image_axes(fig)[1].images[0].get_array())
+    assert arr.shape == (8, 8, 3)
+    assert W.figure_to_png(fig).startswith(PNG)
+    st = W.Stepper([make_step(i, n=5, shape=(1, 8, 8)) for i in range(3)], y=torch.zeros(1, 8, 8))
+    assert len(_image_axes(st.strip(n_show=8))) == 6  # y and the 5 samples of the last frame
+    with pytest.raises(ValueError, match="image runs"):
+        W.Stepper(_fake_run(0)).strip()
+
+
+def test_stepper_displays_static_copy(stepper):
+    from unittest import mock
+
+    shown = []
+    with mock.patch("IPython.display.display", side_effect=lambda o: shown.append(o)):
+        stepper._ipython_display_()
+    assert shown[0] is stepper.widget
+    html = shown[1].data
+    assert html.startswith('<details class="pt-stepper-static">')
+    assert html.count("data:image/png;base64,") == 2 and "toy" in html
+    import base64
+    for i in (0, -1):
+        assert base64.b64encode(stepper.frame_png(i)).decode() in html
+    bundle = stepper._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
+    opened = W.Stepper(_fake_run(0), static="open")
+    assert "<details class=\"pt-stepper-static\" open>" in opened._static_block()
+    none = W.Stepper(_fake_run(0), static=None)
+    shown.clear()
+    with mock.patch("IPython.display.display", side_effect=lambda o: shown.append(o)):
+        none._ipython_display_()
+    assert shown == [none.widget] and "text/html" not in none._repr_mimebundle_()
+
+
+def test_static_fallback_in_exported_html(tmp_path):
+    """An executed notebook with a Stepper, exported with ``jupyter nbconvert --to html``, shows
+    the first and last frame as <img> (with and without the widget state in the notebook)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("nbconvert")
+    pytest.importorskip("ipykernel")
+    code = (
+        "import base64, types, torch\n"
+        "from posterior_tutor import widgets as W\n"
+        "def step(i):\n"
+        "    g = torch.Generator().manual_seed(i)\n"
+        "    x = torch.randn(30, 2, generator=g) * (1 + i)\n"
+        "    return types.SimpleNamespace(i=i, t=900 - 100 * i, x=x, x0=0.5 * x, phase='',\n"
+        "                                 extras={'correction': 0.1 * x})\n"
+        "st = W.Stepper([step(i) for i in range(5)], title='exported')\n"
+        "st.slider.value = 2\n"
+        "st")
+    check = ("print('FIRST', base64.b64encode(st.frame_png(0)).decode())\n"
+             "print('LAST', base64.b64encode(st.frame_png(-1)).decode())")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code), nbformat.v4.new_code_cell(check)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    first = text.split("FIRST ")[1].split()[0]
+    last = text.split("LAST ")[1].split()[0]
+    assert first != last
+    outs = nb.cells[0].outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outs)
+    for with_state in (True, False):
+        if not with_state:
+            nb.metadata.pop("widgets", None)
+        path = tmp_path / f"stepper_{with_state}.ipynb"
+        nbformat.write(nb, path)
+        subprocess_html = _nbconvert_html(path)
+        imgs = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', subprocess_html)
+        assert first in imgs and last in imgs, f"with_state={with_state}"
+        assert "pt-stepper-static" in subprocess_html
+
+
+def _nbconvert_html(path) -> str:
+    """``jupyter nbconvert --to html`` (the command a reader would run)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(path)],
+                   check=True, capture_output=True, timeout=120)
+    return path.with_suffix(".html").read_text()
+
+
+# -- every sampler can be stepped -----------------------------------------------------------------
+SMALL = {"ddpm": dict(steps=12), "dps": dict(steps=12), "diffpir": dict(steps=12),
+         "daps": dict(levels=6, ode_steps=2, langevin_steps=5), "latino": dict(steps=4),
+         "pnp_ula": dict(steps=12), "spin": dict(steps=6, guided=2, warm_start=1, opt_steps=2)}
+
+
+def _methods():
+    try:
+        import posterior_tutor as pt
+        return pt.methods()
+    except Exception:                                  # collected even if the package breaks
+        return []
+
+
+@pytest.mark.parametrize("name", _methods())
+def test_every_sampler_steppable(toy_problem, name):
+    pt, den, prob, y = toy_problem
+    opts = {k: v for k, v in SMALL.get(name, {}).items() if k in pt.options_of(name)}
+    if not opts and "steps" in pt.options_of(name):
+        opts = dict(steps=12)
+    st = W.step_through(name, den, prob, y, n=40, generator=torch.Generator().manual_seed(0),
+                        density="exact", every=2, **opts)
+    assert len(st.frames) >= 2, f"{name}: fewer than two frames"
+    assert st.seed == 0 and st.seed_box.value == 0
+    first = st.frame_png(0)
+    st.show_frame(-1)
+    assert bytes(st.image.value) == st.frame_png(-1) != first
+    assert st.frames[-1].extras.get("nfe", 1) >= 1
+    old_last = st.frames[-1].x
+    st.new_seed_button.click()                         # the re-run control works for each method
+    assert st.seed == 1 and st.slider.value == 0 and st.status.value == ""
+    assert not torch.equal(st.frames[-1].x, old_last), f"{name}: a new seed, the same samples"
+
+
+def test_step_through_rerun_noise_level_and_operator(toy_problem):
+    pt, den, prob, y = toy_problem
+    x_true = torch.tensor([1.0, -0.5])
+    other = pt.operators.Matrix([[0.0, 1.0]])
+    st = W.step_through("diffpir", den, prob, y, n=30, generator=torch.Generator().manual_seed(4),
+                        density="exact", steps=10, x_true=x_true, sigmas=[0.1, 1.0],
+                        operators={"second coordinate": other})
+    assert st.seed == 4
+    sig = st.param_widgets["sigma"]
+    assert [v for _, v in sig.options] == [0.3, 0.1, 1.0] and sig.value == 0.3
+    ops = st.param_widgets["operator"]
+    assert ops.options[0][1] is prob.operator and ops.options[1][1] is other
+    dens0, y0 = st.density, st.y
+    st.rerun(4)                                        # same problem, same seed: same frames
+    assert torch.equal(st.y, y0)
+    st.rerun(5, sigma=0.1, operator=other)
+    assert sig.value == 0.1 and ops.value is other
+    assert st.density is not dens0 and not torch.equal(st.y, y0)
+    expected = pt.InverseProblem(other, 0.1).measure(
+        x_true, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(st.y, expected)
+    with pytest.raises(ValueError, match="x_true"):
+        W.step_through("diffpir", den, prob, y, n=10, steps=5, sigmas=[0.1])
+    st = W.step_through("diffpir", den, prob, y, n=10, steps=5, x_true=x_true,
+                        sigmas=[1.0, 0.3], operators=[other, prob.operator])
+    assert [v for _, v in st.param_widgets["sigma"].options] == [0.3, 1.0]   # current first
+    first_op, second_op = [v for _, v in st.param_widgets["operator"].options]
+    assert first_op is prob.operator and second_op is other
+    st = W.step_through("diffpir", den, prob, y, n=10, steps=5, rerunnable=False)
+    assert st.rerun_button is None

@@ -1,0 +1,355 @@
+"""The interactive layer in a real browser: JupyterLab in headless Chromium (Python Playwright).
+
+One test, marked ``browser``:
+
+1. generate a chapter notebook (default chapter 02, the fastest chapter with steppers) from its
+   jupytext source into a temporary folder;
+2. start JupyterLab headless on a free local port: no token, news and update checks off,
+   ``windowingMode: none`` (every cell is rendered, also off-screen), ``expose_app_in_browser``,
+   with temporary config / data / runtime / settings / workspace folders (the user's JupyterLab
+   settings are never touched), and ``POSTERIOR_TUTOR_FAST=1`` in the kernel's environment;
+3. open the notebook (``?reset``: a fresh workspace) in headless Chromium, run all cells through
+   JupyterLab's own "run all" command and wait for it and for an idle kernel;
+4. check that no cell has an error output, find the first stepper (``.pt-stepper``), drag its
+   slider, and check that the readout, the label and the displayed image changed; press "next",
+   then "new seed" (a re-run) and check that the frame and the seed changed;
+5. screenshot the stepper's cell mid-run.
+
+Environment:
+    POSTERIOR_TUTOR_CHROMIUM    the Chromium executable (default: ``chromium`` on PATH, else
+                                /usr/bin/chromium; Debian: ``apt-get install -y chromium``)
+    POSTERIOR_TUTOR_SCREENSHOT  where to write the screenshot (e.g. docs/stepper_in_jupyterlab.png);
+                                by default it goes to the test's temporary folder
+    POSTERIOR_TUTOR_BROWSER_NOTEBOOK  the chapter to run (default 02_langevin_latino)
+
+The test skips, saying what is missing, without Playwright, Chromium or JupyterLab.  Each wait has
+its own bound and the whole test is bounded by pytest-timeout; the server (and its kernel) is shut
+down in a ``finally``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = os.environ.get("POSTERIOR_TUTOR_BROWSER_NOTEBOOK", "02_langevin_latino")
+TOTAL_BUDGET_S = 230            # the whole test, server start to shutdown (< 4 min)
+SERVER_START_S = 90
+PAGE_LOAD_S = 90
+RUN_ALL_S = 150
+WIDGET_S = 30
+
+# JupyterLab user settings for a headless run (written into a temporary settings folder)
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false", "checkForUpdates": False},
+}
+
+
+def _chromium() -> str | None:
+    exe = os.environ.get("POSTERIOR_TUTOR_CHROMIUM")
+    if exe:
+        return exe if os.access(exe, os.X_OK) else None
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log_tail(path: Path, n: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return "(no server log)"
+
+
+def _start_lab(work: Path, nb_dir: Path, port: int, log_path: Path) -> subprocess.Popen:
+    dirs = {k: work / k for k in ("config", "data", "runtime", "settings", "workspaces")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    for rel, value in LAB_SETTINGS.items():
+        f = dirs["settings"] / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(value))
+    env = dict(os.environ)
+    env.update(JUPYTER_CONFIG_DIR=str(dirs["config"]), JUPYTER_DATA_DIR=str(dirs["data"]),
+               JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+               JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
+               JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
+               POSTERIOR_TUTOR_FAST="1", JUPYTER_PLATFORM_DIRS="1",
+               PYTHONUNBUFFERED="1")
+    env.pop("MPLBACKEND", None)           # the kernel uses the inline backend, as for a student
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+           f"--port={port}", "--ServerApp.port_retries=0",
+           "--IdentityProvider.token=", "--ServerApp.password=",
+           "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={nb_dir}",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "getuid") and os.getuid() == 0:
+        cmd.append("--allow-root")
+    log = open(log_path, "w")
+    return subprocess.Popen(cmd, env=env, cwd=nb_dir, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _wait_for_server(proc: subprocess.Popen, port: int, log_path: Path, timeout: float):
+    url = f"http://127.0.0.1:{port}/api/status"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            pytest.fail(f"JupyterLab exited with code {proc.returncode}:\n{_log_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"JupyterLab did not answer on port {port} within {timeout:.0f} s:\n"
+                f"{_log_tail(log_path)}")
+
+
+def _stop(proc: subprocess.Popen):
+    """Stop the server we started (and its kernels, which are in its session)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)     # our own process group (start_new_session)
+        proc.wait(timeout=20)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+# JavaScript run in the page (window.jupyterapp exists thanks to expose_app_in_browser)
+JS_PANEL = """(path) => {
+  const app = window.jupyterapp;
+  if (!app || !app.shell) return null;
+  for (const w of app.shell.widgets('main')) {
+    if (w.context && w.context.path === path && w.sessionContext) return w;
+  }
+  return null;
+}"""
+
+JS_READY = """(path) => {
+  const find = %s;
+  const panel = find(path);
+  if (!panel || !panel.context.isReady || !panel.sessionContext.isReady) return false;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle';
+}""" % JS_PANEL
+
+JS_RUN_ALL = """(path) => {
+  const find = %s;
+  const panel = find(path);
+  window.__ptRunAll = null;
+  window.jupyterapp.shell.activateById(panel.id);
+  window.jupyterapp.commands.execute('notebook:run-all-cells')
+    .then(r => { window.__ptRunAll = {ok: r === undefined ? true : !!r}; },
+          e => { window.__ptRunAll = {error: String(e)}; });
+  return true;
+}""" % JS_PANEL
+
+JS_IDLE = """(path) => {
+  const find = %s;
+  const panel = find(path);
+  if (!panel || window.__ptRunAll === null) return false;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle';
+}""" % JS_PANEL
+
+JS_CELLS = """(path) => {
+  const find = %s;
+  const panel = find(path);
+  return panel.content.widgets.map(c => {
+    const m = c.model;
+    if (m.type !== 'code') return {type: m.type};
+    const outs = [];
+    for (let i = 0; i < m.outputs.length; i++) {
+      const o = m.outputs.get(i).toJSON();
+      outs.push({output_type: o.output_type, ename: o.ename || null, evalue: o.evalue || null,
+                 name: o.name || null, text: typeof o.text === 'string' ? o.text.slice(0, 300) : null,
+                 mimes: o.data ? Object.keys(o.data) : []});
+    }
+    return {type: 'code', count: m.executionCount, source: m.sharedModel.getSource().slice(0, 80),
+            outputs: outs};
+  });
+}""" % JS_PANEL
+
+
+def _wait(page, js, arg, timeout_s, what, log_path):
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=500)
+    except Exception as err:                                  # playwright's TimeoutError
+        pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what} ({err!s:.200})\n"
+                    f"server log:\n{_log_tail(log_path)}")
+
+
+@pytest.mark.timeout(TOTAL_BUDGET_S + 60)
+def test_stepper_in_jupyterlab(tmp_path):
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="Python Playwright is missing: pip install -e '.[browser]' (the browser extra)")
+    pytest.importorskip("jupyterlab", reason="JupyterLab is missing")
+    jupytext = pytest.importorskip("jupytext", reason="jupytext is missing")
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("Chromium is missing: apt-get install -y chromium (Debian), or set "
+                    "POSTERIOR_TUTOR_CHROMIUM to a Chromium/Chrome executable")
+
+    t_start = time.monotonic()
+    src = ROOT / "notebooks" / f"{NOTEBOOK}.py"
+    assert src.exists(), f"no chapter source {src}"
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    nb_name = f"{NOTEBOOK}.ipynb"
+    jupytext.write(jupytext.read(src), nb_dir / nb_name, fmt="ipynb")
+    shot = Path(os.environ.get("POSTERIOR_TUTOR_SCREENSHOT") or tmp_path / "stepper.png")
+    shot = shot if shot.is_absolute() else ROOT / shot
+
+    port = _free_port()
+    log_path = tmp_path / "jupyterlab.log"
+    proc = _start_lab(tmp_path / "jupyter", nb_dir, port, log_path)
+    browser = None
+    timings = {}
+    try:
+        _wait_for_server(proc, port, log_path, SERVER_START_S)
+        timings["server"] = time.monotonic() - t_start
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=exe, headless=True,
+                                         args=["--no-sandbox", "--disable-dev-shm-usage",
+                                               "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page_errors = []
+            page.on("pageerror", lambda e: page_errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/{nb_name}?reset",
+                      timeout=PAGE_LOAD_S * 1000, wait_until="domcontentloaded")
+            _wait(page, JS_READY, nb_name, PAGE_LOAD_S, "the notebook and an idle kernel",
+                  log_path)
+            timings["lab open"] = time.monotonic() - t_start
+
+            page.evaluate(JS_RUN_ALL, nb_name)
+            budget = min(RUN_ALL_S, TOTAL_BUDGET_S - (time.monotonic() - t_start) - 40)
+            _wait(page, JS_IDLE, nb_name, max(budget, 10), "'run all' to finish", log_path)
+            timings["run all"] = time.monotonic() - t_start
+            result = page.evaluate("() => window.__ptRunAll")
+            cells = page.evaluate(JS_CELLS, nb_name)
+            code = [c for c in cells if c["type"] == "code"]
+            errors = [(k, c["source"], o["ename"], o["evalue"]) for k, c in enumerate(code)
+                      for o in c["outputs"] if o["output_type"] == "error"]
+            assert not errors, f"cells with an error output: {errors}"
+            not_run = [c["source"] for c in code if c["count"] is None]
+            assert not not_run, f"cells that did not run: {not_run[:3]} ({result})"
+            assert result.get("ok", False), f"run-all did not succeed: {result}"
+            widget_outputs = sum("application/vnd.jupyter.widget-view+json" in o["mimes"]
+                                 for c in code for o in c["outputs"])
+            assert widget_outputs >= 1, "no widget output in the executed notebook"
+
+            # the first stepper, rendered by the widget manager
+            stepper = page.locator(".pt-stepper").first
+            stepper.wait_for(state="visible", timeout=WIDGET_S * 1000)
+            stepper.scroll_into_view_if_needed()
+            assert page.locator("text=Error displaying widget").count() == 0
+            img = stepper.locator("img.pt-stepper-image")
+            readout = stepper.locator(".pt-stepper-slider .widget-readout")
+            label = stepper.locator(".pt-stepper-label").first
+            img.wait_for(state="visible", timeout=WIDGET_S * 1000)
+            before_png, before_readout = img.screenshot(), readout.inner_text().strip()
+            before_label = label.inner_text()
+            assert before_readout == "0", f"the stepper starts at frame 0, not {before_readout}"
+
+            # drag the slider's handle to 60% of its track
+            handle = stepper.locator(".pt-stepper-slider .noUi-handle").first
+            track = stepper.locator(".pt-stepper-slider .noUi-target").first
+            handle.scroll_into_view_if_needed()          # mouse events only land in the viewport
+            hb, tb = handle.bounding_box(), track.bounding_box()
+            page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(tb["x"] + 0.6 * tb["width"], tb["y"] + tb["height"] / 2, steps=12)
+            page.mouse.up()
+            end = time.monotonic() + WIDGET_S
+            after_png = before_png
+            while time.monotonic() < end:            # until the kernel has caught up
+                moved_to = readout.inner_text().strip()
+                if moved_to != before_readout and \
+                        label.inner_text().startswith(f"frame {moved_to}/"):
+                    break
+                time.sleep(0.3)
+            time.sleep(0.5)                               # the image follows the label
+            after_png = img.screenshot()
+            moved_to = readout.inner_text().strip()
+            assert moved_to != before_readout, "dragging the slider did not move it"
+            assert after_png != before_png, f"frame {moved_to} looks like frame 0"
+            assert label.inner_text() != before_label, "the label did not follow the slider"
+            assert label.inner_text().startswith(f"frame {moved_to}/"), label.inner_text()
+            stepper.locator("xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), "
+                            "' jp-Cell ')][1]") \
+                .screenshot(path=str(_prepare(shot)))
+            timings["slider"] = time.monotonic() - t_start
+
+            # "next" moves one frame on
+            stepper.locator("button", has_text="next").click()
+            want = str(int(moved_to) + 1)
+            page.wait_for_function(
+                "([el, want]) => el.textContent.trim() === want",
+                arg=[readout.element_handle(), want], timeout=WIDGET_S * 1000)
+
+            # "new seed" runs the sampler again: back to frame 0, another seed in the label
+            seed_box = stepper.locator(".pt-stepper-seed input").first
+            seed0 = int(seed_box.input_value())
+            stepper.locator("button", has_text="new seed").click()
+            page.wait_for_function(
+                "([el, want]) => el.value === want",
+                arg=[seed_box.element_handle(), str(seed0 + 1)], timeout=WIDGET_S * 1000)
+            page.wait_for_function("(el) => el.textContent.trim() === '0'",
+                                   arg=readout.element_handle(), timeout=WIDGET_S * 1000)
+            assert f"seed {seed0 + 1}" in label.inner_text()
+            rerun_png = img.screenshot()
+            assert rerun_png != after_png
+            timings["rerun"] = time.monotonic() - t_start
+
+            # the static copy (for exported HTML) is there, collapsed, after the widget
+            assert page.locator("details.pt-stepper-static").count() >= 1
+            assert not [e for e in page_errors if "widget" in e.lower()], page_errors
+            browser.close()
+            browser = None
+    finally:
+        if browser is not None:
+            try:
+                browser.close()
+            except Exception:
+                pass
+        _stop(proc)
+    total = time.monotonic() - t_start
+    print(f"browser test: {total:.1f} s (cumulative: " +
+          ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) + f"); screenshot {shot}")
+    assert shot.stat().st_size < 500_000, f"the screenshot is {shot.stat().st_size} bytes"
+    assert total < TOTAL_BUDGET_S + 30, f"the browser test took {total:.0f} s"
+
+
+def _prepare(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
