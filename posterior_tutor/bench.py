@@ -34,7 +34,14 @@ TOY_OPTIONS = {
     "daps": ({"levels": 100, "langevin_steps": 50}, {"levels": 30, "langevin_steps": 30}),
     "pnp_ula": ({"steps": 5000}, {"steps": 1000}),
     "latino": ({}, {}),
+    "spin": ({}, {}),
 }
+
+
+#: UD2M on the toy problems (trained in the run; fast mode trains a quarter of the steps):
+#: measured best of a sweep on the 2D problem (sigma_factor 2/4, (K, N) in (3,3), (2,4), (1,9),
+#: 500/2000 steps, hidden 64/128; see unfolding.py's docstring)
+TOY_UD2M = dict(K=2, N=4, sigma_factor=4.0, steps=2000, hidden=128)
 
 
 @dataclass
@@ -75,6 +82,23 @@ def timed_sample(name, den, prob, y, n, generator=None, **options):
     return xs, Cost(den.nfe, den.nfe_grad, wall, den.net_seconds)
 
 
+def trained_ud2m_sample(tp, den, n, fast, seed):
+    """UD2M trained on the toy problem in this run (its training time goes into the label), then
+    timed like the zero-shot samplers: (samples, Cost, label)."""
+    from .unfolding import train
+    opts = dict(TOY_UD2M, steps=TOY_UD2M["steps"] // 4 if fast else TOY_UD2M["steps"])
+    xs_train = tp.prior.sample(20000, generator=torch.Generator().manual_seed(seed + 2))
+    start = time.perf_counter()
+    ud = train(den, tp.problem, xs_train, generator=torch.Generator().manual_seed(seed + 3), **opts)
+    train_s = time.perf_counter() - start
+    ud.denoiser.reset_counters()
+    start = time.perf_counter()
+    xs = ud.sample(tp.y, n, generator=torch.Generator().manual_seed(seed + 1))
+    cost = Cost(ud.denoiser.nfe, ud.denoiser.nfe_grad, time.perf_counter() - start,
+                ud.denoiser.net_seconds)
+    return xs, cost, f"ud2m (K={ud.K}, N={ud.N}; trained {opts['steps']} steps, {train_s:.0f} s)"
+
+
 def _distance(a, b, seed):
     return sliced_wasserstein(a, b, generator=torch.Generator().manual_seed(seed)).item()
 
@@ -84,7 +108,7 @@ def run_toy_suite(fast: bool | None = None, n: int | None = None, seed: int = 0,
     """Measure every posterior sampler on the exact toy problems; returns one Row per run."""
     fast = fast_mode() if fast is None else fast
     n = n or (500 if fast else 2000)
-    names = method_names or [m for m in methods() if m in TOY_OPTIONS]
+    names = method_names or [m for m in methods() if m in TOY_OPTIONS] + ["ud2m"]
     rows = []
     for tp in (toy.bimodal_problem_2d(), toy.gmm_problem()):
         den = tp.prior.denoiser(VPSchedule())
@@ -95,9 +119,12 @@ def run_toy_suite(fast: bool | None = None, n: int | None = None, seed: int = 0,
         rows.append(Row(tp.name, "exact (noise floor)", n, floor, 1.0, floor / prior, 0, 0, 0, 0, 0))
         rows.append(Row(tp.name, "prior samples", n, prior, prior / floor, 1.0, 0, 0, 0, 0, 0))
         for name in names:
-            opts = TOY_OPTIONS.get(name, ({}, {}))[1 if fast else 0]
-            xs, cost = timed_sample(name, den, tp.problem, tp.y, n,
-                                    torch.Generator().manual_seed(seed + 1), **opts)
+            if name == "ud2m":
+                xs, cost, name = trained_ud2m_sample(tp, den, n, fast, seed)
+            else:
+                opts = TOY_OPTIONS.get(name, ({}, {}))[1 if fast else 0]
+                xs, cost = timed_sample(name, den, tp.problem, tp.y, n,
+                                        torch.Generator().manual_seed(seed + 1), **opts)
             sw = _distance(xs, exact, seed)
             rows.append(Row(tp.name, name, n, sw, sw / floor, sw / prior, cost.nfe, cost.backward,
                             cost.wall_s, cost.net_s, cost.overhead))

@@ -17,6 +17,7 @@ FAST = {
     "daps": dict(levels=40, langevin_steps=40),
     "pnp_ula": dict(steps=2000),
     "latino": dict(steps=8),
+    "spin": dict(),
 }
 POSTERIOR_METHODS = ["dps", "diffpir", "daps", "pnp_ula"]
 
