@@ -253,6 +253,7 @@ plt.show()
 
 # %%
 mnist_prior = pt.pretrained("mnist")
+mnist_prior.clip = 1.0                      # x0 estimates stay in the data range [-1, 1]
 try:
     x_true = pt.data.load("mnist", split="test")[9000]      # held out from the prior's training
 except pt.data.DataUnavailable as err:

@@ -33,6 +33,7 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--adv-weight", type=float, default=1.0)
     p.add_argument("--sigma", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -76,7 +77,7 @@ def main(argv=None):
                  if a.task == "random_inpainting" else None)
     start = time.perf_counter()
     ud = pt.ud2m.train(den, prob, train_x, generator=g, steps=a.steps, batch=a.batch, lr=a.lr,
-                       operators=operators, progress=True)
+                       adv_weight=a.adv_weight, operators=operators, progress=True)
     wall = time.perf_counter() - start
     a.out.mkdir(parents=True, exist_ok=True)
     path = ud.save(a.out / "sampler.pt")
@@ -85,7 +86,7 @@ def main(argv=None):
     card = dict(sha256=file_sha256(path), task=a.task, sigma=a.sigma, prior="mnist",
                 prior_sha256=den.card["sha256"], data="mnist test[0:8000] (clean; y on the fly)",
                 general_operator=operators is not None, steps=a.steps, batch=a.batch, lr=a.lr,
-                seed=a.seed, K=ud.K, N=ud.N, nfe_per_sample=ud.nfe_per_sample, lam=ud.lam,
+                adv_weight=a.adv_weight, seed=a.seed, K=ud.K, N=ud.N, nfe_per_sample=ud.nfe_per_sample, lam=ud.lam,
                 hardware=f"CPU {platform.machine()}, {torch.get_num_threads()} torch threads",
                 wall_seconds=round(wall, 1), size_bytes=path.stat().st_size,
                 final_loss=sum(ud.losses[-50:]) / len(ud.losses[-50:]), torch=torch.__version__,

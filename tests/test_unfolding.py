@@ -309,3 +309,44 @@ def test_lpips_only_when_asked(toy):
         with pytest.raises(M.LPIPSWeightsUnavailable):
             pt.ud2m.train(_tiny_unet_prior(), prob, pt.data.load("digits", limit=8), steps=1,
                           lpips_weight=0.1)
+
+
+# -- the shipped MNIST samplers ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mnist_prior():
+    den = pt.pretrained("mnist")
+    den.clip = 1.0
+    return den
+
+
+@pytest.mark.parametrize("name", U.SHIPPED)
+def test_shipped_sampler_samples_consistently_with_its_data(name, mnist_prior):
+    ud = pt.ud2m.pretrained(name, mnist_prior)
+    assert ud.nfe_per_sample == 9 and ud.card["sha256"] and ud.card["sigma"] == 0.05
+    x = pt.sample("ddpm", mnist_prior, None, None, n=1, steps=20, eta=0.0, generator=_gen(0))[0]
+    y = ud.problem.measure(x, generator=_gen(1))
+    with ud.denoiser.counting():
+        xs = ud.sample(y, 4, generator=_gen(2))
+    assert ud.denoiser.nfe == 9 and xs.shape == (4, 1, 32, 32) and xs.abs().max() <= 1
+    misfit = ud.problem.residual(xs, y).pow(2).flatten(1).mean(1) / 0.05 ** 2
+    # |A x - y|^2 / sigma^2 per measured entry: 1 for an exact fit up to the noise; measured
+    # 2.9-3.3 (inpainting) and 3.3-4.2 (SR; the untrained SR sampler: 23-26)
+    assert (misfit < 6).all(), misfit
+
+
+def test_shipped_sampler_with_wrong_checksum_or_prior_is_refused(tmp_path, monkeypatch,
+                                                                 mnist_prior):
+    import shutil
+    from posterior_tutor.checkpoints import checkpoint_dir
+    src = checkpoint_dir() / "ud2m_mnist_sr4"
+    shutil.copytree(src, tmp_path / "ud2m_mnist_sr4")
+    path = tmp_path / "ud2m_mnist_sr4" / "sampler.pt"
+    path.write_bytes(path.read_bytes()[:-100])
+    monkeypatch.setenv("POSTERIOR_TUTOR_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        pt.ud2m.pretrained("mnist-sr4", mnist_prior)
+    monkeypatch.delenv("POSTERIOR_TUTOR_CHECKPOINTS")
+    with pytest.raises(CheckpointError, match="shape|different prior"):
+        pt.ud2m.pretrained("mnist-sr4", pt.pretrained("digits"))
+    with pytest.raises(ValueError, match="shipped: mnist-random-inpainting, mnist-sr4"):
+        pt.ud2m.pretrained("mnist-deblur")
