@@ -106,32 +106,43 @@ def test_images(n: int, den, seed: int = 0) -> tuple[torch.Tensor, str]:
 
 
 def _trained_ud2m(task, den):
+    """The shipped UD2M sampler of ``task``; for a task without one, every shipped sampler,
+    labelled with its training task (the operator-shift rows: the operator enters only via the
+    prox, so a sampler accepts another operator at inference)."""
     from .unfolding import SHIPPED, pretrained
-    name = f"mnist-{task.replace('_', '-')}"
-    if name not in SHIPPED:
-        return None
-    ud = pretrained(name, den)
-    return lambda prob, y, n, g: ud.sample(y, n, generator=g, problem=prob)
+    own = f"mnist-{task.replace('_', '-')}"
+    names = [own] if own in SHIPPED else list(SHIPPED)
+    runs = {}
+    for name in names:
+        ud = pretrained(name, den)
+        label = "" if name == own else f" (trained on {ud.card['task']})"
+        runs[label] = (lambda prob, y, n, g, ud=ud: ud.sample(y, n, generator=g, problem=prob))
+    return runs
 
 
 def _trained_aps(task, den):
     try:
         from . import amortized
     except ImportError:
-        return None
+        return {}
     loader = getattr(amortized, "pretrained_for_task", None)
     flow = loader(task, den) if loader is not None else None
-    return None if flow is None else (lambda prob, y, n, g: flow.sample(y, n, generator=g))
+    return {} if flow is None else {"": lambda prob, y, n, g: flow.sample(y, n, generator=g)}
 
 
-#: trained samplers: name -> (task, den) -> sample function, or None where none ships for the task
+#: trained samplers: name -> (task, den) -> {label suffix: sample function} (empty: none ships)
 TRAINED = {"ud2m": _trained_ud2m, "aps": _trained_aps}
 
 
-def _peer(name):
+#: deepinv's samplers at the settings of ours (peer.py): DPS with the paper's zeta (deepinv's
+#: default weight 1 guides about 60x less), DiffPIR with lambda_ = 2 (= our lambda 1)
+PEER_OPTIONS = {"dps": {"zeta": 0.3}, "diffpir": {"lambda_": 2.0}}
+
+
+def _peer(name, fast: bool):
     def make(task, den):
         from .peer import run_deepinv
-        opts = IMAGE_OPTIONS[name][1] if fast_mode() else {}
+        opts = dict(PEER_OPTIONS[name], **(IMAGE_OPTIONS[name][1] if fast else {}))
         return lambda prob, y, n, g: run_deepinv(name, den, prob, y, n, generator=g, **opts)
     return make
 
@@ -153,13 +164,12 @@ def method_runners(den, task, names, fast: bool, peer: bool) -> dict:
             runners[name] = (lambda prob, y, n, g, name=name, opts=opts:
                              sample(name, den, prob, y, n=n, generator=g, **opts))
         elif name in TRAINED:
-            fn = TRAINED[name](task, den)
-            if fn is not None:
-                runners[name] = fn
+            for suffix, fn in TRAINED[name](task, den).items():
+                runners[name + suffix] = fn
     if peer and _peer_available():
         for name in ("dps", "diffpir"):
             if name in names:
-                runners[f"deepinv {name}"] = _peer(name)(task, den)
+                runners[f"deepinv {name}"] = _peer(name, fast)(task, den)
     return runners
 
 
