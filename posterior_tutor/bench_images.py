@@ -5,7 +5,8 @@
 For each task of ``pt.tasks`` (sigma = 0.05) and each method, on held-out MNIST digits (test[8000:],
 not seen by the prior; samples of the prior when MNIST is not installed): PSNR and SSIM of single
 samples and of the sample mean, LPIPS of the mean where its weights are available, per-pixel
-coverage of the 90% interval, network calls (NFE) and backward passes per sample, wall time per
+coverage of the 90% interval, calls of the diffusion denoiser (NFE; APS makes none: one flow pass per
+sample) and backward passes through it per sample, wall time per
 sample, and peak memory of the sampling call: CUDA, ``torch.cuda.max_memory_allocated``; CPU, the
 peak resident set above the level before the call (sampled every 2 ms by a watcher thread).
 
@@ -116,18 +117,28 @@ def _trained_ud2m(task, den):
     for name in names:
         ud = pretrained(name, den)
         label = "" if name == own else f" (trained on {ud.card['task']})"
-        runs[label] = (lambda prob, y, n, g, ud=ud: ud.sample(y, n, generator=g, problem=prob))
+        runs[label] = (lambda prob, y, n, g, ud=ud: _counted_on(den, ud.denoiser,
+                                                              ud.sample, y, n, g, prob))
     return runs
 
 
+def _counted_on(den, adapted, sample_fn, y, n, g, prob):
+    """Run a UD2M sampler and add its adapted denoiser's calls to the prior's counters (the
+    adapter counts its own calls; the row reports them like every other method's)."""
+    adapted.reset_counters()
+    out = sample_fn(y, n, generator=g, problem=prob)
+    den.nfe, den.nfe_grad = den.nfe + adapted.nfe, den.nfe_grad + adapted.nfe_grad
+    return out
+
+
 def _trained_aps(task, den):
-    try:
-        from . import amortized
-    except ImportError:
+    """The shipped APS flow of ``task`` (one network pass per sample), if one ships."""
+    from .amortized import PRETRAINED, pretrained
+    name = f"mnist-{task.replace('_', '-')}"
+    if name not in PRETRAINED:
         return {}
-    loader = getattr(amortized, "pretrained_for_task", None)
-    flow = loader(task, den) if loader is not None else None
-    return {} if flow is None else {"": lambda prob, y, n, g: flow.sample(y, n, generator=g)}
+    flow = pretrained(name, den)
+    return {"": lambda prob, y, n, g: flow.sample(y, n, generator=g, problem=prob)}
 
 
 #: trained samplers: name -> (task, den) -> {label suffix: sample function} (empty: none ships)
