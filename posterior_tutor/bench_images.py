@@ -178,8 +178,9 @@ def method_runners(den, task, names, fast: bool, peer: bool) -> dict:
             for suffix, fn in TRAINED[name](task, den).items():
                 runners[name + suffix] = fn
     if peer and _peer_available():
+        linear = tasks.image_operator(task).linear
         for name in ("dps", "diffpir"):
-            if name in names:
+            if name in names and (linear or name == "dps"):   # deepinv's DiffPIR needs a linear A
                 runners[f"deepinv {name}"] = _peer(name, fast)(task, den)
     return runners
 
