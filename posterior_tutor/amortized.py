@@ -98,7 +98,7 @@ from torch.nn import functional as F
 from .checkpoints import CheckpointError, load_state, read_checkpoint, read_verified, save_atomic
 from .denoisers import Denoiser, parameters_of
 from .operators import InverseProblem
-from .samplers.base import Step
+from .samplers.base import Step, check_trained_call
 from .schedules import VPSchedule, randn
 
 __all__ = ["train", "fit", "load", "APSSampler", "VectorFlow", "ImageFlow", "elbo_weights",
@@ -501,28 +501,15 @@ class APSSampler:
         return x.clamp(-1, 1) if self.image else x
 
     def _check_sampling(self, y, n, generator, problem):
-        prob = problem if problem is not None else self.problem
-        if prob is None:
-            raise ValueError("this sampler has no default problem (it was loaded from a file): "
-                             "pass problem=InverseProblem(...).")
-        if not isinstance(prob, InverseProblem):
-            raise TypeError(f"problem must be an InverseProblem, got {type(prob).__name__}.")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
         if not isinstance(y, torch.Tensor):
             raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}.")
         if tuple(y.shape) != self.y_shape:
             extra = " (y carries no sample dimension)" if tuple(y.shape[1:]) == self.y_shape else ""
             raise ValueError(f"this flow was trained on measurements of shape {self.y_shape}, got "
                              f"y of shape {tuple(y.shape)}{extra}.")
-        shape = prob.check_y(y, device=self.device)
-        if tuple(shape) != self.shape:
-            raise ValueError(f"y measures signals of shape {tuple(shape)} but this flow samples "
-                             f"signals of shape {self.shape}.")
+        prob = check_trained_call(problem, self.problem, y, n, generator, self.shape, self.device,
+                                  what="flow")
         _check_problem_matches(self.config, prob)
-        if generator is not None and generator.device.type != y.device.type:
-            raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
-                             f"make it with torch.Generator(device={str(y.device)!r}).")
         return prob
 
     # -- files ---------------------------------------------------------------------------------

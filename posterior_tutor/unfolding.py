@@ -128,7 +128,8 @@ from .checkpoints import CheckpointError, read_checkpoint, save_atomic
 from .denoisers import Denoiser, parameters_of
 from .nets import time_embedding
 from .operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, SuperResolution
-from .samplers.base import Step, back_projection, ddim_update, eps_from_x0, initial_noise
+from .samplers.base import (Step, back_projection, check_trained_call, ddim_update,
+                            eps_from_x0, initial_noise)
 from .schedules import randn
 
 __all__ = ["train", "pretrained", "UD2MSampler", "AdaptedDenoiser", "LoRA", "add_lora", "default_lora_layers",
@@ -497,22 +498,8 @@ class UD2MSampler:
         return last.x.detach()
 
     def _check_sampling(self, y, n, generator, problem):
-        prob = problem if problem is not None else self.problem
-        if prob is None:
-            raise ValueError("this sampler has no default problem (it was loaded from a file): "
-                             "pass problem=InverseProblem(...).")
-        if not isinstance(prob, InverseProblem):
-            raise TypeError(f"problem must be an InverseProblem, got {type(prob).__name__}.")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
-        shape = prob.check_y(y, device=self.denoiser.device)
-        if tuple(shape) != self.shape:
-            raise ValueError(f"y measures signals of shape {tuple(shape)} but this sampler was "
-                             f"trained on signals of shape {self.shape}.")
-        if generator is not None and generator.device.type != y.device.type:
-            raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
-                             f"make it with torch.Generator(device={str(y.device)!r}).")
-        return prob
+        return check_trained_call(problem, self.problem, y, n, generator, self.shape,
+                                  self.denoiser.device)
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> Path:

@@ -179,6 +179,28 @@ def back_projection(prob: InverseProblem, y, like, batched_y: bool = False):
     return aty.expand_as(like)
 
 
+def check_trained_call(problem, default, y, n, generator, shape, device, what: str = "sampler"):
+    """The problem a trained sampler (UD2M, APS) samples for, after checking the call: a problem
+    (``problem`` or the sampler's ``default``), n >= 1, y of that problem's measurement shape
+    (``prob.check_y``: shape, NaN, device) measuring signals of ``shape``, a generator on y's device."""
+    prob = problem if problem is not None else default
+    if prob is None:
+        raise ValueError(f"this {what} has no default problem (it was loaded from a file): "
+                         "pass problem=InverseProblem(...).")
+    if not isinstance(prob, InverseProblem):
+        raise TypeError(f"problem must be an InverseProblem, got {type(prob).__name__}.")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
+    measured = prob.check_y(y, device=device)
+    if tuple(measured) != tuple(shape):
+        raise ValueError(f"y measures signals of shape {tuple(measured)} but this {what} was "
+                         f"trained on signals of shape {tuple(shape)}.")
+    if generator is not None and generator.device.type != y.device.type:
+        raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
+                         f"make it with torch.Generator(device={str(y.device)!r}).")
+    return prob
+
+
 def data_lipschitz(prob, shape) -> float:
     """L of grad g(x) = J^T (A x - y) / sigma^2, i.e. |A|^2 / sigma^2 (a bound for nonlinear A)."""
     op = prob.operator
