@@ -95,8 +95,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checkpoints import CheckpointError, load_state, read_checkpoint, read_verified, save_atomic
+from .checkpoints import (CheckpointError, check_trained_on, load_state, prior_fingerprint,
+                          read_checkpoint, read_verified, save_atomic)
 from .denoisers import Denoiser, parameters_of
+from .nets import seeded_init
 from .operators import InverseProblem
 from .samplers.base import Step, check_trained_call
 from .schedules import VPSchedule, randn
@@ -378,7 +380,7 @@ class ImageFlow(nn.Module):
             raise ValueError(f"the image flow squeezes 2x2: H and W must be even, got {H}x{W}.")
         self.cond = nn.Sequential(nn.Conv2d(y_channels, feat, 3, padding=1), nn.SiLU(),
                                   nn.Conv2d(feat, feat, 3, padding=1), nn.SiLU())
-        layers, k = [], 0
+        layers = []
         for j in range(checker // 2 + checker % 2):
             layers += [ActNorm(C), CheckerboardCoupling(C, feat, hidden, j % 2)]
         layers.append(Squeeze())
@@ -515,7 +517,6 @@ class APSSampler:
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> Path:
         """Atomic save of the flow, its config, the training curve and the prior's fingerprint."""
-        from .unfolding import prior_fingerprint
         path = Path(path)
         save_atomic({"format": FORMAT, "config": dict(self.config),
                      "flow": {k: v.detach().cpu() for k, v in self.flow.state_dict().items()},
@@ -582,19 +583,9 @@ def _check_problem_matches(config, prob):
 
 
 def _check_prior_matches(den, config, fingerprint, path):
-    from .unfolding import prior_fingerprint
     if not isinstance(den, Denoiser):
         raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}.")
-    if den.shape is not None and tuple(den.shape) != tuple(config["shape"]):
-        raise CheckpointError(f"{path} was trained for signals of shape {tuple(config['shape'])}, "
-                              f"this prior models {tuple(den.shape)}.")
-    if fingerprint is not None:
-        got = prior_fingerprint(den, config["shape"]).cpu()
-        if got.shape != fingerprint.shape or (got - fingerprint).norm() > \
-                1e-3 * (1 + fingerprint.norm()):
-            raise CheckpointError(f"{path} was trained on a different prior: the prior's output on "
-                                  "a fixed probe does not match. Load it with the prior it was "
-                                  "trained on.")
+    check_trained_on(den, config["shape"], fingerprint, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -620,18 +611,6 @@ def _frozen(den):
     finally:
         for p, f in zip(params, flags):
             p.requires_grad_(f)
-
-
-@contextmanager
-def _seeded(generator):
-    """Module initialisations drawn from ``generator`` (reproducible), not the global RNG."""
-    if generator is None:
-        yield
-        return
-    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator=None,
@@ -685,7 +664,7 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
                   **{k: v for k, v in elbo.items()})
     if image:
         config["y_channels"] = int(y_as_image(prob, ys_train[:1], shape).shape[1])
-    with _seeded(generator):
+    with seeded_init(generator):
         fl = APSSampler(den, config, prob)
     if not image:
         fl.flow.set_context_stats(ys_train.to(fl.device))
@@ -821,13 +800,9 @@ def shipped_problem(name: str) -> InverseProblem:
 def pretrained(name: str, den: Denoiser, check: bool = True) -> APSSampler:
     """A shipped flow (``data/aps_mnist_<task>/flow.pt``, sha256-checked against its model card)
     on the prior ``den`` it was trained on (``pt.pretrained("mnist")``), with its problem."""
-    from .checkpoints import checkpoint_dir
+    from .checkpoints import shipped_path
     prob = shipped_problem(name)
-    path = checkpoint_dir() / PRETRAINED[name] / "flow.pt"
-    if not path.is_file():
-        raise CheckpointError(f"the shipped APS flow {name!r} is missing ({path}); it comes with "
-                              "the repository (git checkout data/) or retrain it with the command "
-                              f"in data/{PRETRAINED[name]}/README.md.")
+    path = shipped_path(PRETRAINED[name], "flow.pt", f"APS flow {name}")
     ckpt, card = read_verified(path, check, what="APS flow")
     fl = APSSampler.load(path, den, prob, ckpt=ckpt)
     fl.card = card

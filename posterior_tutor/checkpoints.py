@@ -103,20 +103,59 @@ def load_prior(path, check: bool = True):
     return den
 
 
+def prior_fingerprint(den, shape) -> torch.Tensor:
+    """The prior's output on a fixed probe (4 signals, seed 0, at t = T/2): tells priors apart, so
+    that a sampler trained on one prior (UD2M, APS) refuses another.  Taken without the
+    denoiser's output clipping (``den.clip``), which is a setting, not a prior."""
+    dev = getattr(den, "device", torch.device("cpu"))
+    probe = torch.randn((4, *shape), generator=torch.Generator().manual_seed(0)).to(dev)
+    t = torch.full((4,), den.schedule.T // 2, dtype=torch.long, device=dev)
+    clip = getattr(den, "clip", None)
+    try:
+        if clip is not None:
+            den.clip = None
+        with torch.no_grad():
+            return den._x0(probe, t).detach().float()
+    finally:
+        if clip is not None:
+            den.clip = clip
+
+
+def check_trained_on(den, shape, fingerprint, path) -> None:
+    """Refuse a prior that is not the one the sampler saved at ``path`` was trained on: the
+    signal shape first, then the output on the fingerprint's probe (``prior_fingerprint``)."""
+    if den.shape is not None and tuple(den.shape) != tuple(shape):
+        raise CheckpointError(f"{path} was trained for signals of shape {tuple(shape)}, "
+                              f"this prior models {tuple(den.shape)}.")
+    if fingerprint is not None:
+        got = prior_fingerprint(den, shape).cpu()
+        if got.shape != fingerprint.shape or (got - fingerprint).norm() > \
+                1e-3 * (1 + fingerprint.norm()):
+            raise CheckpointError(f"{path} was trained on a different prior: the prior's output on "
+                                  "a fixed probe does not match. Load it with the prior it was "
+                                  "trained on.")
+
+
 def checkpoint_dir() -> Path:
     """The shipped checkpoints: ``data/`` of the repository (or POSTERIOR_TUTOR_CHECKPOINTS)."""
     env = os.environ.get("POSTERIOR_TUTOR_CHECKPOINTS")
     return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data"
 
 
+def shipped_path(folder: str, filename: str, what: str, retrain: str | None = None) -> Path:
+    """``data/<folder>/<filename>`` of the shipped checkpoints, or a CheckpointError saying how to
+    get it back (``retrain``: how to rebuild it; default: the command in its folder's README)."""
+    path = checkpoint_dir() / folder / filename
+    if not path.is_file():
+        retrain = retrain or f"the command in data/{folder}/README.md"
+        raise CheckpointError(f"the shipped {what} is missing ({path}); it comes with the "
+                              f"repository (git checkout data/) or retrain it with {retrain}.")
+    return path
+
+
 def pretrained(name: str = "mnist", device=None):
     """A shipped prior as a Denoiser: ``"digits"`` (16x16) or ``"mnist"`` (32x32), sha256-checked."""
     if name not in PRETRAINED:
         raise ValueError(f"unknown pretrained prior {name!r}; shipped: {', '.join(PRETRAINED)}.")
-    path = checkpoint_dir() / f"{name}_prior" / "prior.pt"
-    if not path.is_file():
-        raise CheckpointError(f"the shipped {name} prior is missing ({path}); it comes with the "
-                              "repository (git checkout data/) or retrain it with the command in "
-                              f"data/{name}_prior/README.md.")
-    den = load_prior(path)
+    den = load_prior(shipped_path(f"{name}_prior", "prior.pt", f"{name} prior"))
     return den.to(device) if device is not None else den

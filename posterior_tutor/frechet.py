@@ -42,7 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoints import CheckpointError, checkpoint_dir, file_sha256, load_state, read_verified, save_atomic
+from .checkpoints import (CheckpointError, checkpoint_dir, file_sha256, load_state, read_verified,
+                          save_atomic, shipped_path)
 
 __all__ = ["DigitClassifier", "train_classifier", "accuracy", "frechet_distance",
            "frechet_distance_gaussian", "digit_frechet", "real_floor", "save_classifier",
@@ -295,12 +296,9 @@ def classifier(name: str = "mnist") -> DigitClassifier:
     """The shipped classifier for ``"mnist"`` (32x32) or ``"digits"`` (16x16), sha256-checked."""
     if name not in SHIPPED:
         raise ValueError(f"unknown classifier {name!r}; shipped: {', '.join(SHIPPED)}.")
-    path = classifier_path(name)
-    if not path.is_file():
-        raise CheckpointError(f"the shipped {name} classifier is missing ({path}); it comes with "
-                              "the repository (git checkout data/) or retrain it with "
-                              f"python -m posterior_tutor.frechet --data {name} "
-                              f"--out data/classifiers/{name}")
+    path = shipped_path(f"classifiers/{name}", "classifier.pt", f"{name} classifier",
+                        retrain=f"python -m posterior_tutor.frechet --data {name} "
+                                f"--out data/classifiers/{name}")
     return load_classifier(path)
 
 

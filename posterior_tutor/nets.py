@@ -3,6 +3,7 @@ vectors (the toy problems), predicting the noise eps from (x_t, t) as in DDPM (H
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -131,3 +132,16 @@ class UNet(nn.Module):
 
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
+
+
+@contextmanager
+def seeded_init(generator):
+    """Module initialisations inside the block are drawn from ``generator`` (reproducible) and
+    leave the global RNG as it was; ``None``: the global RNG, as usual."""
+    if generator is None:
+        yield
+        return
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

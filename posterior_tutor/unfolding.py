@@ -116,7 +116,6 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,9 +123,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checkpoints import CheckpointError, read_checkpoint, save_atomic
+from .checkpoints import (CheckpointError, check_trained_on, prior_fingerprint,
+                          read_checkpoint, save_atomic)
 from .denoisers import Denoiser, parameters_of
-from .nets import time_embedding
+from .nets import seeded_init, time_embedding
 from .operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, SuperResolution
 from .samplers.base import (Step, back_projection, check_trained_call, ddim_update,
                             eps_from_x0, initial_noise)
@@ -545,15 +545,11 @@ def pretrained(name: str = "mnist-random-inpainting", den: Denoiser | None = Non
     Its default problem is its training task at sigma = 0.05 (random inpainting: one random 50% mask,
     seed 0); pass ``problem=`` to ``sample`` for your own mask or operator.  ``den``: the shipped
     MNIST prior (loaded when not given; another prior is refused)."""
-    from .checkpoints import checkpoint_dir, pretrained as pretrained_prior, read_verified
+    from .checkpoints import pretrained as pretrained_prior, read_verified, shipped_path
     from .tasks import image_problem
     if name not in SHIPPED:
         raise ValueError(f"unknown shipped UD2M sampler {name!r}; shipped: {', '.join(SHIPPED)}.")
-    path = checkpoint_dir() / f"ud2m_{name.replace('-', '_')}" / "sampler.pt"
-    if not path.is_file():
-        raise CheckpointError(f"the shipped sampler {name} is missing ({path}); it comes with the "
-                              "repository (git checkout data/) or retrain it with the command in "
-                              "the README.md of its folder.")
+    path = shipped_path(f"ud2m_{name.replace('-', '_')}", "sampler.pt", f"UD2M sampler {name}")
     ckpt, card = read_verified(path, what="UD2M sampler")
     den = den if den is not None else pretrained_prior("mnist", device)
     prob = image_problem(card["task"], card["sigma"], generator=torch.Generator().manual_seed(0))
@@ -566,23 +562,6 @@ def _plain(config: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
 
 
-def prior_fingerprint(den: Denoiser, shape) -> torch.Tensor:
-    """The prior's output on a fixed probe (4 signals, seed 0, at t = T/2): tells priors apart.
-    Taken without the denoiser's output clipping (``den.clip``), which is a setting, not a prior."""
-    dev = getattr(den, "device", torch.device("cpu"))
-    probe = torch.randn((4, *shape), generator=torch.Generator().manual_seed(0)).to(dev)
-    t = torch.full((4,), den.schedule.T // 2, dtype=torch.long, device=dev)
-    clip = getattr(den, "clip", None)
-    try:
-        if clip is not None:
-            den.clip = None
-        with torch.no_grad():
-            return den._x0(probe, t).detach().float()
-    finally:
-        if clip is not None:
-            den.clip = clip
-
-
 def _check_prior_matches(den, config, fingerprint, path):
     if not isinstance(den, Denoiser):
         raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}.")
@@ -590,19 +569,10 @@ def _check_prior_matches(den, config, fingerprint, path):
     if mode != config["mode"]:
         raise CheckpointError(f"{path} holds a {config['mode']} adapter, but this prior calls for "
                               f"a {mode} adapter: it is not the prior the sampler was trained on.")
-    if den.shape is not None and tuple(den.shape) != tuple(config["shape"]):
-        raise CheckpointError(f"{path} was trained for signals of shape {tuple(config['shape'])}, "
-                              f"this prior models {tuple(den.shape)}.")
     if den.schedule.T != config["T"]:
         raise CheckpointError(f"{path} was trained with T={config['T']}, this prior has "
                               f"T={den.schedule.T}.")
-    if fingerprint is not None:
-        got = prior_fingerprint(den, config["shape"]).cpu()
-        if got.shape != fingerprint.shape or (got - fingerprint).norm() > \
-                1e-3 * (1 + fingerprint.norm()):
-            raise CheckpointError(f"{path} was trained on a different prior: the prior's output on "
-                                  "a fixed probe does not match. Load it with the prior it was "
-                                  "trained on.")
+    check_trained_on(den, config["shape"], fingerprint, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -610,18 +580,6 @@ def _check_prior_matches(den, config, fingerprint, path):
 # ---------------------------------------------------------------------------------------------
 _VECTOR_DEFAULTS = dict(steps=500, batch=256, lr=1e-3, adv_weight=1.0, gp_weight=0.1)
 _IMAGE_DEFAULTS = dict(steps=2000, batch=32, lr=1e-4, adv_weight=1.0, gp_weight=0.01)
-
-
-@contextmanager
-def _seeded(generator):
-    """Module initialisations drawn from ``generator`` (reproducible), not the global RNG."""
-    if generator is None:
-        yield
-        return
-    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def measure_batch(prob: InverseProblem, x0, generator=None):
@@ -727,7 +685,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
                   sigma_factor=float(sigma_factor), T=den.schedule.T, train_times=train_times,
                   **{k: opts[k] for k in ("steps", "batch", "lr", "adv_weight", "gp_weight")},
                   lpips_weight=float(lpips_weight))
-    with _seeded(generator):
+    with seeded_init(generator):
         ud = UD2MSampler(den, config, prob)
         ud.config["layers"] = ud.denoiser.layers
         if opts["adv_weight"] > 0:
