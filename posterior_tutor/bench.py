@@ -175,6 +175,9 @@ def main(argv=None) -> None:
     ap.add_argument("--samples", type=int, default=None, help="samples per image")
     ap.add_argument("--no-peer", action="store_true", help="leave out deepinv's samplers")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    ap.add_argument("--memory", choices=["fresh", "inline"], default=None,
+                    help="peak memory per row in a fresh process (default on CPU in full mode) "
+                         "or during the measured runs")
     args = ap.parse_args(argv)
     from . import bench_images, tasks
     known = set(methods()) | set(bench_images.TRAINED)
@@ -195,8 +198,9 @@ def main(argv=None) -> None:
     if args.suite in ("images", "all"):
         image_rows = bench_images.run_image_suite(
             fast=fast, task_names=args.tasks, method_names=args.methods, n_images=args.images,
-            n_samples=args.samples, peer=not args.no_peer, device=device)
-        bench_images.write(image_rows, args.out, machine_description())
+            n_samples=args.samples, peer=not args.no_peer, device=device, memory=args.memory)
+        memory = args.memory or ("fresh" if device == "cpu" and not fast else "inline")
+        bench_images.write(image_rows, args.out, machine_description(), memory)
         print(bench_images.to_markdown(image_rows))
         print(f"written: {args.out / 'images.md'}, {args.out / 'images.csv'}, "
               f"{args.out / 'images_tradeoffs.png'}")

@@ -8,7 +8,12 @@ samples and of the sample mean, LPIPS of the mean where its weights are availabl
 coverage of the 90% interval, calls of the diffusion denoiser (NFE; APS makes none: one flow pass per
 sample) and backward passes through it per sample, wall time per
 sample, and peak memory of the sampling call: CUDA, ``torch.cuda.max_memory_allocated``; CPU, the
-peak resident set above the level before the call (sampled every 2 ms by a watcher thread).
+peak resident set above the level before the call (sampled every 2 ms by a watcher thread).  On the
+CPU that reading is only honest in a fresh process: after the first method, PyTorch's allocator and
+malloc keep freed memory and hand it to the next method without the resident set growing.  So with
+``memory="fresh"`` (the default on CPU in full mode) each row's peak comes from one sampling call
+(first held-out image, the row's number of samples, fast-mode step counts: the peak is per step,
+not per run; a trained sampler's own weights count) in a new Python process (``python -m posterior_tutor.bench_images --peak-memory``).
 
 Methods: the registered zero-shot samplers with image options below, the trained samplers that
 ship for a task (UD2M, APS: ``TRAINED``), and, with ``peer=True``, deepinv's DPS and DiffPIR on the
@@ -16,7 +21,10 @@ same prior and problem (``posterior_tutor.peer``).
 """
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -214,10 +222,48 @@ def measure(run, den, task, xs_true, n, seed, with_lpips: bool = False):
     return q, nfe / k, backward / k, seconds / (k * n), peak
 
 
+def peak_memory_here(task: str, label: str, n: int, device="cpu") -> float:
+    """Peak memory (MB) that the row ``label`` adds on ``task`` to a process holding the prior:
+    building the method (a trained sampler's own weights) and one sampling call (first held-out
+    image, n samples, fast-mode options).  Honest on the CPU only in a fresh process."""
+    from .checkpoints import pretrained
+    den = pretrained("mnist", device)
+    den.clip = 1.0
+    x = test_images(1, den)[0][0].to(den.device)
+    prob = tasks.image_problem(task, generator=torch.Generator().manual_seed(100))
+    g = torch.Generator(device=den.device).manual_seed(0)
+    y = prob.measure(x, generator=g)
+    base = label.split(" (")[0].removeprefix("deepinv ")
+    if label.startswith("deepinv "):
+        from . import peer  # noqa: F401  (importing deepinv is not the sampler's memory)
+    with PeakMemory(den.device) as mem:
+        runners = method_runners(den, task, [base], fast=True, peer=label.startswith("deepinv "))
+        if label not in runners:
+            raise ValueError(f"no method {label!r} on task {task!r}; there are {sorted(runners)}.")
+        runners[label](prob, y, n, g)
+    return mem.mb
+
+
+def peak_memory_fresh(task: str, label: str, n: int, device="cpu", timeout: float = 600) -> float:
+    """``peak_memory_here`` in a new Python process (one torch thread, like the suite's runs)."""
+    cmd = [sys.executable, "-m", "posterior_tutor.bench_images", "--peak-memory", task, label,
+           str(n), str(device)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring the peak memory of {label!r} on {task!r} in a fresh "
+                           f"process failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
 def run_image_suite(fast: bool | None = None, task_names=None, method_names=None,
                     n_images: int | None = None, n_samples: int | None = None, seed: int = 0,
-                    peer: bool = True, device=None, progress: bool = True) -> list[ImageRow]:
-    """Every method on every task; one ImageRow each.  Fast: 2 tasks, 2 images, 4 samples."""
+                    peer: bool = True, device=None, progress: bool = True,
+                    memory: str | None = None) -> list[ImageRow]:
+    """Every method on every task; one ImageRow each.  Fast: 2 tasks, 2 images, 4 samples.
+
+    memory : "inline" (peak during the measured runs, this process) or "fresh" (one call in a
+             new process per row, see the module docstring); default: "fresh" on CPU in full
+             mode, else "inline" (CUDA's max-allocated counter is exact in-process)."""
     from .checkpoints import pretrained
     fast = fast_mode() if fast is None else fast
     den = pretrained("mnist", device)
@@ -228,10 +274,15 @@ def run_image_suite(fast: bool | None = None, task_names=None, method_names=None
     n_samples = n_samples or (4 if fast else 32)
     xs_true, _ = test_images(n_images, den, seed)
     with_lpips = metrics.lpips_available()       # False offline: the LPIPS column shows "-"
+    memory = memory or ("fresh" if den.device.type == "cpu" and not fast else "inline")
+    if memory not in ("fresh", "inline"):
+        raise ValueError(f"memory must be 'fresh' or 'inline', got {memory!r}.")
     rows = []
     for task in task_names:
         for name, run in method_runners(den, task, names, fast, peer).items():
             q, nfe, bwd, sps, peak = measure(run, den, task, xs_true, n_samples, seed, with_lpips)
+            if memory == "fresh":
+                peak = peak_memory_fresh(task, name, n_samples, den.device)
             rows.append(ImageRow(task, name, n_images, n_samples, *q, nfe, bwd, sps, peak))
             if progress:
                 print(f"  {task:18s} {name:16s} PSNR {q[0]:5.2f} / mean {q[1]:5.2f}  "
@@ -247,6 +298,13 @@ def to_markdown(rows: list[ImageRow]) -> str:
         f"| {r.ssim_mean:.3f} | {'-' if math.isnan(r.lpips_mean) else f'{r.lpips_mean:.3f}'} "
         f"| {r.coverage:.2f} | {r.nfe:.0f} | {r.backward:.0f} | {r.s_per_sample:.4f} "
         f"| {r.peak_mb:.1f} |\n" for r in rows)
+
+
+MEMORY_NOTE = {
+    "fresh": "one sampling call per row in a fresh process (CPU resident set above its level "
+             "before the call; CUDA max allocated)",
+    "inline": "during the measured runs in one process (exact on CUDA; on the CPU memory "
+              "freed by an earlier row is reused without showing, so later rows read low)"}
 
 
 def plot_tradeoffs(rows: list[ImageRow]):
@@ -271,7 +329,7 @@ def plot_tradeoffs(rows: list[ImageRow]):
     return fig
 
 
-def write(rows: list[ImageRow], out, machine: str) -> None:
+def write(rows: list[ImageRow], out, machine: str, memory: str = "inline") -> None:
     """images.md (table + machine), images.csv and images_tradeoffs.png in ``out``."""
     import csv
     from dataclasses import asdict
@@ -285,8 +343,17 @@ def write(rows: list[ImageRow], out, machine: str) -> None:
     r0 = rows[0]
     (out / "images.md").write_text(
         f"Machine: {machine}\n\nMNIST 32x32, shipped prior, sigma = 0.05, {r0.images} held-out "
-        f"images x {r0.samples} samples per task.\n\n{to_markdown(rows)}")
+        f"images x {r0.samples} samples per task.  Peak MB: {MEMORY_NOTE[memory]}.\n\n"
+        f"{to_markdown(rows)}")
     fig = plot_tradeoffs(rows)
     fig.savefig(out / "images_tradeoffs.png", dpi=90)
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+if __name__ == "__main__":      # python -m posterior_tutor.bench_images --peak-memory TASK LABEL N DEVICE
+    if len(sys.argv) != 6 or sys.argv[1] != "--peak-memory":
+        sys.exit("usage: python -m posterior_tutor.bench_images --peak-memory TASK LABEL N DEVICE")
+    torch.set_num_threads(1)
+    _task, _label, _n, _dev = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+    print(json.dumps({"peak_mb": peak_memory_here(_task, _label, _n, _dev)}))
