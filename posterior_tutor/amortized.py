@@ -784,7 +784,8 @@ def _check_options(opts, image, prior, prior_weight, anneal_steps, elbo, den, in
 # ---------------------------------------------------------------------------------------------
 # shipped flows
 # ---------------------------------------------------------------------------------------------
-PRETRAINED = {"mnist-sr4": "aps_mnist_sr4"}      # shipped flows -> their folder in data/
+PRETRAINED = {"mnist-denoising": "aps_mnist_denoising",    # shipped flows -> their folder
+              "mnist-sr4": "aps_mnist_sr4"}                # in data/
 
 
 def shipped_problem(name: str) -> InverseProblem:
@@ -792,7 +793,7 @@ def shipped_problem(name: str) -> InverseProblem:
     from .operators import Denoising, SuperResolution
     if name == "mnist-sr4":
         return InverseProblem(SuperResolution(4, shape=(1, 32, 32)), 0.05)
-    if name == "mnist-denoise":
+    if name == "mnist-denoising":
         return InverseProblem(Denoising((1, 32, 32)), 0.05)
     raise ValueError(f"unknown shipped APS flow {name!r}; known: {', '.join(PRETRAINED)}.")
 

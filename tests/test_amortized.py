@@ -255,18 +255,35 @@ def test_clear_errors(toy, single_fit):
         A.pretrained("celeba", den)
 
 
-def test_the_shipped_mnist_flow_loads_verified(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["mnist-sr4", "mnist-denoising"])
+def test_the_shipped_mnist_flow_loads_verified(tmp_path, monkeypatch, name):
     den = pt.pretrained("mnist")
-    fl = A.pretrained("mnist-sr4", den)
+    fl = A.pretrained(name, den)
     y = fl.problem.measure(torch.zeros(1, 32, 32), generator=_gen(0))
     assert fl.sample(y, 3, generator=_gen(1)).shape == (3, 1, 32, 32)
-    folder = tmp_path / A.PRETRAINED["mnist-sr4"]
+    folder = tmp_path / A.PRETRAINED[name]
     folder.mkdir()
-    src = pt.checkpoints.checkpoint_dir() / A.PRETRAINED["mnist-sr4"]
+    src = pt.checkpoints.checkpoint_dir() / A.PRETRAINED[name]
     data = bytearray((src / "flow.pt").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (folder / "flow.pt").write_bytes(bytes(data))
     (folder / "model_card.json").write_text((src / "model_card.json").read_text())
     monkeypatch.setenv("POSTERIOR_TUTOR_CHECKPOINTS", str(tmp_path))
     with pytest.raises(CheckpointError, match="checksum"):
-        A.pretrained("mnist-sr4", den)
+        A.pretrained(name, den)
+
+
+def test_the_shipped_denoising_flow_denoises_and_is_calibrated():
+    """On digits drawn from the prior (no data needed): the 32-sample mean beats y by several dB
+    and the samples fit y as the noise says (chi^2 per pixel near 1; measured 0.9 on held-out
+    MNIST, 38.9 vs 32.1 dB)."""
+    den = pt.pretrained("mnist")
+    den.clip = 1.0
+    fl = A.pretrained("mnist-denoising", den)
+    xs = pt.sample("ddpm", den, None, None, n=2, steps=20, eta=0.0, generator=_gen(0))
+    for i, x in enumerate(xs):
+        y = fl.problem.measure(x, generator=_gen(10 + i))
+        s = fl.sample(y, 32, generator=_gen(20 + i))
+        gain = pt.metrics.psnr(s.mean(0), x) - pt.metrics.psnr(y, x)
+        chi2 = (s - y).pow(2).mean() / 0.05 ** 2
+        assert gain > 3 and 0.5 < chi2 < 1.5, (float(gain), float(chi2))
