@@ -15,6 +15,7 @@ import argparse
 import csv
 import os
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -200,7 +201,9 @@ def main(argv=None) -> None:
             fast=fast, task_names=args.tasks, method_names=args.methods, n_images=args.images,
             n_samples=args.samples, peer=not args.no_peer, device=device, memory=args.memory)
         memory = args.memory or ("fresh" if device == "cpu" and not fast else "inline")
-        bench_images.write(image_rows, args.out, machine_description(), memory)
+        command = "python -m posterior_tutor.bench " + " ".join(
+            sys.argv[1:] if argv is None else argv)
+        bench_images.write(image_rows, args.out, machine_description(), memory, command)
         print(bench_images.to_markdown(image_rows))
         print(f"written: {args.out / 'images.md'}, {args.out / 'images.csv'}, "
               f"{args.out / 'images_tradeoffs.png'}")

@@ -329,7 +329,8 @@ def plot_tradeoffs(rows: list[ImageRow]):
     return fig
 
 
-def write(rows: list[ImageRow], out, machine: str, memory: str = "inline") -> None:
+def write(rows: list[ImageRow], out, machine: str, memory: str = "inline",
+          command: str | None = None) -> None:
     """images.md (table + machine), images.csv and images_tradeoffs.png in ``out``."""
     import csv
     from dataclasses import asdict
@@ -343,7 +344,8 @@ def write(rows: list[ImageRow], out, machine: str, memory: str = "inline") -> No
     r0 = rows[0]
     (out / "images.md").write_text(
         f"Machine: {machine}\n\nMNIST 32x32, shipped prior, sigma = 0.05, {r0.images} held-out "
-        f"images x {r0.samples} samples per task.  Peak MB: {MEMORY_NOTE[memory]}.\n\n"
+        f"images x {r0.samples} samples per task.  Peak MB: {MEMORY_NOTE[memory]}."
+        f"{f'  Command: `{command}`.' if command else ''}\n\n"
         f"{to_markdown(rows)}")
     fig = plot_tradeoffs(rows)
     fig.savefig(out / "images_tradeoffs.png", dpi=90)

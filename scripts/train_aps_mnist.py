@@ -112,6 +112,28 @@ def dps_comparison(fl, prob, xs, n_aps, n_dps, seed=1000):
     return out
 
 
+def samples_figure(fl, prob, xs, path, seed=3000):
+    """Rows: truth, y, the 128-sample mean, three samples; one column per held-out digit."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    g = torch.Generator().manual_seed(seed)
+    fig, axes = plt.subplots(6, len(xs), figsize=(1.2 * len(xs), 7.4), squeeze=False)
+    for j, x in enumerate(xs):
+        y = prob.measure(x, generator=g)
+        s = fl.sample(y, 128, generator=g)
+        for i, (img, label) in enumerate([(x, "truth"), (baseline(y[None], x[None])[0], "y"),
+                                          (s.mean(0), "mean of 128"), (s[0], "sample"),
+                                          (s[1], "sample"), (s[2], "sample")]):
+            axes[i, j].imshow(img[0].clamp(-1, 1), cmap="gray", vmin=-1, vmax=1)
+            axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+            if j == 0:
+                axes[i, j].set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def training_set(prob, xs, seed=1):
     g = torch.Generator().manual_seed(seed)
     clean = prob.operator(xs)
@@ -183,6 +205,7 @@ def main(argv=None):
                 hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
                 torch=torch.__version__, final_loss_per_dim=sum(fl.losses[-50:]) / 50,
                 command="python " + " ".join(sys.argv), metrics=metrics)
+    samples_figure(fl, prob, xs[8000:8006], a.out / "samples.png")
     (a.out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
     (a.out / "README.md").write_text(readme(card, a.task))
     print(json.dumps(card["metrics"], indent=1))
@@ -216,6 +239,8 @@ Evaluation, {m['images']} measurements each, {m['samples_per_image']} samples pe
 |---|---|---|---|---|---|---|
 | MNIST held out{row.format(**m)}
 | KMNIST (out of distribution){row.format(**k)}
+
+`samples.png`: truth, y, the 128-sample mean and three samples for six held-out digits.
 
 Seconds per sample (batch of {m['samples_per_image']}, CPU): {m['seconds_per_sample']:.2e}.
 {dps_lines(card['metrics'].get('dps_comparison'))}
