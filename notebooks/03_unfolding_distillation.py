@@ -44,7 +44,7 @@ from posterior_tutor import unfolding as U
 
 FAST = pt.fast_mode()
 N = 1000 if FAST else 2000                       # particles on the toy problem
-TOY_STEPS = 400 if FAST else 2000                # UD2M training steps on the toy problem
+TOY_STEPS = 400 if FAST else 6000                # UD2M training steps on the toy problem
 torch.set_num_threads(1)
 print(f"fast mode: {FAST}")
 
@@ -152,7 +152,7 @@ assert sw_untrained < prior_dist, "even untrained, the block's data steps move t
 # %%
 xs_train = prior.sample(20000, generator=seeded(7))
 start = time.perf_counter()
-TOY = dict(K=2, N=4, sigma_factor=4.0, hidden=128)     # the benchmark's setting (pt.bench.TOY_UD2M)
+TOY = dict(K=2, N=4, sigma_factor=4.0, hidden=128, adv_weight=3.0)  # pt.bench.TOY_UD2M's setting
 ud = pt.ud2m.train(den, problem, xs_train, generator=seeded(8), steps=TOY_STEPS, progress=True, **TOY)
 train_s = time.perf_counter() - start
 xs_ud = ud.sample(y, N, generator=seeded(6))

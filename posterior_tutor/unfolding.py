@@ -92,13 +92,16 @@ exact posterior, n = 2000; exact-sampling floor 0.06, prior 1.47; DPS with 1000 
 passes 0.39, DAPS 0.54, DiffPIR (100 NFE) 0.61, LATINO (8 NFE) 0.59).  A sweep (one seed each,
 CPU): with the defaults (K = N = 3, sigma' = 2 sigma, 500 steps, hidden 64) 0.61-0.66; K = 2,
 N = 4: 0.60; sigma' = 4 sigma: 0.62-0.64; 2000 steps with hidden 128: K = N = 3, sigma' = 2 sigma
-0.62, and **K = 2, N = 4, sigma' = 4 sigma 0.56 (8 NFE; 1.4x DPS)**, the setting the benchmark and
-chapter 03 use (``bench.TOY_UD2M``).  On the d = 16 problem the same setting gives 0.70 (DPS 0.43,
-DAPS 0.71, DiffPIR 0.73, LATINO 0.77, prior 0.79): better than every baseline but DPS, and 1.65x
-DPS.  What remains is the mode weights: each block starts near A^T y and its K re-noise/denoise
+0.62, and K = 2, N = 4, sigma' = 4 sigma 0.56-0.59 (8 NFE; 1.4-1.5x DPS).  On the d = 16 problem
+that setting gives 0.72 (DPS 0.43, DAPS 0.71, DiffPIR 0.73, LATINO 0.77, prior 0.79): 1.7x DPS.
+Second sweep (seed 0 unless said; d = 16): sigma' = 8 / 13 sigma 0.73 / 0.75 (no help); 6000
+steps 0.64; hidden 256 0.67; adversarial weight 3 0.64; K = 4, N = 2 0.68; **6000 steps with
+adversarial weight 3: 0.59 (seed 1: 0.62 vs 0.68 at the old setting), and 0.52 in 2D** (old
+0.59): the setting the benchmark and chapter 03 use (``bench.TOY_UD2M``; 1.4x DPS on both
+problems).  What remains is the mode weights: each block starts near A^T y and its K re-noise/denoise
 steps (at tau with s(tau) ~ sigma') rarely jump between modes 2 apart, so the sampler over-weights
-the mode nearest to A^T y; a larger adversarial weight or a time-conditioned discriminator did not
-fix that in our runs.
+the mode nearest to A^T y; more steps with a larger adversarial weight narrow that (above) without
+removing it, and a time-conditioned discriminator did not help.
 
 Departures from the paper and its code, and why:
 * Zero-initialised LoRA (B = 0).  The code initialises both factors with Xavier, so its sampler at
