@@ -121,7 +121,8 @@ for task in tasks:
 # ## 3. Are our baselines as good as DeepInverse's?
 #
 # Same prior, same problems, same measurements; deepinv's samplers at our settings (DPS with the
-# paper's step size, DiffPIR with the same lambda; see `posterior_tutor/peer.py` for the mappings).
+# paper's step size, DiffPIR with the same lambda and time grid; see `posterior_tutor/peer.py` for
+# the mappings).
 
 # %%
 peer_rows = []
@@ -134,6 +135,41 @@ for task in tasks:
 display(Markdown("| task | sampler | PSNR ours - deepinv (dB) | time ours / deepinv |\n|---|---|---|---|\n"
                  + "\n".join(f"| {t} | {m} | {d:+.2f} | {r:.2f} |" for t, m, d, r in peer_rows)))
 assert peer_rows, "the stored run has the peer rows"
+
+# %% [markdown]
+# With a few images per task the PSNR of a 4-sample mean moves by about 1 dB from run to run, so
+# the rows above cannot settle a 0.5 dB question. Two more stored runs (`docs/benchmark/peer/dps`
+# and `.../diffpir`, each command in its header) compare only DPS, and only DiffPIR, with
+# deepinv's, on more images and samples, in one run each, at the same settings (DiffPIR: the same
+# lambda and the same time grid, the official code's). The difference of two PSNRs on the same
+# images and measurements is much less noisy than either PSNR; the claim is that ours are within
+# 0.5 dB and not slower.
+
+# %%
+checked = []
+for run in ("dps", "diffpir"):
+    print((STORED / "peer" / run / "images.md").read_text().splitlines()[2][:160], "...")
+    peer_img = {(r["task"], r["method"]): r for r in read_rows(f"peer/{run}/images.csv")}
+    for (task, name), ours in sorted(peer_img.items()):
+        theirs = peer_img.get((task, f"deepinv {name}"))
+        if theirs is None:
+            continue
+        gap = ours["psnr_mean"] - theirs["psnr_mean"]
+        ratio = ours["s_per_sample"] / theirs["s_per_sample"]
+        checked.append((task, name, gap, ratio, int(ours["images"]), int(ours["samples"])))
+display(Markdown("| task | sampler | PSNR ours - deepinv (dB) | time ours / deepinv | images x samples |\n"
+                 "|---|---|---|---|---|\n" + "\n".join(
+                     f"| {t} | {m} | {d:+.2f} | {r:.2f} | {k} x {n} |" for t, m, d, r, k, n in checked)))
+assert {m for _, m, *_ in checked} == {"dps", "diffpir"}
+for task, name, gap, ratio, *_ in checked:
+    assert abs(gap) <= 0.5, f"{task} {name}: within 0.5 dB of deepinv's ({gap:+.2f})"
+    assert ratio <= 1.1, f"{task} {name}: not slower than deepinv's (ratio {ratio:.2f})"
+
+# %% [markdown]
+# deepinv's DiffPIR intervals cover more than ours in these tables. That is an output convention,
+# not better calibration: deepinv returns the last noisy state (noise level 0.01) where we return
+# the last denoised, data-consistent estimate, and adding 0.01 noise to our samples raises their
+# coverage from 0.81 to 0.93 (Gaussian deblur; see `peer.py`).
 
 # %% [markdown]
 # ## 4. A fresh slice, run here
@@ -149,7 +185,8 @@ display(Markdown(bench_images.to_markdown(fresh)))
 by = {r.method: r for r in fresh}
 assert by["dps"].backward == by["dps"].nfe > 0
 assert all(by[m].backward == 0 for m in ("latino", "spin", "ud2m"))
-assert by["ud2m"].nfe == 9 and by["latino"].nfe == 8
+assert by["ud2m"].nfe == pt.ud2m.pretrained("mnist-random-inpainting").nfe_per_sample
+assert by["latino"].nfe == 8
 assert by["dps"].s_per_sample > 5 * max(by[m].s_per_sample for m in ("latino", "ud2m"))
 assert by["ud2m"].coverage > by["latino"].coverage, "UD2M's intervals cover more than LATINO's"
 
@@ -160,8 +197,12 @@ assert by["ud2m"].coverage > by["latino"].coverage, "UD2M's intervals cover more
 #   backward passes per sample (time and memory).
 # * **DiffPIR / DAPS**: no backward pass, 100 to 1000 calls; close to DPS on easy operators.
 # * **LATINO**: 8 calls; with a Tweedie denoiser its samples are means (too narrow intervals).
-# * **UD2M**: 9 calls after training; intervals that cover, but a sampler per task (or operator
-#   family) must be trained, and a badly trained one (our SR) is worse than LATINO.
+# * **UD2M**: 15-16 calls after training (the paper's 9 cost about a dB here, chapter 03);
+#   intervals that cover, on par with or better than LATINO, but a sampler per task (or operator
+#   family) must be trained, its re-noise cap $\sigma'$ must suit the operator (chapter 03), and it
+#   stays behind DPS in PSNR.
 # * **Spin**: 33 calls, no backward pass, any operator including nonlinear ones; on MNIST it
 #   trails DPS by 0.5-2 dB except on the nonlinear operator.
-# * **APS**: one network pass per sample after training; see chapter 05.
+# * **APS**: one flow pass per sample after training, about a thousand times cheaper than DPS; the
+#   denoising flow is calibrated and a few dB behind DPS, the small SR flow barely beats bilinear
+#   upsampling (chapter 05).

@@ -137,7 +137,8 @@ def run_toy_suite(fast: bool | None = None, n: int | None = None, seed: int = 0,
 
 def machine_description() -> str:
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, {dev}, "
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads "
+            f"(torch uses {torch.get_num_threads()}), {dev}, "
             f"torch {torch.__version__}, Python {platform.python_version()}")
 
 
@@ -179,7 +180,14 @@ def main(argv=None) -> None:
     ap.add_argument("--memory", choices=["fresh", "inline"], default=None,
                     help="peak memory per row in a fresh process (default on CPU in full mode) "
                          "or during the measured runs")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's; give 1 per run when runs share "
+                         "the cores: oversubscribed threads slow every row several times)")
     args = ap.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            ap.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     from . import bench_images, tasks
     known = set(methods()) | set(bench_images.TRAINED)
     unknown = set(args.methods or []) - known

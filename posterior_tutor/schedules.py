@@ -84,7 +84,9 @@ class VPSchedule:
         """A decreasing grid of ``n`` distinct integer times from t_max (default T-1) to t_min.
 
         kind = "uniform" (evenly spaced), "quadratic" (UD2M: t_k = floor((k sqrt(T)/n)^2), dense
-        at low noise), or "leading" (DDIM: T-1, T-1-T/n, ...)."""
+        at low noise), "sqrt" (DiffPIR's code, its ``skip_type='quad'``: t_i = t_max -
+        floor((t_max - t_min + 1) sqrt(i / (n - 1))), last t_min; one big first step, then ever
+        denser towards low noise), or "leading" (DDIM: T-1, T-1-T/n, ...)."""
         t_max = self.T - 1 if t_max is None else int(t_max)
         if not 0 <= t_min <= t_max < self.T:
             raise ValueError(f"need 0 <= t_min <= t_max < {self.T}, got {t_min}, {t_max}.")
@@ -96,11 +98,15 @@ class VPSchedule:
         elif kind == "quadratic":
             grid = [min(t_max, int((k * math.sqrt(t_max + 1) / n) ** 2)) for k in range(n, 0, -1)]
             grid[0] = t_max
+        elif kind == "sqrt":
+            span = t_max - t_min + 1
+            grid = [t_max - int(span * math.sqrt(i / (n - 1))) for i in range(n - 1)] + [t_min]
+            grid = grid if n > 1 else [t_max]
         elif kind == "leading":
             step = (t_max - t_min + 1) / n
             grid = [int(round(t_max - k * step)) for k in range(n)]
         else:
-            raise ValueError(f"unknown grid kind {kind!r}; use 'uniform', 'quadratic' or 'leading'.")
+            raise ValueError(f"unknown grid kind {kind!r}; use 'uniform', 'quadratic', 'sqrt' or 'leading'.")
         if len(set(grid)) != len(grid):
             raise ValueError(f"{kind} grid with {n} steps has repeated times: {grid}")
         return grid

@@ -1,6 +1,7 @@
 """Closed-form checks of the schedule, the denoiser views and the exact Gaussian-mixture world."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,6 +23,11 @@ def test_schedule_matches_ddpm_definition():
     assert s.timesteps(3, "quadratic") == [999, 444, 111]          # UD2M grid, N = 3
     assert s.timesteps(5, "quadratic") == [999, 639, 360, 159, 39]  # as in the UD2M code
     assert s.timesteps(8)[0] == 999 and s.timesteps(8)[-1] == 0
+    # DiffPIR's code (skip_type='quad'): seq = int(sqrt(linspace(0, T^2, n))), seq[-1] -= 1, t = T-1-seq
+    seq = np.sqrt(np.linspace(0, 1000 ** 2, 100)).astype(int)
+    seq[-1] -= 1
+    assert s.timesteps(100, "sqrt") == [999 - int(v) for v in seq]
+    assert s.timesteps(3, "sqrt") == [999, 292, 0] and s.timesteps(1, "sqrt") == [999]
 
 
 def test_schedule_rejects_bad_times():

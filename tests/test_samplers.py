@@ -44,7 +44,7 @@ def problem_16d():
 
 def test_registry_lists_the_baselines():
     assert {"ddpm", "dps", "diffpir", "daps", "pnp_ula"} <= set(pt.methods())
-    assert pt.options_of("diffpir") == {"steps": 100, "lam": 1.0, "zeta": 0.1}
+    assert pt.options_of("diffpir") == {"steps": 100, "lam": 1.0, "zeta": 0.1, "grid": "sqrt"}
 
 
 def test_ddpm_samples_the_prior(problem_2d):
@@ -199,3 +199,18 @@ def test_y_on_another_device_is_explained(problem_2d):
     den.device = "cpu"
     with pytest.raises(ValueError, match="move it"):
         pt.sample("diffpir", den, tp.problem, tp.y.cuda(), n=2)
+
+
+def test_diffpir_follows_the_official_grid_and_refuses_an_unknown_one(problem_2d):
+    """DiffPIR's default grid is its code's skip_type='quad' (one big first step, dense at low
+    noise); 'uniform' is the evenly spaced alternative; anything else is refused by name."""
+    tp, den, *_ = problem_2d
+    sched = den.schedule
+    for grid in ("sqrt", "uniform"):
+        steps = list(pt.iterate("diffpir", den, tp.problem, tp.y, n=4, steps=10, grid=grid,
+                                generator=torch.Generator().manual_seed(0)))
+        # a step reports the time it moved to: the grid without its first time, then 0 at the end
+        assert [s.t for s in steps] == sched.timesteps(10, grid)[1:] + [0], grid
+    assert sched.timesteps(10, "sqrt")[1] < sched.timesteps(10, "uniform")[1]
+    with pytest.raises(ValueError, match="'sqrt' .* or 'uniform'"):
+        pt.sample("diffpir", den, tp.problem, tp.y, n=2, grid="quadratic")
