@@ -183,6 +183,24 @@ def test_nfe_is_k_times_n_and_iterate_matches_sample(toy):
     assert len(st) == 9 and st.frame_png(-1)[:4] == b"\x89PNG"
 
 
+def test_with_calls_runs_the_same_adapters_as_another_k_by_n(toy):
+    tp, den, _, ud = toy
+    other = ud.with_calls(K=2, N=5)
+    assert (other.K, other.N, other.nfe_per_sample) == (2, 5, 10) and (ud.K, ud.N) == (3, 3)
+    assert other.denoiser is ud.denoiser and other.log_lam is ud.log_lam    # shared, not copied
+    assert other.grid == den.schedule.timesteps(5, "quadratic")
+    with other.denoiser.counting():
+        xs = other.sample(tp.y, 5, generator=_gen(6))
+    assert other.denoiser.nfe == 10 and xs.shape == (5, 2)
+    assert torch.equal(ud.with_calls().sample(tp.y, 5, generator=_gen(6)),
+                       ud.sample(tp.y, 5, generator=_gen(6)))
+    for bad in (dict(K=0), dict(N=2.5), dict(K=True)):
+        with pytest.raises(ValueError, match="positive integer"):
+            ud.with_calls(**bad)
+    with pytest.raises(ValueError, match="cannot place"):
+        ud.with_calls(N=5000)
+
+
 def test_trained_sampler_on_the_exact_2d_posterior(toy):
     """Measured (n = 2000, seeds as here): trained 0.617, untrained 0.660, DiffPIR (100 NFE)
     0.602, LATINO (8 NFE) 0.577, DPS (1000 NFE + 1000 VJP) 0.387 (DAPS 0.483, not run here);
@@ -322,12 +340,14 @@ def mnist_prior():
 @pytest.mark.parametrize("name", U.SHIPPED)
 def test_shipped_sampler_samples_consistently_with_its_data(name, mnist_prior):
     ud = pt.ud2m.pretrained(name, mnist_prior)
-    assert ud.nfe_per_sample == 9 and ud.card["sha256"] and ud.card["sigma"] == 0.05
+    nfe = ud.card["K"] * ud.card["N"]
+    assert ud.nfe_per_sample == nfe == ud.card["nfe_per_sample"] and ud.card["sha256"]
+    assert ud.card["sigma"] == 0.05
     x = pt.sample("ddpm", mnist_prior, None, None, n=1, steps=20, eta=0.0, generator=_gen(0))[0]
     y = ud.problem.measure(x, generator=_gen(1))
     with ud.denoiser.counting():
         xs = ud.sample(y, 4, generator=_gen(2))
-    assert ud.denoiser.nfe == 9 and xs.shape == (4, 1, 32, 32) and xs.abs().max() <= 1
+    assert ud.denoiser.nfe == nfe and xs.shape == (4, 1, 32, 32) and xs.abs().max() <= 1
     misfit = ud.problem.residual(xs, y).pow(2).flatten(1).mean(1) / 0.05 ** 2
     # |A x - y|^2 / sigma^2 per measured entry: 1 for an exact fit up to the noise (the output is
     # the denoiser's after the last prox); measured 2.7-3.2 (inpainting) and 3.0-7.7 (SR); the
