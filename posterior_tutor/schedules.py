@@ -98,10 +98,11 @@ class VPSchedule:
         elif kind == "quadratic":
             grid = [min(t_max, int((k * math.sqrt(t_max + 1) / n) ** 2)) for k in range(n, 0, -1)]
             grid[0] = t_max
+        elif kind == "sqrt" and n == 1:
+            grid = [t_max]
         elif kind == "sqrt":
             span = t_max - t_min + 1
             grid = [t_max - int(span * math.sqrt(i / (n - 1))) for i in range(n - 1)] + [t_min]
-            grid = grid if n > 1 else [t_max]
         elif kind == "leading":
             step = (t_max - t_min + 1) / n
             grid = [int(round(t_max - k * step)) for k in range(n)]

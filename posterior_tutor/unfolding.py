@@ -489,10 +489,7 @@ class UD2MSampler:
         they are shared across k and t, so any K and N are defined; what they are worth is
         measured, not promised (see the module docstring's table)."""
         K, N = self.K if K is None else K, self.N if N is None else N
-        for name, v in (("K", K), ("N", N)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}.")
-        self.prior.schedule.timesteps(N, "quadratic")   # N too large for the schedule raises
+        _check_calls(self.prior.schedule, K, N)
         other = copy.copy(self)
         other.config = dict(self.config, K=K, N=N)
         return other
@@ -819,15 +816,25 @@ def _check_training_inputs(den, prob, xs, K, N, eta, rank, train_times) -> tuple
     if prob.operator.in_shape is not None and shape != tuple(prob.operator.in_shape):
         raise ValueError(f"xs_train holds signals of shape {shape} but {prob.operator!r} acts on "
                          f"{tuple(prob.operator.in_shape)}.")
-    for name, v in (("K", K), ("N", N), ("rank", rank)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+    _check_calls(den.schedule, K, N)
+    _check_positive_int("rank", rank)
     if not 0 <= eta <= 1:
         raise ValueError(f"eta must be in [0, 1], got {eta}.")
     if train_times not in ("uniform", "grid"):
         raise ValueError(f"train_times must be 'uniform' or 'grid', got {train_times!r}.")
-    den.schedule.timesteps(N, "quadratic")   # N too large for the schedule raises here
     return shape
+
+
+def _check_positive_int(name, v):
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+
+
+def _check_calls(schedule, K, N):
+    """K iterations per block and N outer steps: positive integers, N placeable on the schedule."""
+    _check_positive_int("K", K)
+    _check_positive_int("N", N)
+    schedule.timesteps(N, "quadratic")   # N too large for the schedule raises here
 
 
 def _check_numbers(opts, lpips_weight, sigma_factor):
