@@ -40,6 +40,11 @@ def parse_args(argv=None):
     p.add_argument("--sigma", type=float, default=0.05)
     p.add_argument("--sigma-factor", type=float, default=None,
                    help="sigma' / sigma (default: SIGMA_FACTOR[task], measured on untrained samplers)")
+    p.add_argument("--rank", type=int, default=4)
+    p.add_argument("--lora-layers", choices=["attention", "all"], default="attention",
+                   help="attention: the attention projections + output conv (the paper's choice); "
+                        "all: every Linear / Conv2d of the UNet")
+    p.add_argument("--x0-weighting", choices=["snr", "uniform"], default="snr")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-images", type=int, default=16)
@@ -90,10 +95,14 @@ def main(argv=None):
     operators = ((lambda: image_problem(a.task, a.sigma, generator=mask_gen))
                  if a.task == "random_inpainting" else None)
     sigma_factor = a.sigma_factor or SIGMA_FACTOR[a.task]
+    layers = (None if a.lora_layers == "attention" else
+              [n for n, m in den.net.named_modules()
+               if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))])
     start = time.perf_counter()
     ud = pt.ud2m.train(den, prob, train_x, generator=g, steps=a.steps, batch=a.batch, lr=a.lr,
                        adv_weight=a.adv_weight, operators=operators, sigma_factor=sigma_factor,
-                       train_times=a.train_times, K=a.K, N=a.N, progress=True)
+                       train_times=a.train_times, K=a.K, N=a.N, rank=a.rank,
+                       lora_layers=layers, x0_weighting=a.x0_weighting, progress=True)
     wall = time.perf_counter() - start
     a.out.mkdir(parents=True, exist_ok=True)
     path = ud.save(a.out / "sampler.pt")
@@ -105,7 +114,8 @@ def main(argv=None):
     card = dict(sha256=file_sha256(path), task=a.task, sigma=a.sigma, prior="mnist",
                 prior_sha256=den.card["sha256"], data="mnist test[0:8000] (clean; y on the fly)",
                 general_operator=operators is not None, steps=a.steps, batch=a.batch, lr=a.lr,
-                adv_weight=a.adv_weight, sigma_factor=sigma_factor, train_times=a.train_times, seed=a.seed, K=ud.K, N=ud.N, nfe_per_sample=ud.nfe_per_sample, lam=ud.lam,
+                adv_weight=a.adv_weight, sigma_factor=sigma_factor, train_times=a.train_times, seed=a.seed, rank=a.rank, lora_layers=a.lora_layers, x0_weighting=a.x0_weighting,
+                adapted_layers=len(ud.denoiser.layers), K=ud.K, N=ud.N, nfe_per_sample=ud.nfe_per_sample, lam=ud.lam,
                 hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
                 wall_seconds=round(wall, 1), size_bytes=path.stat().st_size,
                 final_loss=sum(ud.losses[-50:]) / len(ud.losses[-50:]), torch=torch.__version__,
@@ -121,8 +131,7 @@ def readme(card):
     return f"""# UD2M sampler: MNIST {card['task']}, sigma = {card['sigma']}
 
 A {card['K']} x {card['N']} unfolded sampler ({card['nfe_per_sample']} network calls per sample)
-fine-tuned from the shipped MNIST prior (`data/mnist_prior`) by `pt.ud2m.train` (LoRA rank 4 on the
-attention and output layers, learned lambda = {card['lam']:.3g}), sigma' = {card['sigma_factor']:g} sigma.
+fine-tuned from the shipped MNIST prior (`data/mnist_prior`) by `pt.ud2m.train` ({lora_phrase(card)}, learned lambda = {card['lam']:.3g}), sigma' = {card['sigma_factor']:g} sigma.
 {"Trained with a fresh random 50% mask per batch: it accepts any mask at inference." if card['general_operator'] else ""}
 
     ud = pt.ud2m.pretrained("mnist-{card['task'].replace('_', '-')}")
@@ -130,6 +139,7 @@ attention and output layers, learned lambda = {card['lam']:.3g}), sigma' = {card
 
 Training: {card['data']}, {card['steps']} steps x batch {card['batch']}, lr {card['lr']},
 adversarial weight {card['adv_weight']}, outer times {card.get('train_times', 'uniform')},
+x0 error weighted {X0_WEIGHTING[card.get('x0_weighting', 'snr')]},
 seed {card['seed']}, {card['hardware']}, {card['wall_seconds'] / 60:.1f} min.
 Command: `{card['command']}`
 
@@ -142,6 +152,17 @@ Held-out evaluation ({m['images']} images of {m['held_out']}, {m['samples_per_im
 {untrained_line(card)}
 sha256 of `sampler.pt`: `{card['sha256']}` (checked on loading).
 """
+
+
+X0_WEIGHTING = {"snr": "by the SNR ab_t / (1 - ab_t) (the paper's)",
+                "uniform": "alike at every outer time (x0_weighting='uniform')"}
+
+
+def lora_phrase(card):
+    rank = card.get("rank", 4)
+    if card.get("lora_layers", "attention") == "all":
+        return f"LoRA rank {rank} on all {card['adapted_layers']} Linear / Conv2d layers"
+    return f"LoRA rank {rank} on the\nattention and output layers"
 
 
 def untrained_line(card):

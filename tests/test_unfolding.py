@@ -113,6 +113,28 @@ def test_adapted_denoiser_equals_the_prior_before_training():
         assert torch.equal(ad(x, 50), mlp_den(x, 50))
 
 
+def test_sampling_folds_the_lora_into_the_weights_with_the_same_output():
+    """Without gradients the adapted UNet runs with W + B A merged (one conv per layer); with
+    gradients it runs the adapters.  Same numbers, and the merged copy follows weight updates."""
+    unet_den = _tiny_unet_prior()
+    layers = [n for n, m in unet_den.net.named_modules() if U._adaptable(m)]
+    ad = U.AdaptedDenoiser(unet_den, "lora", rank=3, layers=layers)
+    xi = torch.randn(4, 1, 16, 16, generator=_gen(1))
+    for step in range(2):
+        with torch.no_grad():
+            for p in ad.trainable_parameters():
+                p.normal_(0, 0.05, generator=_gen(10 + step))
+            folded = ad(xi, 300)
+        merged = ad._merged_inner().net
+        assert not any(isinstance(m, U.LoRA) for m in merged.modules())
+        assert sum(p.numel() for p in merged.parameters()) == sum(
+            p.numel() for p in unet_den.net.parameters())
+        unfolded = ad(xi, 300)                      # gradients on: the adapters themselves
+        assert unfolded.requires_grad
+        assert torch.allclose(folded, unfolded.detach(), atol=1e-5)
+        assert not torch.allclose(folded, unet_den(xi, 300).detach(), atol=1e-3)
+
+
 def test_lora_goes_on_a_copy_of_the_chosen_layers():
     net = pt.nets.UNet(1, (8, 16))
     before = {k: v.clone() for k, v in net.state_dict().items()}
@@ -181,6 +203,28 @@ def test_nfe_is_k_times_n_and_iterate_matches_sample(toy):
     pytest.importorskip("ipywidgets")
     st = pt.widgets.Stepper(iter(steps), density=tp.posterior)
     assert len(st) == 9 and st.frame_png(-1)[:4] == b"\x89PNG"
+
+
+def test_sample_from_continues_the_chain(toy):
+    """From the initial noise at the first time it is ``sample``; from the true x_t at the last
+    time it lands closer to x0 than the whole chain does; bad states are refused by name."""
+    tp, den, xs_train, ud = toy
+    n, g = 256, _gen(7)
+    x_T = U.initial_noise(n, ud.shape, tp.y, g, ud.denoiser)
+    assert torch.equal(ud.sample_from(x_T, ud.grid[0], tp.y, generator=g),
+                       ud.sample(tp.y, n, generator=_gen(7)))
+    x0 = tp.prior.sample(1, generator=_gen(8)).expand(n, -1)
+    y = tp.problem.measure(x0[0], generator=_gen(9))
+    from_truth = ud.sample_from(den.schedule.add_noise(x0, ud.grid[-1], generator=_gen(10)),
+                                ud.grid[-1], y, generator=_gen(11))
+    whole = ud.sample(y, n, generator=_gen(12))
+    assert (from_truth - x0).pow(2).mean() < 0.5 * (whole - x0).pow(2).mean()
+    with pytest.raises(ValueError, match="outer times"):
+        ud.sample_from(x_T, 500, tp.y)
+    with pytest.raises(ValueError, match="batch"):
+        ud.sample_from(x_T[:, :1], ud.grid[0], tp.y)
+    with pytest.raises(ValueError, match="finite"):
+        ud.sample_from(torch.full_like(x_T, float("nan")), ud.grid[0], tp.y)
 
 
 def test_with_calls_runs_the_same_adapters_as_another_k_by_n(toy):
@@ -308,6 +352,29 @@ def test_bad_input_is_explained(toy):
         pt.ud2m.train(den, tp.problem, xs_train, K=0)
     with pytest.raises(ValueError, match="train_times"):
         pt.ud2m.train(den, tp.problem, xs_train, train_times="sometimes")
+    with pytest.raises(ValueError, match="x0_weighting"):
+        pt.ud2m.train(den, tp.problem, xs_train, x0_weighting="eps")
+
+
+def test_uniform_x0_weighting_drops_the_snr_factor(toy):
+    """"snr" (paper) scales |x^(K) - x0|^2 by ab / (1 - ab); "uniform" does not: same block
+    output, loss ratio exactly the SNR at t."""
+    tp, den, xs_train, ud = toy
+    x0, t = xs_train[:64], 500
+    y = U.measure_batch(tp.problem, x0, _gen(1))
+    x_hat = ud.block(den.schedule.add_noise(x0, t, generator=_gen(2)), y, t, tp.problem, _gen(3),
+                     batched_y=True)
+    x_hat = list(x_hat)[-1].x.detach()
+    losses = {}
+    for how in ("snr", "uniform"):
+        w = dict(adv_weight=0.0, lpips_weight=0.0, lpips_net="vgg", x0_weighting=how)
+        losses[how] = U.sampler_loss(ud, tp.problem, x0, y, t, w, x_hat=x_hat)[0].item()
+    ab = den.schedule.abar(t).item()
+    assert losses["uniform"] == pytest.approx(((x_hat - x0) ** 2).mean().item(), rel=1e-5)
+    assert losses["snr"] == pytest.approx(ab / (1 - ab) * losses["uniform"], rel=1e-5)
+    trained = pt.ud2m.train(den, tp.problem, xs_train, generator=_gen(0), steps=3,
+                            x0_weighting="uniform")
+    assert trained.config["x0_weighting"] == "uniform" and len(trained.losses) == 3
 
 
 def test_lpips_only_when_asked(toy):
