@@ -178,7 +178,7 @@ from .samplers.base import (Step, back_projection, check_trained_call, ddim_upda
 from .schedules import randn
 
 __all__ = ["train", "pretrained", "UD2MSampler", "AdaptedDenoiser", "LoRA", "add_lora", "merge_lora",
-           "default_lora_layers",
+           "adaptable_layers", "default_lora_layers",
            "unfolded_block", "combined_quadratic", "data_prox", "Discriminator"]
 
 FORMAT = "posterior_tutor.ud2m/1"
@@ -315,6 +315,11 @@ def _adaptable(mod) -> bool:
     return isinstance(mod, nn.Linear) or (isinstance(mod, nn.Conv2d) and mod.groups == 1)
 
 
+def adaptable_layers(net: nn.Module) -> list[str]:
+    """Every layer LoRA can wrap: the Linear and the (ungrouped) Conv2d layers, in order."""
+    return [name for name, mod in net.named_modules() if _adaptable(mod)]
+
+
 def default_lora_layers(net: nn.Module) -> list[str]:
     """Attention projections (modules with ``qkv`` and ``out``/``proj_out``) plus the output layer
     when the network has attention (the paper's choice); otherwise every Linear/Conv2d layer."""
@@ -324,7 +329,7 @@ def default_lora_layers(net: nn.Module) -> list[str]:
         if "qkv" in children and ({"out", "proj_out"} & set(children)):
             names += [f"{name}.{c}".lstrip(".") for c in ("qkv", "out", "proj_out")
                       if c in children and _adaptable(children[c])]
-    layers = [name for name, mod in net.named_modules() if _adaptable(mod)]
+    layers = adaptable_layers(net)
     if not layers:
         raise ValueError(f"{type(net).__name__} has no Linear or Conv2d layer to adapt.")
     if names:
@@ -375,6 +380,7 @@ class AdaptedDenoiser(Denoiser):
         self.shape = tuple(shape) if shape is not None else prior.shape
         self.inner = copy.copy(prior)
         self.residual = None
+        self._merged = None   # (adapter tensors' (data_ptr, version), prior with LoRA folded in)
         if mode == "lora":
             self.layers = default_lora_layers(prior.net) if layers is None else list(layers)
             self.inner.net = add_lora(prior.net, rank, self.layers)
@@ -413,7 +419,7 @@ class AdaptedDenoiser(Denoiser):
     def _merged_inner(self):
         """The prior with its LoRA folded in, rebuilt whenever an adapter weight has changed."""
         key = tuple((p.data_ptr(), p._version) for p in self.trainable_parameters())
-        if getattr(self, "_merged", None) is None or self._merged[0] != key:
+        if self._merged is None or self._merged[0] != key:
             inner = copy.copy(self.inner)
             inner.net = merge_lora(self.inner.net)
             self._merged = (key, inner)
@@ -592,11 +598,10 @@ class UD2MSampler:
         """The rest of the chain from the state x_t (n, ...) at the grid time t: one sample per
         row.  With x_t = add_noise(x0, t) for the true x0 it shows what the later blocks can do
         when the earlier ones were perfect (chapter 03)."""
-        prob = self._check_sampling(y, x_t.shape[0] if torch.is_tensor(x_t) else 1, generator,
-                                    problem)
         if not torch.is_tensor(x_t) or tuple(x_t.shape[1:]) != self.shape:
             raise ValueError(f"x_t must be a batch (n, {', '.join(map(str, self.shape))}) of "
                              f"states, got {getattr(x_t, 'shape', type(x_t).__name__)}.")
+        prob = self._check_sampling(y, x_t.shape[0], generator, problem)
         if x_t.device != y.device or not torch.isfinite(x_t).all():
             raise ValueError(f"x_t must be finite and on y's device ({y.device}); got "
                              f"{x_t.device}, finite: {bool(torch.isfinite(x_t).all())}.")

@@ -95,9 +95,7 @@ def main(argv=None):
     operators = ((lambda: image_problem(a.task, a.sigma, generator=mask_gen))
                  if a.task == "random_inpainting" else None)
     sigma_factor = a.sigma_factor or SIGMA_FACTOR[a.task]
-    layers = (None if a.lora_layers == "attention" else
-              [n for n, m in den.net.named_modules()
-               if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))])
+    layers = None if a.lora_layers == "attention" else pt.ud2m.adaptable_layers(den.net)
     start = time.perf_counter()
     ud = pt.ud2m.train(den, prob, train_x, generator=g, steps=a.steps, batch=a.batch, lr=a.lr,
                        adv_weight=a.adv_weight, operators=operators, sigma_factor=sigma_factor,
@@ -114,8 +112,10 @@ def main(argv=None):
     card = dict(sha256=file_sha256(path), task=a.task, sigma=a.sigma, prior="mnist",
                 prior_sha256=den.card["sha256"], data="mnist test[0:8000] (clean; y on the fly)",
                 general_operator=operators is not None, steps=a.steps, batch=a.batch, lr=a.lr,
-                adv_weight=a.adv_weight, sigma_factor=sigma_factor, train_times=a.train_times, seed=a.seed, rank=a.rank, lora_layers=a.lora_layers, x0_weighting=a.x0_weighting,
-                adapted_layers=len(ud.denoiser.layers), K=ud.K, N=ud.N, nfe_per_sample=ud.nfe_per_sample, lam=ud.lam,
+                adv_weight=a.adv_weight, sigma_factor=sigma_factor, train_times=a.train_times,
+                seed=a.seed, rank=a.rank, lora_layers=a.lora_layers, x0_weighting=a.x0_weighting,
+                adapted_layers=len(ud.denoiser.layers), K=ud.K, N=ud.N,
+                nfe_per_sample=ud.nfe_per_sample, lam=ud.lam,
                 hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
                 wall_seconds=round(wall, 1), size_bytes=path.stat().st_size,
                 final_loss=sum(ud.losses[-50:]) / len(ud.losses[-50:]), torch=torch.__version__,
@@ -162,7 +162,7 @@ def lora_phrase(card):
     rank = card.get("rank", 4)
     if card.get("lora_layers", "attention") == "all":
         return f"LoRA rank {rank} on all {card['adapted_layers']} Linear / Conv2d layers"
-    return f"LoRA rank {rank} on the\nattention and output layers"
+    return f"LoRA rank {rank} on the attention and output layers"
 
 
 def untrained_line(card):

@@ -117,8 +117,7 @@ def test_sampling_folds_the_lora_into_the_weights_with_the_same_output():
     """Without gradients the adapted UNet runs with W + B A merged (one conv per layer); with
     gradients it runs the adapters.  Same numbers, and the merged copy follows weight updates."""
     unet_den = _tiny_unet_prior()
-    layers = [n for n, m in unet_den.net.named_modules() if U._adaptable(m)]
-    ad = U.AdaptedDenoiser(unet_den, "lora", rank=3, layers=layers)
+    ad = U.AdaptedDenoiser(unet_den, "lora", rank=3, layers=U.adaptable_layers(unet_den.net))
     xi = torch.randn(4, 1, 16, 16, generator=_gen(1))
     for step in range(2):
         with torch.no_grad():
