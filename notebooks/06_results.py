@@ -241,7 +241,7 @@ assert by["ud2m"].coverage > by["latino"].coverage, "UD2M's intervals cover more
 # * **UD2M**: 15-16 calls after training (the paper's 9 cost about a dB here, chapter 03);
 #   intervals that cover, on par with or better than LATINO, but a sampler per task (or operator
 #   family) must be trained, its re-noise cap $\sigma'$ must suit the operator (chapter 03), and it
-#   stays about 2 dB behind DPS in PSNR of the mean, at about a hundredth of its time.
+#   stays 1-2 dB behind DPS in PSNR of the 32-sample mean, at under a hundredth of its time.
 # * **Spin**: 33 calls, no backward pass, any operator including nonlinear ones; on MNIST it
 #   trails DPS by 1.3-3 dB (6 dB on motion blur) and matches it on the nonlinear operator.
 # * **APS**: one flow pass per sample after training, over a thousand times cheaper than DPS; the
