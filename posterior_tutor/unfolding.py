@@ -99,7 +99,11 @@ uniform weighting 27.76.  Shipped (900 steps, all layers, uniform; 16 x 32 held-
 random inpainting 26.87 -> 27.54 dB (single 23.90 -> 24.81, coverage 0.955), 4x SR 21.65 -> 22.73
 (single 19.00 -> 20.53, coverage 0.945), i.e. +0.7 / +1.2 dB over the untrained samplers.  From
 the true x_250 the trained inpainting chain reaches 30.6 dB, its own chain 27.8: what is left is
-in the first two blocks.  LoRA on every layer costs ~50% more time per call when run as adapters;
+in the first two blocks.  On the stored benchmark's digits and measurements (test[8000:8004], 32
+samples; docs/benchmark/ud2m_vs_dps), started from the true x_t: inpainting 29.54 (t = 999, the
+chain itself), 29.80 (562), 32.15 (250), 36.39 dB (62); SR 23.82 (999), 25.19 (444), 31.91 (111);
+DPS there 31.32 / 24.88.  To match DPS the first block (SR) or the first two (inpainting) must
+hand on a state as good as the true x_t: that is the bar the training has to reach.  LoRA on every layer costs ~50% more time per call when run as adapters;
 sampling folds W + B A into one weight (``merge_lora``), so a call costs what the prior's does.
 The shipped samplers use 13 sigma / 20 sigma, adversarial weight 0, the grid times, LoRA rank 4
 on every layer, uniform weighting, lr 1e-3 (``scripts/train_ud2m_mnist.py``).
@@ -760,9 +764,9 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
           K: int = 3, N: int = 3, eta: float = 0.8, rank: int = 4,
           adv_weight: float | None = None, gp_weight: float | None = None,
           lpips_weight: float = 0.0, lpips_net: str = "vgg", operators=None,
-          sigma_factor: float = 2.0, train_times: str = "uniform", lora_layers=None,
-          hidden: int = 64, x0_weighting: str = "snr", progress: bool = False,
-          **unknown) -> UD2MSampler:
+          sigma_factor: float | None = None, train_times: str = "uniform", lora_layers=None,
+          hidden: int = 64, x0_weighting: str = "snr", init: "UD2MSampler | None" = None,
+          progress: bool = False, **unknown) -> UD2MSampler:
     """Fine-tune ``den`` into a K x N unfolded posterior sampler for ``prob`` (UD2M).
 
     xs_train : clean signals (n, ...) of the prior's shape; measurements are made on the fly.
@@ -781,21 +785,30 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
     operators : None, a callable returning an InverseProblem, or a list of them: a fresh problem
                per batch ("general operator" training; with the discriminator on, every problem
                must give measurements of one shape); ``prob`` stays the default at inference.
-    sigma_factor : sigma' = sigma_factor sigma (code 2).  train_times : "uniform" (paper,
-               t ~ U{1..T-1}) or "grid" (only the N times the sampler visits).
+    sigma_factor : sigma' = sigma_factor sigma (default: the code's 2, or init's).
+    train_times : "uniform" (paper, t ~ U{1..T-1}) or "grid" (only the N times the sampler visits).
     hidden   : width of the residual MLP used for a denoiser without parameters.
     x0_weighting : "snr" (paper: ab_t / (1 - ab_t) |x^(K) - x0|^2 = the eps error) or "uniform"
                (|x^(K) - x0|^2 at every t: the early blocks, which decide the digit, are not
                weighted down by SNR ~ 1e-4).
+    init     : a trained ``UD2MSampler`` on the same prior to continue from: its adapters and
+               lambda are copied (``init`` itself is not changed) and its training curve is
+               continued; rank and adapted layers must match (default: init's layers), K and N
+               may differ.  The learning
+               rate starts a fresh cosine decay (a warm restart).
     progress : tqdm bar.
     """
     if unknown:
         raise TypeError(f"ud2m.train has no option(s) {sorted(unknown)}; its options are steps, "
                         "batch, lr, K, N, eta, rank, adv_weight, gp_weight, lpips_weight, "
                         "lpips_net, operators, sigma_factor, train_times, lora_layers, hidden, "
-                        "x0_weighting, progress.")
+                        "x0_weighting, init, progress.")
     if x0_weighting not in ("snr", "uniform"):
         raise ValueError(f"x0_weighting must be 'snr' or 'uniform', got {x0_weighting!r}.")
+    if init is not None and isinstance(init, UD2MSampler):
+        lora_layers = init.config["layers"] if lora_layers is None else lora_layers
+        sigma_factor = init.config["sigma_factor"] if sigma_factor is None else sigma_factor
+    sigma_factor = 2.0 if sigma_factor is None else sigma_factor
     shape = _check_training_inputs(den, prob, xs_train, K, N, eta, rank, train_times)
     opts = dict(_IMAGE_DEFAULTS if len(shape) == 3 else _VECTOR_DEFAULTS)
     given = dict(steps=steps, batch=batch, lr=lr, adv_weight=adv_weight, gp_weight=gp_weight)
@@ -810,6 +823,8 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
     with seeded_init(generator):
         ud = UD2MSampler(den, config, prob)
         ud.config["layers"] = ud.denoiser.layers
+        if init is not None:
+            continue_from(ud, init)
         if opts["adv_weight"] > 0:
             y_dim = _y_width(prob, xs_train[:1], shape)
             ud.discriminator = Discriminator(shape, y_dim).to(ud.denoiser.device)
@@ -820,6 +835,28 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
     _fit(ud, prob, xs_train.to(ud.denoiser.device), opts, weights, operators, train_times,
          generator, progress)
     return ud
+
+
+def continue_from(ud: UD2MSampler, init) -> None:
+    """Start ``ud`` (freshly built, untrained) at ``init``'s adapters, lambda and curve."""
+    if not isinstance(init, UD2MSampler):
+        raise TypeError(f"init must be a trained UD2MSampler, got {type(init).__name__}.")
+    if init.prior is not ud.prior:
+        raise ValueError("init was trained on another prior object; load it on this prior "
+                         "(UD2MSampler.load(path, den)) and pass that.")
+    theirs = {k: init.config[k] for k in ("mode", "rank", "layers", "hidden")}
+    mine = {k: ud.config[k] for k in theirs}
+    if theirs != mine:
+        diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+        raise ValueError(f"init's adapter does not match the one asked for: (asked, init's) "
+                         f"{diff}; pass rank= and lora_layers= as init was trained.")
+    ud.denoiser.load_adapter_state({k: v.detach().clone()
+                                    for k, v in init.denoiser.adapter_state().items()})
+    with torch.no_grad():
+        ud.log_lam.copy_(init.log_lam.detach())
+    ud.losses = list(init.losses)
+    ud.loss_parts = {k: list(v) for k, v in init.loss_parts.items()}
+    ud.config["init_steps"] = len(init.losses)
 
 
 def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progress):

@@ -46,6 +46,9 @@ def parse_args(argv=None):
                         "all: every Linear / Conv2d of the UNet")
     p.add_argument("--x0-weighting", choices=["snr", "uniform"], default="snr")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, default=None,
+                   help="a folder with sampler.pt (+ model_card.json) to continue training from "
+                        "(its adapters, lambda, sigma'; give the same --rank and --lora-layers)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-images", type=int, default=16)
     p.add_argument("--eval-samples", type=int, default=32)
@@ -89,18 +92,23 @@ def main(argv=None):
     den = pt.pretrained("mnist")
     xs = pt.data.load("mnist", split="test")
     train_x, held_out = xs[:8000], xs[8000:8000 + a.eval_images]
-    g = torch.Generator().manual_seed(a.seed)
-    mask_gen = torch.Generator().manual_seed(a.seed + 1)
+    init, init_card = load_init(a.init, den)
+    done = len(init.losses) if init is not None else 0   # a continuation draws fresh batches
+    g = torch.Generator().manual_seed(a.seed + done)
+    mask_gen = torch.Generator().manual_seed(a.seed + done + 1)
     prob = image_problem(a.task, a.sigma, generator=torch.Generator().manual_seed(0))
     operators = ((lambda: image_problem(a.task, a.sigma, generator=mask_gen))
                  if a.task == "random_inpainting" else None)
     sigma_factor = a.sigma_factor or SIGMA_FACTOR[a.task]
     layers = None if a.lora_layers == "attention" else pt.ud2m.adaptable_layers(den.net)
+    if init is not None and a.sigma_factor is None:
+        sigma_factor = init.config["sigma_factor"]
     start = time.perf_counter()
     ud = pt.ud2m.train(den, prob, train_x, generator=g, steps=a.steps, batch=a.batch, lr=a.lr,
                        adv_weight=a.adv_weight, operators=operators, sigma_factor=sigma_factor,
                        train_times=a.train_times, K=a.K, N=a.N, rank=a.rank,
-                       lora_layers=layers, x0_weighting=a.x0_weighting, progress=True)
+                       lora_layers=layers, x0_weighting=a.x0_weighting, init=init,
+                       progress=True)
     wall = time.perf_counter() - start
     a.out.mkdir(parents=True, exist_ok=True)
     path = ud.save(a.out / "sampler.pt")
@@ -113,17 +121,45 @@ def main(argv=None):
                 prior_sha256=den.card["sha256"], data="mnist test[0:8000] (clean; y on the fly)",
                 general_operator=operators is not None, steps=a.steps, batch=a.batch, lr=a.lr,
                 adv_weight=a.adv_weight, sigma_factor=sigma_factor, train_times=a.train_times,
-                seed=a.seed, rank=a.rank, lora_layers=a.lora_layers, x0_weighting=a.x0_weighting,
+                seed=a.seed, rank=a.rank, lora_layers=layers_kind(ud, den), x0_weighting=a.x0_weighting,
                 adapted_layers=len(ud.denoiser.layers), K=ud.K, N=ud.N,
                 nfe_per_sample=ud.nfe_per_sample, lam=ud.lam,
                 hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
                 wall_seconds=round(wall, 1), size_bytes=path.stat().st_size,
                 final_loss=sum(ud.losses[-50:]) / len(ud.losses[-50:]), torch=torch.__version__,
                 command="python " + " ".join(sys.argv), metrics=metrics,
+                total_steps=len(ud.losses), init=init_card,
                 untrained_metrics=untrained_metrics)
     (a.out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     (a.out / "README.md").write_text(readme(card))
     print(json.dumps(card, indent=2))
+
+
+def layers_kind(ud, den):
+    return "all" if ud.denoiser.layers == pt.ud2m.adaptable_layers(den.net) else "attention"
+
+
+def load_init(folder, den):
+    """(sampler, its card's settings) to continue from, or (None, None)."""
+    if folder is None:
+        return None, None
+    path = folder / "sampler.pt" if folder.is_dir() else folder
+    if not path.exists():
+        raise SystemExit(f"--init {folder}: no sampler.pt there.")
+    init = pt.ud2m.UD2MSampler.load(path, den)
+    card_path = path.parent / "model_card.json"
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    keep = ("command", "steps", "total_steps", "lr", "wall_seconds", "sha256")
+    return init, {"path": str(path), **{k: card[k] for k in keep if k in card}}
+
+
+def continued_line(card):
+    init = card.get("init")
+    if not init:
+        return ""
+    return (f"Continued from an earlier sampler ({init.get('total_steps', init.get('steps'))} "
+            f"steps, lr {init.get('lr')}, {init.get('wall_seconds', 0) / 60:.1f} min; its command: "
+            f"`{init.get('command')}`): {card['total_steps']} steps in all.\n")
 
 
 def readme(card):
@@ -142,7 +178,7 @@ adversarial weight {card['adv_weight']}, outer times {card.get('train_times', 'u
 x0 error weighted {X0_WEIGHTING[card.get('x0_weighting', 'snr')]},
 seed {card['seed']}, {card['hardware']}, {card['wall_seconds'] / 60:.1f} min.
 Command: `{card['command']}`
-
+{continued_line(card)}
 Held-out evaluation ({m['images']} images of {m['held_out']}, {m['samples_per_image']} samples each):
 
 | PSNR single | PSNR mean | SSIM single | SSIM mean | 90% coverage | s / sample |

@@ -376,6 +376,30 @@ def test_uniform_x0_weighting_drops_the_snr_factor(toy):
     assert trained.config["x0_weighting"] == "uniform" and len(trained.losses) == 3
 
 
+def test_training_continues_from_a_trained_sampler(toy):
+    """init=: 0 more steps reproduce init's samples with copied (not shared) adapters; more steps
+    extend its curve and leave init untouched; a mismatched adapter or prior is refused."""
+    tp, den, xs_train, ud = toy
+    before = {k: v.clone() for k, v in ud.denoiser.adapter_state().items()}
+    same = pt.ud2m.train(den, tp.problem, xs_train, generator=_gen(5), steps=0, init=ud)
+    assert torch.equal(same.sample(tp.y, 50, generator=_gen(7)),
+                       ud.sample(tp.y, 50, generator=_gen(7)))
+    assert same.lam == ud.lam and same.losses == ud.losses and same.config["init_steps"] == 500
+    assert all(a is not b for a, b in zip(same.trainable_parameters(), ud.trainable_parameters()))
+    more = pt.ud2m.train(den, tp.problem, xs_train, generator=_gen(5), steps=20, init=ud,
+                         train_times="grid")
+    assert len(more.losses) == 520 and more.losses[:500] == ud.losses
+    assert more.lam != ud.lam
+    assert all(torch.equal(v, before[k]) for k, v in ud.denoiser.adapter_state().items())
+    with pytest.raises(ValueError, match="rank"):
+        pt.ud2m.train(den, tp.problem, xs_train, steps=1, rank=2, init=ud)
+    with pytest.raises(TypeError, match="UD2MSampler"):
+        pt.ud2m.train(den, tp.problem, xs_train, steps=1, init="ud.pt")
+    other = tp.prior.denoiser(pt.VPSchedule())
+    with pytest.raises(ValueError, match="another prior"):
+        pt.ud2m.train(other, tp.problem, xs_train, steps=1, init=ud)
+
+
 def test_lpips_only_when_asked(toy):
     tp, den, xs_train, _ = toy
     from posterior_tutor import metrics as M
