@@ -395,8 +395,8 @@ assert inp["coverage"] > results[("random_inpainting", "LATINO")]["coverage"] + 
     "inpainting: UD2M's 90% intervals cover far better than LATINO's"
 
 # %% [markdown]
-# In PSNR of the mean DPS stays ahead in full mode (at 32 samples on 4 held-out digits by 1.8 dB
-# for inpainting and 1.1 dB for super-resolution: chapter 06), at more than a hundred times the
+# In PSNR of the mean DPS stays ahead in full mode (at 32 samples on 4 held-out digits by 1.6 dB
+# for inpainting and 0.6 dB for super-resolution: chapter 06), at more than a hundred times the
 # cost per sample. (Fast mode's DPS, 100 steps, is not that DPS.) UD2M's intervals are
 # slightly too wide (coverage above 0.9); LATINO's far too narrow.
 
@@ -482,7 +482,9 @@ assert abs(second - first) < 1.5, "the true x_t at the second time barely helps:
 # and $\lambda$ (the shipped sampler itself is not changed) and extends its training curve. Each
 # step draws clean digits, makes their $y$ on the fly (here with a fresh random mask each time)
 # and trains one block at one outer time; on a 2-core CPU a step costs about 2 s at batch 32.
-# A few steps at a small learning rate (the model card's full run took 900 steps at 1e-3):
+# The shipped samplers were made this way: 900 steps at lr 1e-3, then continued by 1800 more
+# (`scripts/train_ud2m_mnist.py --init`; their model cards give both commands and the gain of
+# each part). A few steps at a small learning rate:
 
 # %%
 card_inp = inp_ud.card

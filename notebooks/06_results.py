@@ -151,12 +151,15 @@ for task, ud, dps in versus:
     assert ud["coverage"] > 0.85 > dps["coverage"], f"{task}: UD2M's 90% intervals cover, DPS's not"
 
 # %% [markdown]
-# The speed holds by a wide margin; the quality does not reach DPS. UD2M's mean is 1-2 dB behind
-# (its single samples are closer: SR 0.2 dB), with intervals that cover where DPS's are too narrow.
-# Chapter 03 shows where the few steps lose (the first two blocks, which see $x_0$ only through
-# noise) and what training with every time weighted alike bought (+0.7 / +1.2 dB). The paper
-# trains the whole denoiser for 400 epochs of 16k images; ours are LoRA fine-tunes of 900 steps
-# on a CPU.
+# The speed holds by a wide margin; the quality does not reach DPS. UD2M's mean is behind by
+# 1.6 dB (inpainting) and 0.6 dB (super-resolution), with intervals that cover where DPS's are too
+# narrow; its single SR samples are slightly ahead (+0.25 dB). Chapter 03 shows where the few
+# steps lose (the early blocks, which see $x_0$ only through noise). Started from the true $x_t$
+# after them, the same samplers pass DPS on these digits (inpainting from the true $x_{250}$,
+# its third outer time: 32.2 dB; SR from $x_{444}$, its second: 25.4; docstring of
+# `posterior_tutor/unfolding.py`), so the gap is what the early blocks still miss. Training moves it slowly: 900 steps bought
+# +0.7 / +1.2 dB over the untrained samplers, 1800 more +0.2 / +0.3. The paper trains for about
+# 200k steps; ours are LoRA fine-tunes of 2700 steps on a CPU.
 
 # %% [markdown]
 # ## 3. Are our baselines as good as DeepInverse's?
@@ -241,7 +244,7 @@ assert by["ud2m"].coverage > by["latino"].coverage, "UD2M's intervals cover more
 # * **UD2M**: 15-16 calls after training (the paper's 9 cost about a dB here, chapter 03);
 #   intervals that cover, on par with or better than LATINO, but a sampler per task (or operator
 #   family) must be trained, its re-noise cap $\sigma'$ must suit the operator (chapter 03), and it
-#   stays 1-2 dB behind DPS in PSNR of the 32-sample mean, at under a hundredth of its time.
+#   stays 0.6-1.6 dB behind DPS in PSNR of the 32-sample mean, at under a hundredth of its time.
 # * **Spin**: 33 calls, no backward pass, any operator including nonlinear ones; on MNIST it
 #   trails DPS by 1.3-3 dB (6 dB on motion blur) and matches it on the nonlinear operator.
 # * **APS**: one flow pass per sample after training, over a thousand times cheaper than DPS; the
