@@ -389,7 +389,10 @@ for task in samplers:
           f"DPS {dps_r['mean']:.1f}; coverage {ud_r['coverage']:.2f} / {lat_r['coverage']:.2f} / "
           f"{dps_r['coverage']:.2f}; UD2M {dps_r['s_per_sample'] / ud_r['s_per_sample']:.0f}x faster than DPS")
     assert ud_r["mean"] > lat_r["mean"] - 1.0, f"{task}: UD2M is on par with LATINO or better"
-    assert ud_r["s_per_sample"] * 10 < dps_r["s_per_sample"], f"{task}: UD2M is far faster than DPS"
+    # fast mode's DPS has 100 steps (a 14x ratio measured on a quiet machine), full mode's 1000
+    least_speedup = 5 if FAST else 50
+    assert ud_r["s_per_sample"] * least_speedup < dps_r["s_per_sample"], \
+        f"{task}: UD2M is far faster than DPS"
 inp = results[("random_inpainting", "UD2M")]
 assert inp["coverage"] > results[("random_inpainting", "LATINO")]["coverage"] + 0.2, \
     "inpainting: UD2M's 90% intervals cover far better than LATINO's"
