@@ -799,8 +799,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
     init     : a trained ``UD2MSampler`` on the same prior to continue from: its adapters and
                lambda are copied (``init`` itself is not changed) and its training curve is
                continued; rank and adapted layers must match (default: init's layers), K and N
-               may differ.  The learning
-               rate starts a fresh cosine decay (a warm restart).
+               may differ.  The learning rate starts a fresh cosine decay (a warm restart).
     progress : tqdm bar.
     """
     if unknown:
@@ -810,7 +809,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
                         "x0_weighting, init, progress.")
     if x0_weighting not in ("snr", "uniform"):
         raise ValueError(f"x0_weighting must be 'snr' or 'uniform', got {x0_weighting!r}.")
-    if init is not None and isinstance(init, UD2MSampler):
+    if isinstance(init, UD2MSampler):   # anything else is refused by continue_from
         lora_layers = init.config["layers"] if lora_layers is None else lora_layers
         sigma_factor = init.config["sigma_factor"] if sigma_factor is None else sigma_factor
     sigma_factor = 2.0 if sigma_factor is None else sigma_factor
