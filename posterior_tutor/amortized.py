@@ -108,6 +108,7 @@ from .checkpoints import (CheckpointError, check_trained_on, load_state, prior_f
 from .denoisers import Denoiser, parameters_of
 from .nets import seeded_init
 from .operators import InverseProblem
+from .progress import bar
 from .samplers.base import Step, check_trained_call
 from .schedules import VPSchedule, randn
 
@@ -626,7 +627,8 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
           prior="elbo", prior_weight: float = 1.0, anneal_steps: int = 0, t_samples: int = 1,
           t_sampling: str = "importance", t_min: int = 1, t_groups="auto", flow: str | None = None,
           transforms: int | None = None, hidden: int | None = None, feat: int = 16,
-          checker: int = 4, channel: int = 4, init_scale: float = 0.1, progress: bool = False,
+          checker: int = 4, channel: int = 4, init_scale: float = 0.1,
+          progress: bool | None = None,
           **unknown) -> APSSampler:
     """Train a conditional flow q(x | y) for ``prob`` against the prior ``den`` (APS).
 
@@ -648,7 +650,8 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
                channel couplings at the squeezed level (4).
     init_scale : images: the flow starts at x = y_img + init_scale z (0.1), y_img = y upsampled
                or A^T y; the skip applies when y_img has x's channels.
-    progress : tqdm bar.  Returns an ``APSSampler`` with ``losses`` and ``train_seconds``.
+    progress : tqdm bar (None: on, except under pytest).  Returns an ``APSSampler`` with
+    ``losses`` and ``train_seconds``.
     """
     if unknown:
         raise TypeError(f"aps.train has no option(s) {sorted(unknown)}; its options are "
@@ -695,7 +698,7 @@ def aps_loss(fl: APSSampler, prob, y, beta: float, prior, generator=None):
 
 
 def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int,
-        generator=None, progress: bool = False, prior=None, lr: float | None = None,
+        generator=None, progress: bool | None = None, prior=None, lr: float | None = None,
         start_step: int = 0, callback=None) -> APSSampler:
     """Train (or go on training) ``fl`` for ``steps`` steps; ``prior`` defaults to the one in
     its config (a callable prior must be passed again).  ``start_step`` places the run on the
@@ -707,10 +710,8 @@ def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int
     opt = torch.optim.Adam(fl.flow.parameters(), lr=lr or c["lr"])
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.05 * (lr or c["lr"]))
     ys = ys_train.to(fl.device)
-    rng = range(start_step, start_step + steps)
-    if progress:
-        from tqdm.auto import tqdm
-        rng = tqdm(rng, desc="training APS flow")
+    rng = bar(range(start_step, start_step + steps), "training APS flow", total=steps,
+              progress=progress)
     gdev = generator.device if generator is not None else "cpu"
     start = time.perf_counter()
     with _frozen(fl.prior):

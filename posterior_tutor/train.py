@@ -22,6 +22,7 @@ import torch
 
 from .checkpoints import CheckpointError, file_sha256, load_state, read_checkpoint, save_atomic
 from .denoisers import EpsNetDenoiser
+from .progress import bar, wanted
 from .schedules import VPSchedule
 
 
@@ -41,10 +42,11 @@ def ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None
 
 def train_denoiser(net: torch.nn.Module, data: torch.Tensor, sched: VPSchedule | None = None,
                    steps: int = 2000, batch: int = 256, lr: float = 2e-3, ema_decay: float = 0.995,
-                   generator: torch.Generator | None = None, progress: bool = False):
+                   generator: torch.Generator | None = None, progress: bool | None = None):
     """Fit ``net`` (an eps predictor) to ``data`` (N, ...) by DSM; returns (denoiser, losses).
 
-    The returned denoiser wraps the EMA copy of the network.  ``progress=True`` shows a tqdm bar."""
+    The returned denoiser wraps the EMA copy of the network.  ``progress``: a tqdm bar (None: on,
+    except under pytest; see ``posterior_tutor.progress``)."""
     if not torch.isfinite(data).all():
         raise ValueError("training data contains NaN or Inf values.")
     if data.ndim == 4:  # images: the schedule assumes data scaled to [-1, 1]
@@ -54,10 +56,7 @@ def train_denoiser(net: torch.nn.Module, data: torch.Tensor, sched: VPSchedule |
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
     losses = []
-    rng = range(steps)
-    if progress:
-        from tqdm.auto import tqdm
-        rng = tqdm(rng, desc="training denoiser")
+    rng = bar(range(steps), "training denoiser", total=steps, progress=progress)
     start = time.perf_counter()
     for _ in rng:
         idx = torch.randint(0, data.shape[0], (batch,), generator=generator)
@@ -156,7 +155,7 @@ def build_unet(cfg: TrainConfig, in_ch: int = 1):
     return UNet(in_ch, channels=tuple(cfg.channels), attention=cfg.attention, dropout=cfg.dropout)
 
 
-def train_prior(cfg: TrainConfig, progress: bool = True, device: str = "cpu") -> Path:
+def train_prior(cfg: TrainConfig, progress: bool | None = None, device: str = "cpu") -> Path:
     """Train (or resume) an image prior; returns the path of the final checkpoint ``prior.pt``.
 
     Writes ``out/last.pt`` every ``ckpt_every`` steps (atomically) and, at the end, ``prior.pt``
@@ -176,9 +175,10 @@ def train_prior(cfg: TrainConfig, progress: bool = True, device: str = "cpu") ->
     if (out / "last.pt").exists():
         start, wall = _resume(out / "last.pt", cfg, net, ema, opt)
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
-    bar = _progress(range(start, cfg.steps), progress and rank == 0, start, cfg.steps)
+    steps_bar = bar(range(start, cfg.steps), "training prior", total=cfg.steps,
+                    progress=wanted(progress) and rank == 0, initial=start)
     losses, t0 = [], time.perf_counter()
-    for step in bar:
+    for step in steps_bar:
         idx, t, eps = batch_for_step(cfg, step, x.shape[0], x.shape[1:], sched.T, rank, world)
         t, eps = t.to(device), eps.to(device)
         loss = (model(sched.add_noise(x[idx], t, noise=eps), t) - eps).pow(2).flatten(1).sum(1).mean()
@@ -190,8 +190,8 @@ def train_prior(cfg: TrainConfig, progress: bool = True, device: str = "cpu") ->
         opt.step()
         ema_update(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
         losses.append(loss.item())
-        if hasattr(bar, "set_postfix") and step % 10 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.2f}")
+        if hasattr(steps_bar, "set_postfix") and step % 10 == 0:
+            steps_bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.2f}")
         done = step + 1
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps):
             save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
@@ -204,13 +204,6 @@ def train_prior(cfg: TrainConfig, progress: bool = True, device: str = "cpu") ->
     if world > 1:
         dist.barrier()
     return out / "prior.pt"
-
-
-def _progress(rng, show, start, total):
-    if not show:
-        return rng
-    from tqdm.auto import tqdm
-    return tqdm(rng, initial=start, total=total, desc="training prior")
 
 
 def _resume(path: Path, cfg: TrainConfig, net, ema, opt) -> tuple[int, float]:
@@ -284,7 +277,7 @@ def main(argv=None) -> None:
     if device.startswith("cuda") and "LOCAL_RANK" in os.environ:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
         torch.cuda.set_device(device)
-    path = train_prior(TrainConfig(**a), progress=not quiet, device=device)
+    path = train_prior(TrainConfig(**a), progress=False if quiet else None, device=device)
     if int(os.environ.get("RANK", 0)) == 0:
         print(f"wrote {path}")
 

@@ -199,6 +199,7 @@ from .checkpoints import (CheckpointError, check_trained_on, prior_fingerprint,
 from .denoisers import Denoiser, parameters_of
 from .nets import seeded_init, time_embedding
 from .operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, SuperResolution
+from .progress import bar
 from .samplers.base import (Step, back_projection, check_trained_call, ddim_update,
                             eps_from_x0, initial_noise)
 from .schedules import randn
@@ -788,7 +789,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
           lpips_weight: float = 0.0, lpips_net: str = "vgg", operators=None,
           sigma_factor: float | None = None, train_times: str = "uniform", lora_layers=None,
           hidden: int = 64, x0_weighting: str = "snr", init: "UD2MSampler | None" = None,
-          progress: bool = False, **unknown) -> UD2MSampler:
+          progress: bool | None = None, **unknown) -> UD2MSampler:
     """Fine-tune ``den`` into a K x N unfolded posterior sampler for ``prob`` (UD2M).
 
     xs_train : clean signals (n, ...) of the prior's shape; measurements are made on the fly.
@@ -817,7 +818,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
                lambda are copied (``init`` itself is not changed) and its training curve is
                continued; rank and adapted layers must match (default: init's layers), K and N
                may differ.  The learning rate starts a fresh cosine decay (a warm restart).
-    progress : tqdm bar.
+    progress : tqdm bar (None: on, except under pytest; ``posterior_tutor.progress``).
     """
     if unknown:
         raise TypeError(f"ud2m.train has no option(s) {sorted(unknown)}; its options are steps, "
@@ -889,10 +890,7 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
     decays = [torch.optim.lr_scheduler.CosineAnnealingLR(o, opts["steps"],
                                                          eta_min=0.05 * opts["lr"])
               for o in (opt, opt_d) if o is not None]
-    rng = range(opts["steps"])
-    if progress:
-        from tqdm.auto import tqdm
-        rng = tqdm(rng, desc="training UD2M")
+    rng = bar(range(opts["steps"]), "training UD2M", total=opts["steps"], progress=progress)
     dev = data.device
     for _ in rng:
         idx = torch.randint(data.shape[0], (opts["batch"],), generator=generator,

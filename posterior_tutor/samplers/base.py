@@ -14,6 +14,7 @@ import torch
 
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
+from ..progress import bar
 from ..schedules import randn
 
 
@@ -95,12 +96,28 @@ def iterate(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tens
 
 
 def sample(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tensor | None,
-           n: int = 1, generator: torch.Generator | None = None, **options) -> torch.Tensor:
-    """Run method ``name`` to the end; returns samples of shape (n, ...)."""
+           n: int = 1, generator: torch.Generator | None = None, progress: bool | None = None,
+           **options) -> torch.Tensor:
+    """Run method ``name`` to the end; returns samples of shape (n, ...).
+
+    ``progress``: a progress bar once the run passes two seconds (None: on, except under pytest
+    or with ``POSTERIOR_TUTOR_PROGRESS=0``; see ``posterior_tutor.progress``)."""
+    steps = iterate(name, den, prob, y, n=n, generator=generator, **options)
     last = None
-    for last in iterate(name, den, prob, y, n=n, generator=generator, **options):
+    for last in bar(steps, name, total=expected_steps(name, options), progress=progress):
         pass
     return last.x.detach()
+
+
+def expected_steps(name: str, options: dict) -> int | None:
+    """How many ``Step`` records method ``name`` yields with ``options`` (for a progress bar's
+    length); None where that is not known in advance."""
+    opts = {**options_of(name), **options}
+    counts = {"daps": ("levels",), "spin": ("warm_start", "steps")}.get(name, ("steps",))
+    values = [opts.get(k) for k in counts]
+    if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        return sum(values)
+    return None
 
 
 def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
