@@ -94,7 +94,7 @@ display(Markdown((STORED / "images.md").read_text().split("\n", 4)[4]))
 
 
 def as_image_rows(rows):
-    return [bench_images.ImageRow(**{k: (v if k in ("task", "method") else
+    return [bench_images.ImageRow(**{k: (v if k in ("task", "method", "truth") else
                                          (int(v) if k in ("images", "samples") else float(v)))
                                      for k, v in r.items()}) for r in rows]
 

@@ -46,6 +46,12 @@ IMAGE_OPTIONS = {
 }
 
 
+HELD_OUT = "held-out MNIST digits (test[8000:])"
+PRIOR_TRUTH = ("samples of the prior (DDIM, 50 steps), not held-out digits, because MNIST is not "
+               "installed: not comparable with runs on MNIST; pt.data.load('mnist') says how to "
+               "get it")
+
+
 @dataclass
 class ImageRow:
     task: str
@@ -62,6 +68,7 @@ class ImageRow:
     backward: float
     s_per_sample: float
     peak_mb: float
+    truth: str = HELD_OUT      # what the samples were compared with (see ``test_images``)
 
 
 class PeakMemory:
@@ -104,14 +111,15 @@ class PeakMemory:
 
 
 def test_images(n: int, den, seed: int = 0) -> tuple[torch.Tensor, str]:
-    """n held-out MNIST digits (test[8000:]), or prior samples when MNIST is not installed."""
+    """n held-out MNIST digits (test[8000:]), or prior samples when MNIST is not installed;
+    returns them with a label saying which (``HELD_OUT`` or ``PRIOR_TRUTH``)."""
     from .data import DataUnavailable, load
     try:
-        return load("mnist", split="test")[8000:8000 + n], "mnist test[8000:]"
+        return load("mnist", split="test")[8000:8000 + n], HELD_OUT
     except DataUnavailable:
         g = torch.Generator(device=den.device).manual_seed(seed)
         xs = sample("ddpm", den, None, None, n=n, steps=50, eta=0.0, generator=g)
-        return xs.cpu(), "prior samples (MNIST not installed)"
+        return xs.cpu(), PRIOR_TRUTH
 
 
 def _trained_ud2m(task, den):
@@ -272,8 +280,11 @@ def run_image_suite(fast: bool | None = None, task_names=None, method_names=None
     names = method_names or [m for m in (*IMAGE_OPTIONS, *TRAINED) if m in methods() or m in TRAINED]
     n_images = n_images or (2 if fast else 8)
     n_samples = n_samples or (4 if fast else 32)
-    xs_true, _ = test_images(n_images, den, seed)
+    xs_true, truth = test_images(n_images, den, seed)
     with_lpips = metrics.lpips_available()       # False offline: the LPIPS column shows "-"
+    if progress:
+        print(f"MNIST tasks: ground truth = {truth}; LPIPS "
+              f"{'measured' if with_lpips else 'not measured: ' + LPIPS_MISSING}", flush=True)
     memory = memory or ("fresh" if den.device.type == "cpu" and not fast else "inline")
     if memory not in ("fresh", "inline"):
         raise ValueError(f"memory must be 'fresh' or 'inline', got {memory!r}.")
@@ -283,7 +294,7 @@ def run_image_suite(fast: bool | None = None, task_names=None, method_names=None
             q, nfe, bwd, sps, peak = measure(run, den, task, xs_true, n_samples, seed, with_lpips)
             if memory == "fresh":
                 peak = peak_memory_fresh(task, name, n_samples, den.device)
-            rows.append(ImageRow(task, name, n_images, n_samples, *q, nfe, bwd, sps, peak))
+            rows.append(ImageRow(task, name, n_images, n_samples, *q, nfe, bwd, sps, peak, truth))
             if progress:
                 print(f"  {task:18s} {name:16s} PSNR {q[0]:5.2f} / mean {q[1]:5.2f}  "
                       f"NFE {nfe:6.0f}  {sps:.4f} s/sample  {peak:7.1f} MB", flush=True)
@@ -305,6 +316,21 @@ MEMORY_NOTE = {
              "before the call; CUDA max allocated)",
     "inline": "during the measured runs in one process (exact on CUDA; on the CPU memory "
               "freed by an earlier row is reused without showing, so later rows read low)"}
+
+
+LPIPS_MISSING = ("its AlexNet weights are unavailable here (offline; pt.metrics.lpips says how to "
+                 "supply them)")
+
+
+def header(rows: list[ImageRow], memory: str = "inline", command: str | None = None) -> str:
+    """The one-line description above the table: data, ground truth, empty columns, memory."""
+    r0 = rows[0]
+    truths = sorted({r.truth for r in rows})
+    no_lpips = all(math.isnan(r.lpips_mean) for r in rows)
+    return (f"MNIST 32x32, shipped prior, sigma = 0.05, {r0.images} images x {r0.samples} "
+            f"samples per task.  Ground truth: {'; '.join(truths)}."
+            f"{f'  LPIPS mean is - because {LPIPS_MISSING}.' if no_lpips else ''}"
+            f"  Peak MB: {MEMORY_NOTE[memory]}.{f'  Command: `{command}`.' if command else ''}")
 
 
 def plot_tradeoffs(rows: list[ImageRow]):
@@ -341,12 +367,8 @@ def write(rows: list[ImageRow], out, machine: str, memory: str = "inline",
         w = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
         w.writeheader()
         w.writerows(asdict(r) for r in rows)
-    r0 = rows[0]
-    (out / "images.md").write_text(
-        f"Machine: {machine}\n\nMNIST 32x32, shipped prior, sigma = 0.05, {r0.images} held-out "
-        f"images x {r0.samples} samples per task.  Peak MB: {MEMORY_NOTE[memory]}."
-        f"{f'  Command: `{command}`.' if command else ''}\n\n"
-        f"{to_markdown(rows)}")
+    (out / "images.md").write_text(f"Machine: {machine}\n\n{header(rows, memory, command)}\n\n"
+                                   f"{to_markdown(rows)}")
     fig = plot_tradeoffs(rows)
     fig.savefig(out / "images_tradeoffs.png", dpi=90)
     import matplotlib.pyplot as plt

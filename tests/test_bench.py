@@ -81,3 +81,27 @@ def test_image_suite_rejects_unknown_memory_mode():
         bench_images.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
                                      n_images=1, n_samples=1, peer=False, progress=False,
                                      memory="nope")
+
+
+def test_header_names_the_ground_truth_and_why_lpips_is_empty(tmp_path, monkeypatch, capsys):
+    """Without MNIST the suite compares with prior samples, and says so in its header and rows."""
+    from posterior_tutor import bench_images, data, metrics
+
+    def offline(*args, **kwargs):
+        raise data.DataUnavailable("MNIST is not available (test)")
+    monkeypatch.setattr(data, "load", offline)
+    monkeypatch.setattr(metrics, "lpips_available", lambda net="alex": False)
+    rows = bench_images.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
+                                        n_images=1, n_samples=2, peer=False, progress=True)
+    assert rows[0].truth == bench_images.PRIOR_TRUTH
+    assert "ground truth = samples of the prior" in capsys.readouterr().out
+    bench_images.write(rows, tmp_path, "test machine")
+    header = (tmp_path / "images.md").read_text().split("\n")[2]
+    assert "Ground truth: samples of the prior" in header and "held-out" not in header.split(
+        "not held-out")[0], header
+    assert "LPIPS mean is - because its AlexNet weights are unavailable" in header, header
+    assert "truth" in (tmp_path / "images.csv").read_text().splitlines()[0]
+    held = [bench_images.ImageRow(**{**rows[0].__dict__, "truth": bench_images.HELD_OUT,
+                                     "lpips_mean": 0.1})]
+    text = bench_images.header(held)
+    assert "Ground truth: held-out MNIST digits" in text and "LPIPS mean is -" not in text
