@@ -77,15 +77,17 @@ def load(name: str, split: str = "test", root=None, size: int | None = None, lab
         raise ValueError(f"MNIST split must be 'train' or 'test', got {split!r}.")
     if name == "kmnist" and split != "test":
         raise ValueError("only the KMNIST test split is supported (split='test').")
-    images, targets = _LOADERS[name](split, local_root(root), download)
+    images, targets = _LOADERS[name](split, local_root(root), download, labels)
     x = torch.tensor(np.asarray(images), dtype=torch.float32)[:, None]
     x = x / (16.0 if name == "digits" else 255.0) * 2 - 1
     size = size or DEFAULT_SIZE[name]
     x = resize(x, size, pad_from=28 if name in ("mnist", "kmnist") else None)
-    y = torch.tensor(np.asarray(targets), dtype=torch.long)
     if limit is not None:
-        x, y = x[:limit], y[:limit]
-    return (x, y) if labels else x
+        x = x[:limit]
+    if not labels:
+        return x
+    y = torch.tensor(np.asarray(targets), dtype=torch.long)
+    return x, (y if limit is None else y[:limit])
 
 
 def resize(x: torch.Tensor, size: int, pad_from: int | None = None) -> torch.Tensor:
@@ -100,22 +102,30 @@ def resize(x: torch.Tensor, size: int, pad_from: int | None = None) -> torch.Ten
 
 
 # -- digits (always available) ----------------------------------------------------------------
-def _digits(split, root, download):
+def _digits(split, root, download, labels=True):
     from sklearn.datasets import load_digits
     d = load_digits()
     return d.images.astype(np.float32), d.target
 
 
 # -- MNIST ----------------------------------------------------------------------------------------
-def _mnist(split, root, download):
-    imgs = _read_idx(_mnist_file(split, "images", root, download))
-    labs = _read_idx(_mnist_file(split, "labels", root, download))
+def _mnist(split, root, download, labels=True):
+    kinds = ("images", "labels") if labels else ("images",)
+    paths = {kind: _mnist_file(split, kind, root, download) for kind in kinds}
+    missing = [MNIST_FILES[(split, kind)][0] for kind, path in paths.items() if path is None]
+    if missing:
+        raise DataUnavailable(_offline_message("MNIST", missing, "mnist", root, MNIST_MIRRORS))
+    imgs = _read_idx(paths["images"])
+    if not labels:
+        return imgs, None
+    labs = _read_idx(paths["labels"])
     if imgs.shape[0] != labs.shape[0]:
         raise DataUnavailable(f"MNIST {split}: {imgs.shape[0]} images but {labs.shape[0]} labels.")
     return imgs, labs
 
 
-def _mnist_file(split, kind, root, download) -> Path:
+def _mnist_file(split, kind, root, download) -> Path | None:
+    """The checked file, found locally or downloaded; None when neither works."""
     fname, md5 = MNIST_FILES[(split, kind)]
     for path in _candidates(root, "mnist", fname):
         if path.is_file():
@@ -127,8 +137,7 @@ def _mnist_file(split, kind, root, download) -> Path:
         for mirror in MNIST_MIRRORS:
             if _download(mirror + fname, cache_dir() / "mnist", fname, md5):
                 return cache_dir() / "mnist" / fname
-    raise DataUnavailable(_offline_message("MNIST", fname, "mnist", root,
-                                           [m + fname for m in MNIST_MIRRORS]))
+    return None
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -141,21 +150,23 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 # -- KMNIST (out-of-distribution checks) ----------------------------------------------------------
-def _kmnist(split, root, download):
-    arrays = []
-    for kind in ("images", "labels"):
+def _kmnist(split, root, download, labels=True):
+    paths = {}
+    for kind in ("images", "labels") if labels else ("images",):
         fname = KMNIST_FILES[kind]
         path = next((p for p in _candidates(root, "kmnist", fname) if p.is_file()), None)
         if path is None and download and _download(KMNIST_URL + fname, cache_dir() / "kmnist", fname):
             path = cache_dir() / "kmnist" / fname
-        if path is None:
-            raise DataUnavailable(_offline_message("KMNIST", fname, "kmnist", root, [KMNIST_URL + fname]))
-        arrays.append(np.load(path)["arr_0"])
-    return arrays
+        paths[fname] = path
+    missing = [fname for fname, path in paths.items() if path is None]
+    if missing:
+        raise DataUnavailable(_offline_message("KMNIST", missing, "kmnist", root, [KMNIST_URL]))
+    arrays = [np.load(path)["arr_0"] for path in paths.values()]
+    return arrays[0], (arrays[1] if labels else None)
 
 
 # -- Olivetti faces -------------------------------------------------------------------------------
-def _olivetti(split, root, download):
+def _olivetti(split, root, download, labels=True):
     path = next((p for p in _candidates(root, "olivetti", OLIVETTI_FILE) if p.is_file()), None)
     if path is not None:
         if _sha256(path) != OLIVETTI_SHA256:
@@ -164,7 +175,7 @@ def _olivetti(split, root, download):
     elif download:
         images = _fetch_olivetti()
     else:
-        raise DataUnavailable(_offline_message("Olivetti faces", OLIVETTI_FILE, "olivetti", root,
+        raise DataUnavailable(_offline_message("Olivetti faces", [OLIVETTI_FILE], "olivetti", root,
                                                ["sklearn.datasets.fetch_olivetti_faces()"]))
     return images.astype(np.float32), np.arange(400) // 10
 
@@ -175,7 +186,7 @@ def _fetch_olivetti() -> np.ndarray:
         faces = fetch_olivetti_faces(data_home=str(cache_dir() / "sklearn")).images
     except Exception as err:  # sklearn raises URLError/OSError offline
         raise DataUnavailable(_offline_message(
-            "Olivetti faces", OLIVETTI_FILE, "olivetti", None,
+            "Olivetti faces", [OLIVETTI_FILE], "olivetti", None,
             ["sklearn.datasets.fetch_olivetti_faces()"]) + f" (download failed: {err})") from None
     images = np.round(faces * 255).astype(np.uint8)
     out = cache_dir() / "olivetti"
@@ -207,11 +218,17 @@ def _download(url: str, folder: Path, fname: str, md5: str | None = None) -> boo
     return (folder / fname).is_file()
 
 
-def _offline_message(what, fname, sub, root, sources) -> str:
-    where = f"{root}/{sub}/{fname}" if root else f"$POSTERIOR_TUTOR_DATA/{sub}/{fname}"
-    return (f"{what} is not available: {fname} was not found locally and could not be downloaded "
-            f"from {', '.join(sources)}. Offline, copy the file to {where} (or to "
-            f"{cache_dir() / sub / fname}) and set POSTERIOR_TUTOR_DATA or pass root=.")
+def _offline_message(what, fnames, sub, root, sources) -> str:
+    """Every missing file at once, and the two places where putting them works."""
+    files = ", ".join(fnames)
+    them = "it" if len(fnames) == 1 else f"all {len(fnames)}"
+    folder = (f"{root}/{sub}/ (the root= you gave)" if root else
+              f"DIR/{sub}/ for a folder DIR of your choice, then set POSTERIOR_TUTOR_DATA=DIR "
+              f"(or pass root=DIR)")
+    return (f"{what} is not available: {files} {'was' if len(fnames) == 1 else 'were'} not found "
+            f"locally and could not be downloaded from {', '.join(sources)}. Offline, copy "
+            f"{them} into {folder}; or copy {them} into the cache folder {cache_dir() / sub}/, "
+            f"which is searched with nothing set.")
 
 
 def _md5(path: Path) -> str:

@@ -51,7 +51,9 @@ def test_mnist_corrupt_file_is_reported(tmp_path, monkeypatch):
     with open(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", "ab") as fh:
         fh.write(b"junk")
     with pytest.raises(data.DataUnavailable, match="corrupt.*md5"):
-        data.load("mnist", root=tmp_path, download=False)
+        data.load("mnist", root=tmp_path, download=False, labels=True)
+    # the images alone are fine: labels=False never opens the labels file
+    assert data.load("mnist", root=tmp_path, download=False, limit=2).shape == (2, 1, 32, 32)
 
 
 def test_offline_message_says_where_to_put_files(tmp_path, monkeypatch):
@@ -61,6 +63,23 @@ def test_offline_message_says_where_to_put_files(tmp_path, monkeypatch):
         data.load("mnist", split="train", download=False)
     with pytest.raises(data.DataUnavailable, match="olivetti"):
         data.load("olivetti", download=False)
+
+
+def test_offline_message_names_every_missing_file_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSTERIOR_TUTOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("POSTERIOR_TUTOR_DATA", raising=False)
+    with pytest.raises(data.DataUnavailable) as err:
+        data.load("mnist", split="test", labels=True, download=False)
+    msg = str(err.value)
+    assert "t10k-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg, msg
+    assert "POSTERIOR_TUTOR_DATA=DIR" in msg and str(tmp_path / "cache" / "mnist") in msg, msg
+    with pytest.raises(data.DataUnavailable) as err:           # images only: labels not asked for
+        data.load("mnist", split="test", download=False)
+    assert "labels" not in str(err.value), str(err.value)
+    with pytest.raises(data.DataUnavailable) as err:
+        data.load("kmnist", labels=True, download=False, root=tmp_path / "here")
+    msg = str(err.value)
+    assert "kmnist-test-imgs.npz, kmnist-test-labels.npz" in msg and "here/kmnist/" in msg, msg
 
 
 def test_idx_reader_roundtrip(tmp_path):
