@@ -9,4 +9,4 @@ export POSTERIOR_TUTOR_FAST=1 MPLBACKEND=Agg
 if [ -z "${POSTERIOR_TUTOR_DATA:-}" ] && [ -d "$ROOT/../shared/data" ]; then
   export POSTERIOR_TUTOR_DATA="$ROOT/../shared/data"
 fi
-exec python -m pytest -q -p no:cacheprovider --nbval-lax --durations=15 tests notebooks "$@"
+exec python -m pytest -q -rs -p no:cacheprovider --nbval-lax --durations=15 tests notebooks "$@"

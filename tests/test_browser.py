@@ -1,6 +1,6 @@
 """The interactive layer in a real browser: JupyterLab in headless Chromium (Python Playwright).
 
-One test, marked ``browser``:
+Two tests, marked ``browser``. The first:
 
 1. generate a chapter notebook (default chapter 02, the fastest chapter with steppers) from its
    jupytext source into a temporary folder;
@@ -14,6 +14,10 @@ One test, marked ``browser``:
    slider, and check that the readout, the label and the displayed image changed; press "next",
    then "new seed" (a re-run) and check that the frame and the seed changed;
 5. screenshot the stepper's cell mid-run.
+
+The second starts the tutorial's server as ``scripts/tutorial.sh`` does (``scripts/lab.sh``), reads
+the URL it prints, checks that the file browser lists one entry per chapter, and that the URL
+opens chapter 00 in Chromium.
 
 Environment:
     POSTERIOR_TUTOR_CHROMIUM    the Chromium executable (default: ``chromium`` on PATH, else
@@ -208,17 +212,23 @@ def _wait(page, js, arg, timeout_s, what, log_path):
                     f"server log:\n{_log_tail(log_path)}")
 
 
-@pytest.mark.timeout(TOTAL_BUDGET_S + 60)
-def test_stepper_in_jupyterlab(tmp_path):
+def _browser_or_skip():
+    """(playwright.sync_api, the Chromium executable), or skip saying what is missing."""
     sync_api = pytest.importorskip(
         "playwright.sync_api",
         reason="Python Playwright is missing: pip install -e '.[browser]' (the browser extra)")
     pytest.importorskip("jupyterlab", reason="JupyterLab is missing")
-    jupytext = pytest.importorskip("jupytext", reason="jupytext is missing")
     exe = _chromium()
     if exe is None:
         pytest.skip("Chromium is missing: apt-get install -y chromium (Debian), or set "
                     "POSTERIOR_TUTOR_CHROMIUM to a Chromium/Chrome executable")
+    return sync_api, exe
+
+
+@pytest.mark.timeout(TOTAL_BUDGET_S + 60)
+def test_stepper_in_jupyterlab(tmp_path):
+    sync_api, exe = _browser_or_skip()
+    jupytext = pytest.importorskip("jupytext", reason="jupytext is missing")
 
     t_start = time.monotonic()
     src = ROOT / "notebooks" / f"{NOTEBOOK}.py"
@@ -353,3 +363,90 @@ def test_stepper_in_jupyterlab(tmp_path):
 def _prepare(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# -- the tutorial command's server: its printed URL opens chapter 00 --------------------------------
+JS_CURRENT_PATH = """() => {
+  const app = window.jupyterapp;
+  const w = app && app.shell && app.shell.currentWidget;
+  return w && w.context && w.context.isReady ? w.context.path : null;
+}"""
+
+
+def _printed_url(proc, log_path: Path, port: int, timeout: float) -> str:
+    """The 127.0.0.1 URL that `jupyter lab` prints for the user to open."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            pytest.fail(f"scripts/lab.sh exited with code {proc.returncode}:\n"
+                        f"{_log_tail(log_path)}")
+        for line in _log_tail(log_path, 100_000).splitlines():
+            line = line.strip()
+            if line.startswith(f"http://127.0.0.1:{port}/"):
+                return line
+        time.sleep(0.5)
+    pytest.fail(f"no URL printed within {timeout:.0f} s:\n{_log_tail(log_path)}")
+
+
+def _start_tutorial_server(work: Path, port: int, log_path: Path) -> subprocess.Popen:
+    """scripts/lab.sh (what tutorial.sh runs after set-up) with throw-away Jupyter folders."""
+    dirs = {k: work / k for k in ("config", "data", "runtime", "settings", "workspaces")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(dirs["config"]),
+               JUPYTER_DATA_DIR=str(dirs["data"]), JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+               JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
+               JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]), JUPYTER_PLATFORM_DIRS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    cmd = ["bash", str(ROOT / "scripts" / "lab.sh"), "--no-browser", "--ip=127.0.0.1",
+           f"--port={port}", "--ServerApp.port_retries=0", "--LabApp.expose_app_in_browser=True",
+           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    log = open(log_path, "w")
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+@pytest.mark.timeout(TOTAL_BUDGET_S)
+def test_tutorial_url_opens_chapter_00(tmp_path):
+    sync_api, exe = _browser_or_skip()
+    jupytext = pytest.importorskip("jupytext", reason="jupytext is missing")
+    sources = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    for src in sources:                       # setup.sh generates them; pytest alone may not have
+        nb = src.with_suffix(".ipynb")
+        if not nb.exists():
+            jupytext.write(jupytext.read(src), nb, fmt="ipynb")
+    port, log_path = _free_port(), tmp_path / "lab.log"
+    proc = _start_tutorial_server(tmp_path / "jupyter", port, log_path)
+    browser = None
+    try:
+        url = _printed_url(proc, log_path, port, SERVER_START_S)
+        first = f"notebooks/{sources[0].stem}.ipynb"
+        assert url.split("?")[0] == f"http://127.0.0.1:{port}/lab/tree/{first}", url
+        token = url.split("token=")[1] if "token=" in url else ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/notebooks"
+                                    f"?token={token}", timeout=10) as r:
+            listed = sorted(c["name"] for c in json.load(r)["content"])
+        chapters = [n for n in listed if n[:2].isdigit()]
+        assert chapters == [f"{s.stem}.ipynb" for s in sources], \
+            f"the file browser should list one .ipynb per chapter, lists {listed}"
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=exe, headless=True,
+                                         args=["--no-sandbox", "--disable-dev-shm-usage",
+                                               "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url, timeout=PAGE_LOAD_S * 1000, wait_until="domcontentloaded")
+            try:
+                page.wait_for_function(f"() => ({JS_CURRENT_PATH})() === {json.dumps(first)}",
+                                       timeout=PAGE_LOAD_S * 1000, polling=500)
+            except Exception as err:                          # playwright's TimeoutError
+                current = page.evaluate(JS_CURRENT_PATH)
+                pytest.fail(f"the printed URL {url} shows {current!r}, not {first} ({err!s:.200})")
+            browser.close()
+            browser = None
+    finally:
+        if browser is not None:
+            try:
+                browser.close()
+            except Exception:
+                pass
+        _stop(proc)
