@@ -19,6 +19,7 @@ kernel gives a self-adjoint operator.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -55,7 +56,12 @@ class Operator:
         """J_A(x) v: A v for linear A, forward-mode autograd for nonlinear A."""
         if self.linear:
             return self.forward(v)
-        return torch.func.jvp(self.forward, (x.detach(),), (v,))[1]
+        with warnings.catch_warnings():
+            # torch's forward mode loads its jvp decompositions through torch.jit.script on first
+            # use and warns that jit.script is deprecated: torch's own business, not the caller's
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated",
+                                    category=FutureWarning)
+            return torch.func.jvp(self.forward, (x.detach(),), (v,))[1]
 
     def _linearise(self, x: torch.Tensor):
         """(v -> J_A(x) v, w -> J_A(x)^T w) at a fixed x; subclasses may precompute what they can."""
