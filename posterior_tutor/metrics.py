@@ -3,8 +3,8 @@ r"""Metrics for posterior samples: per-image quality and distances between sampl
 Conventions: images are ``(n, C, H, W)`` (or one image ``(C, H, W)``) scaled to [-1, 1];
 point clouds are ``(n, d)`` (images are flattened to ``(n, C*H*W)`` where a cloud is expected).
 Numpy arrays are accepted. Mismatched shapes and non-finite inputs raise ``ValueError``, as do
-parameters out of range (NaN, Inf, data_range <= 0) and images whose values spread over more than ten
-times ``data_range`` (0..255 images with the default data_range = 2: pass data_range=255).
+parameters out of range (NaN, Inf, data_range <= 0) and images whose values spread over more than
+ten times ``data_range`` (0..255 images with the default data_range = 2: pass data_range=255).
 
 Per-image quality (``a`` a batch, ``b`` a batch of the same size or one reference broadcast
 against it; the result has shape ``(n,)``, or is 0-d when both inputs are single images):
@@ -129,8 +129,8 @@ def _check_data_range(a4, b4, data_range, fn: str) -> None:
     """data_range a finite number > 0, and the images' values not clearly outside it: their
     spread (max - min over both inputs) may exceed data_range (samples overshoot, noisy images
     spread several times wider) but not ten times over, as 0..255 images with data_range=2 do."""
-    check_option(fn, "data_range", data_range, Real(0, low_open=True, hint="the width of the "
-                 "value range: 2 for images in [-1, 1], 1 for [0, 1], 255 for 0..255"))
+    check_option(fn, "data_range", data_range, Real(0, 1e6, low_open=True, hint="the width of "
+                 "the value range: 2 for images in [-1, 1], 1 for [0, 1], 255 for 0..255"))
     lo = min(a4.min().item(), b4.min().item())
     hi = max(a4.max().item(), b4.max().item())
     if hi - lo > 10 * data_range:
@@ -404,7 +404,8 @@ def sliced_wasserstein(a, b, n_projections: int = 256, p: float = 2,
     inputs' dtype. SW shrinks with the dimension: for a shift, ``SW_2(X, X + c) ~ |c| / sqrt(d)``.
     """
     check_option("sliced_wasserstein", "n_projections", n_projections, Int(1))
-    check_option("sliced_wasserstein", "p", p, Real(1))
+    check_option("sliced_wasserstein", "p", p, Real(1, 100, hint="the order of W_p; |x|^p "
+                                                         "overflows for larger p"))
     check_generator(generator)
     out = _out_dtype(a, b)
     a2, b2 = _cloud_pair(a, b, "sliced_wasserstein")
