@@ -337,7 +337,8 @@ def _toy_world(xs_dtype=None):
         xs, y = xs.to(xs_dtype), y.to(xs_dtype)
     out = {"mixture": xs.dtype}
     for name in pt.methods():
-        out[name] = pt.sample(name, den, tp.problem, y, n=3, generator=g, **FAST.get(name, {})).dtype
+        fast = FAST.get(name, {})
+        out[name] = pt.sample(name, den, tp.problem, y, n=3, generator=g, **fast).dtype
     ud = pt.ud2m.train(den, tp.problem, xs, generator=g, steps=3, batch=8)
     out["ud2m"] = ud.sample(y, 3, generator=g).dtype
     ys = tp.problem.operator(xs) + 0.25 * torch.randn(64, 1, generator=g, dtype=xs.dtype)
