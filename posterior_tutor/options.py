@@ -98,6 +98,8 @@ def check_option(owner: str, name: str, value, opt: Option, context: dict | None
     if opt.kind == "any" or (value is None and opt.optional):
         return
     context = context or {}
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):   # a 0-d tensor / array
+        value = value.item()
 
     def fail(kind):
         hint = f" ({opt.hint})" if opt.hint else ""

@@ -406,3 +406,23 @@ def test_metrics_check_the_value_range_and_their_parameters():
     gmm = pt.toy.ring_of_gaussians()
     with pytest.raises(ValueError, match=r"dimension 3 .* mixture lives in dimension 2"):
         M.mode_weights(torch.zeros(5, 3), gmm)
+
+
+def test_option_specs_describe_and_check_what_they_declare():
+    from posterior_tutor.options import Choice, Flag, Int, Real, check_options, describe
+    spec = {"t_max": Int(0, lambda c: c["T"] - 1), "t_min": Int(0, lambda c: c["t_max"]),
+            "lr": Real(0, 2, low_open=True, high_open=True), "kind": Choice("a", "b"),
+            "flag": Flag(), "delta": Real(0, optional=True)}
+    assert describe(spec["lr"]) == "a finite number in (0, 2)"
+    assert describe(spec["t_min"], {"t_max": 7}) == "an integer in 0..7"
+    ok = dict(t_max=10, t_min=3, lr=torch.tensor(0.5), kind="a", flag=True, delta=None)
+    check_options("m", spec, ok, T=20)                       # a 0-d tensor counts as a number
+    for bad, err in ((dict(t_max=20), ValueError), (dict(t_min=11), ValueError),
+                     (dict(lr=2), ValueError), (dict(lr=float("nan")), ValueError),
+                     (dict(t_max=3.0), TypeError), (dict(kind="c"), ValueError),
+                     (dict(flag=1), TypeError), (dict(delta="1"), TypeError)):
+        name = next(iter(bad))
+        with pytest.raises(err, match=rf"m: {name} must be .*, got"):
+            check_options("m", spec, {**ok, **bad}, T=20)
+    with pytest.raises(ValueError):   # a wrong kind is also a ValueError, for older callers
+        check_options("m", spec, {**ok, "t_max": "5"}, T=20)
