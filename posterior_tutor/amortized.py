@@ -103,11 +103,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_generator, conform, dtype_of, finite_or_raise
 from .checkpoints import (CheckpointError, check_trained_on, load_state, prior_fingerprint,
                           read_checkpoint, read_verified, save_atomic)
 from .denoisers import Denoiser, parameters_of
 from .nets import seeded_init
 from .operators import InverseProblem
+from .options import Anything, Choice, Flag, Int, Real, check_options
 from .progress import bar
 from .samplers.base import Step, check_trained_call
 from .schedules import VPSchedule, randn
@@ -161,6 +163,7 @@ def neg_elbo(den: Denoiser, x: torch.Tensor, generator=None, t_samples: int = 1,
     """Monte Carlo estimate of -ELBO(x) + const per signal, shape (n,): the mean over
     ``t_samples`` draws of weight(t) |eps_theta(x_t, t) - eps|^2 (module docstring).
     ``stop_gradient``: same value, gradient without the denoiser's Jacobian."""
+    check_generator(generator)
     n, k = x.shape[0], int(t_samples)
     w = elbo_weights(den.schedule, t_min)
     xr = x.repeat_interleave(k, 0) if k > 1 else x
@@ -475,11 +478,13 @@ class APSSampler:
         return y.flatten(1) if not self.image else y_as_image(problem, y, self.shape)
 
     def base_noise(self, n: int, generator=None, device=None) -> torch.Tensor:
-        return randn((n, *self.shape), generator=generator, device=device or self.device)
+        return randn((n, *self.shape), generator=generator, device=device or self.device,
+                     dtype=dtype_of(self.flow))
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor, problem=None) -> torch.Tensor:
         """log q(x | y) for x (n, ...) and one measurement y; shape (n,)."""
-        prob = self._check_sampling(y, x.shape[0], None, problem)
+        prob, y = self._check_sampling(y, x.shape[0], None, problem)
+        x = conform(x, y.dtype, "x")
         c = self.condition(y.unsqueeze(0).expand(x.shape[0], *y.shape), prob)
         z, ld = self.flow.encode(x, c)
         return _std_normal_log_prob(z) - ld
@@ -488,7 +493,7 @@ class APSSampler:
     def iterate(self, y, n: int = 1, generator=None, problem=None):
         """``Step`` records of the flow's layers turning noise z into samples: step 0 is z, then
         one per layer (x is the state, extras["logdet"] the running log|det| per sample)."""
-        prob = self._check_sampling(y, n, generator, problem)
+        prob, y = self._check_sampling(y, n, generator, problem)
         return self._steps(prob, y, n, generator)
 
     def _steps(self, prob, y, n, generator):
@@ -505,7 +510,7 @@ class APSSampler:
 
     def sample(self, y, n: int = 1, generator=None, problem=None) -> torch.Tensor:
         """n samples (n, ...) for one measurement y (no sample dimension); one flow pass."""
-        prob = self._check_sampling(y, n, generator, problem)
+        prob, y = self._check_sampling(y, n, generator, problem)
         with torch.no_grad():
             z = self.base_noise(n, generator, y.device)
             x, _ = self.flow.generate(z, self.condition(y.unsqueeze(0).expand(n, *y.shape), prob))
@@ -514,6 +519,7 @@ class APSSampler:
     def _check_sampling(self, y, n, generator, problem):
         if not isinstance(y, torch.Tensor):
             raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}.")
+        y = conform(y, dtype_of(self.flow), "y")
         if tuple(y.shape) != self.y_shape:
             extra = " (y carries no sample dimension)" if tuple(y.shape[1:]) == self.y_shape else ""
             raise ValueError(f"this flow was trained on measurements of shape {self.y_shape}, got "
@@ -521,7 +527,7 @@ class APSSampler:
         prob = check_trained_call(problem, self.problem, y, n, generator, self.shape, self.device,
                                   what="flow")
         _check_problem_matches(self.config, prob)
-        return prob
+        return prob, y
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> Path:
@@ -606,6 +612,15 @@ _IMAGE_DEFAULTS = dict(steps=2000, batch=32, lr=5e-4, flow="coupling", transform
 _OPTIONS = ("steps", "batch", "lr", "prior", "prior_weight", "anneal_steps", "t_samples",
             "t_sampling", "t_min", "t_groups", "flow", "transforms", "hidden", "feat", "checker",
             "channel", "init_scale", "progress")
+TRAIN_OPTIONS = {   # kind and range of each option of train() (options.py); None: the default
+    "steps": Int(1, optional=True), "batch": Int(1, optional=True),
+    "lr": Real(0, low_open=True, optional=True), "prior": Anything(), "prior_weight": Real(0),
+    "anneal_steps": Int(0), "t_samples": Int(1), "t_sampling": Choice("importance", "uniform"),
+    "t_min": Int(0, lambda c: c["T"] - 1), "t_groups": Anything(),
+    "flow": Choice("coupling", *VECTOR_FLOWS, optional=True), "transforms": Int(1, optional=True),
+    "hidden": Int(1, optional=True), "feat": Int(1), "checker": Int(0), "channel": Int(0),
+    "init_scale": Real(0, low_open=True),
+    "progress": Flag(optional=True, hint="None: on except under pytest")}
 
 
 @contextmanager
@@ -656,6 +671,14 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
     if unknown:
         raise TypeError(f"aps.train has no option(s) {sorted(unknown)}; its options are "
                         f"{', '.join(_OPTIONS)}.")
+    check_options("aps.train", TRAIN_OPTIONS, {k: v for k, v in locals().items()
+                                               if k in TRAIN_OPTIONS},
+                  T=getattr(getattr(den, "schedule", None), "T", 1000))
+    if not (t_groups in ("auto", None) or isinstance(t_groups, int)):
+        raise TypeError(f"t_groups must be 'auto', None or a positive integer, got {t_groups!r}.")
+    check_generator(generator)
+    if isinstance(ys_train, torch.Tensor):   # the flow's dtype: the default one
+        ys_train = conform(ys_train, torch.get_default_dtype(), "ys_train")
     shape, y_shape = _check_training_inputs(den, prob, ys_train)
     image = len(shape) == 3
     opts = dict(_IMAGE_DEFAULTS if image else _VECTOR_DEFAULTS)
@@ -703,6 +726,7 @@ def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int
     """Train (or go on training) ``fl`` for ``steps`` steps; ``prior`` defaults to the one in
     its config (a callable prior must be passed again).  ``start_step`` places the run on the
     warm-up ramp; ``callback(step, fl)`` runs after every step (e.g. to checkpoint)."""
+    check_generator(generator)
     prior = fl.config["prior"] if prior is None else prior
     if prior == "log_prob":
         raise ValueError("this flow was trained with a callable log density: pass it as prior=.")
@@ -726,6 +750,8 @@ def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int
             opt.step()
             decay.step()
             fl.losses.append(float(total.detach()))
+            finite_or_raise(fl.losses[-1], "the APS training loss", f"at step {step + 1}",
+                            f"lower lr (now {lr or c['lr']:g}) or check ys_train.")
             for k, v in parts.items():
                 fl.loss_parts.setdefault(k, []).append(float(v.detach()))
             if callback is not None:

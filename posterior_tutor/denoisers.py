@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
+from .checks import check_float
 from .schedules import VPSchedule
 
 
@@ -68,6 +69,7 @@ class Denoiser:
         raise NotImplementedError
 
     def _check_signal(self, x_t: torch.Tensor) -> None:
+        check_float(x_t, "x_t")
         if self.shape is not None and tuple(x_t.shape[1:]) != tuple(self.shape):
             raise ValueError(
                 f"this prior models signals of shape {tuple(self.shape)} (batched: (n, "

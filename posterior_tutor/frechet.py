@@ -42,6 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import check_generator
 from .checkpoints import (CheckpointError, checkpoint_dir, file_sha256, load_state, read_verified,
                           save_atomic, shipped_path)
 
@@ -111,6 +112,7 @@ class DigitClassifier(nn.Module):
 def random_shift(x: torch.Tensor, max_shift: int, generator=None) -> torch.Tensor:
     """Each image moved by its own random integer (dy, dx) in [-max_shift, max_shift]; the
     uncovered border is background (-1)."""
+    check_generator(generator)
     if max_shift <= 0:
         return x
     n, _, h, w = x.shape

@@ -2,7 +2,9 @@ r"""Metrics for posterior samples: per-image quality and distances between sampl
 
 Conventions: images are ``(n, C, H, W)`` (or one image ``(C, H, W)``) scaled to [-1, 1];
 point clouds are ``(n, d)`` (images are flattened to ``(n, C*H*W)`` where a cloud is expected).
-Numpy arrays are accepted. Mismatched shapes and non-finite inputs raise ``ValueError``.
+Numpy arrays are accepted. Mismatched shapes and non-finite inputs raise ``ValueError``, as do
+parameters out of range (NaN, Inf, data_range <= 0) and images whose values spread over more than
+ten times ``data_range`` (0..255 images with the default data_range = 2: pass data_range=255).
 
 Per-image quality (``a`` a batch, ``b`` a batch of the same size or one reference broadcast
 against it; the result has shape ``(n,)``, or is 0-d when both inputs are single images):
@@ -51,6 +53,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import torch
+
+from .checks import check_generator
+from .options import Int, Real, check_option
 
 __all__ = [
     "psnr", "ssim", "lpips", "lpips_available", "LPIPSWeightsUnavailable",
@@ -120,6 +125,20 @@ def _cloud_pair(a, b, fn: str):
     return a2.to(dtype), b2.to(device=a2.device, dtype=dtype)
 
 
+def _check_data_range(a4, b4, data_range, fn: str) -> None:
+    """data_range a finite number > 0, and the images' values not clearly outside it: their
+    spread (max - min over both inputs) may exceed data_range (samples overshoot, noisy images
+    spread several times wider) but not ten times over, as 0..255 images with data_range=2 do."""
+    check_option(fn, "data_range", data_range, Real(0, 1e6, low_open=True, hint="the width of "
+                 "the value range: 2 for images in [-1, 1], 1 for [0, 1], 255 for 0..255"))
+    lo = min(a4.min().item(), b4.min().item())
+    hi = max(a4.max().item(), b4.max().item())
+    if hi - lo > 10 * data_range:
+        raise ValueError(f"{fn}: the images' values span {lo:g}..{hi:g} (a spread of {hi - lo:g}) "
+                         f"but data_range is {data_range:g}: pass the width of their value range "
+                         "as data_range (255 for 0..255 images) or scale them to [-1, 1].")
+
+
 def _shape(x):
     return tuple(x.shape) if hasattr(x, "shape") else tuple(torch.as_tensor(x).shape)
 
@@ -140,9 +159,8 @@ def psnr(a, b, data_range: float = 2.0) -> torch.Tensor:
     other batch. Returns (n,) (0-d for two single images); ``inf`` where the images are equal.
     ``data_range`` is the width of the value range: 2.0 for images in [-1, 1].
     """
-    if data_range <= 0:
-        raise ValueError(f"data_range must be > 0, got {data_range}.")
     a4, b4, single = _image_pair(a, b, "psnr")
+    _check_data_range(a4, b4, data_range, "psnr")
     mse = (a4 - b4).pow(2).flatten(1).mean(1)
     out = 10 * torch.log10(data_range ** 2 / mse)
     return out[0] if single else out
@@ -179,15 +197,15 @@ def ssim(a, b, data_range: float = 2.0, window: int | None = None) -> torch.Tens
     """
     from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
 
-    if data_range <= 0:
-        raise ValueError(f"data_range must be > 0, got {data_range}.")
     a4, b4, single = _image_pair(a, b, "ssim")
+    _check_data_range(a4, b4, data_range, "ssim")
     H, W = a4.shape[-2:]
     if window is None:
         window = _ssim_window(H, W)
-    elif window % 2 == 0 or not 3 <= window <= min(H, W):
+    elif isinstance(window, bool) or not isinstance(window, int) or window % 2 == 0 or not \
+            3 <= window <= min(H, W):
         raise ValueError(f"ssim window must be odd and within 3..{min(H, W)} for {H} x {W} "
-                         f"images, got {window}.")
+                         f"images, got {window!r}.")
     sigma = 1.5 * window / 11                # torchmetrics' window = 2 int(3.5 sigma + 0.5) + 1
     _, smap = tm_ssim(a4.contiguous(), b4.contiguous(), gaussian_kernel=True, sigma=sigma,
                       data_range=float(data_range), reduction="none", return_full_image=True)
@@ -385,10 +403,10 @@ def sliced_wasserstein(a, b, n_projections: int = 256, p: float = 2,
     (sorted samples for n = m, merged quantile grid otherwise). Returns a 0-d tensor in the
     inputs' dtype. SW shrinks with the dimension: for a shift, ``SW_2(X, X + c) ~ |c| / sqrt(d)``.
     """
-    if n_projections < 1:
-        raise ValueError(f"n_projections must be >= 1, got {n_projections}.")
-    if p < 1:
-        raise ValueError(f"p must be >= 1, got {p}.")
+    check_option("sliced_wasserstein", "n_projections", n_projections, Int(1))
+    check_option("sliced_wasserstein", "p", p, Real(1, 100, hint="the order of W_p; |x|^p "
+                                                         "overflows for larger p"))
+    check_generator(generator)
     out = _out_dtype(a, b)
     a2, b2 = _cloud_pair(a, b, "sliced_wasserstein")
     th = _directions(n_projections, a2.shape[1], generator, a2.device, a2.dtype)
@@ -441,9 +459,8 @@ def mmd(a, b, bandwidth: float | None = None, unbiased: bool = False) -> torch.T
     """
     out = _out_dtype(a, b)
     a2, b2 = _cloud_pair(a, b, "mmd")
+    check_option("mmd", "bandwidth", bandwidth, Real(0, low_open=True, optional=True))
     h = _median_bandwidth(a2, b2) if bandwidth is None else float(bandwidth)
-    if not h > 0:
-        raise ValueError(f"bandwidth must be > 0, got {bandwidth}.")
 
     def kernel(x, y):
         return torch.exp(-torch.cdist(x, y).pow(2) / (2 * h * h))
@@ -464,6 +481,11 @@ def mode_weights(x, gmm) -> torch.Tensor:
     x2 = _cloud(x, "x")
     if not hasattr(gmm, "responsibilities"):
         raise ValueError(f"gmm must have a responsibilities(x) method, got {type(gmm).__name__}.")
+    d = getattr(gmm, "d", None)
+    if isinstance(d, int) and x2.shape[1] != d:
+        raise ValueError(f"mode_weights: x holds points of dimension {x2.shape[1]} (shape "
+                         f"{_shape(x)}) but the mixture lives in dimension {d}: pass x of shape "
+                         f"(n, {d}).")
     r = torch.as_tensor(gmm.responsibilities(x2))
     if r.ndim != 2 or r.shape[0] != x2.shape[0]:
         raise ValueError(f"responsibilities should be (n, K) with n = {x2.shape[0]}, "
@@ -502,8 +524,9 @@ def noise_floor(sampler_fn, n: int, metric=sliced_wasserstein, repeats: int = 5,
     (roughly like n^-1/2 for SW); a sampler is indistinguishable from exact at this n when its
     distance to an exact set is within a few std of ``mean``.
     """
-    if n < 1 or repeats < 1:
-        raise ValueError(f"n and repeats must be >= 1, got n={n}, repeats={repeats}.")
+    check_option("noise_floor", "n", n, Int(1))
+    check_option("noise_floor", "repeats", repeats, Int(1))
+    check_generator(generator)
     try:
         takes_gen = "generator" in inspect.signature(metric).parameters
     except (TypeError, ValueError):
@@ -534,8 +557,7 @@ def coverage(samples, x_true, level: float = 0.9) -> torch.Tensor:
     interpolation). A calibrated posterior sampler gives about ``level`` on average over
     problems. Returns a 0-d float64 tensor.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}.")
+    check_option("coverage", "level", level, Real(0, 1, low_open=True, high_open=True))
     s, x = _tensor(samples, "samples"), _tensor(x_true, "x_true")
     if s.ndim < 1 or s.shape[1:] != x.shape:
         raise ValueError(f"coverage: samples {tuple(s.shape)} must be (n, *x_true.shape) with "

@@ -23,6 +23,7 @@ import warnings
 
 import torch
 
+from .checks import check_float, check_generator
 from .schedules import randn
 
 
@@ -292,6 +293,7 @@ class Inpainting(Operator):
     @classmethod
     def random(cls, shape, observed: float = 0.5, generator=None) -> "Inpainting":
         """Each pixel observed with probability ``observed`` (same mask for all channels)."""
+        check_generator(generator)
         shape = tuple(shape)
         pix = shape[-2:] if len(shape) == 3 else shape
         m = (torch.rand(pix, generator=generator) < observed).float()
@@ -677,8 +679,8 @@ class InverseProblem:
 
     def measure(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """y for one signal x (no sample dimension)."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}.")
+        check_float(x, "x")
+        check_generator(generator)
         if self.operator.in_shape is not None and tuple(x.shape) != tuple(self.operator.in_shape):
             raise ValueError(f"measure() takes one signal of shape {tuple(self.operator.in_shape)}"
                              f" (no sample dimension), got {tuple(x.shape)}.")

@@ -106,6 +106,7 @@ except ImportError as err:  # pragma: no cover - deepinv is a dependency
                       "samplers on this package's priors.") from err
 
 from . import operators as O
+from .checks import check_generator
 from .denoisers import Denoiser
 from .operators import InverseProblem
 
@@ -260,6 +261,7 @@ def run_deepinv(name: str, den: Denoiser, prob: InverseProblem, y: torch.Tensor,
     "diffpir", "ddrm") with our prior ``den``, problem ``prob`` and measurement ``y`` (no sample
     dimension, our scale).  Options and their defaults (deepinv's own): see ``options_of(name)``
     and the module docstring.  Network calls are counted by ``den``'s counters."""
+    check_generator(generator)
     opts = options_of(name)
     unknown = set(options) - set(opts)
     if unknown:

@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from .checks import check_generator
+
 
 class VPSchedule:
     """Discrete VP schedule. ``alpha_bar`` is a float64 tensor of shape (T,) on the CPU."""
@@ -115,11 +117,14 @@ class VPSchedule:
 
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Standard normal noise shaped like x, drawn from ``generator`` (on x's device)."""
+    check_generator(generator)
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
-def randn(shape, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Standard normal noise of ``shape`` on ``device``; the generator must live there too."""
+def randn(shape, generator=None, device=None, dtype=None) -> torch.Tensor:
+    """Standard normal noise of ``shape`` on ``device`` in ``dtype`` (None: the default dtype);
+    the generator must be a torch.Generator living there too."""
+    check_generator(generator)
     if generator is not None and device is not None and generator.device.type != torch.device(device).type:
         raise ValueError(
             f"the generator lives on {generator.device} but the samples are drawn on {device}: "

@@ -19,6 +19,7 @@ The blur widths are scaled to 32x32 digits (strokes are 2-3 pixels wide): the pa
 from __future__ import annotations
 
 from . import operators as O
+from .checks import check_generator
 from .operators import InverseProblem
 
 TASKS = ("denoising", "random_inpainting", "box_inpainting", "gaussian_deblur", "motion_deblur",
@@ -30,6 +31,7 @@ MNIST_SHAPE = (1, 32, 32)
 def image_operator(task: str, shape=MNIST_SHAPE, generator=None, blur_std: float = 1.6,
                    observed: float = 0.5) -> O.Operator:
     """The forward operator of ``task`` for images of ``shape`` (C, H, W)."""
+    check_generator(generator)
     shape = tuple(shape)
     if task == "denoising":
         return O.Denoising(shape)

@@ -21,6 +21,7 @@ import math
 
 import torch
 
+from .checks import check_float, check_generator
 from .denoisers import Denoiser
 from .schedules import VPSchedule
 
@@ -51,8 +52,12 @@ class GaussianMixture:
 
     # -- sampling and density ------------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None,
-               device=None, dtype=torch.float32) -> torch.Tensor:
-        """n independent draws, shape (n, d)."""
+               device=None, dtype=None) -> torch.Tensor:
+        """n independent draws, shape (n, d), in ``dtype`` (None: the default dtype)."""
+        check_generator(generator)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
         gen_device = generator.device if generator is not None else "cpu"
         k = torch.multinomial(self.weights.to(gen_device), n, replacement=True, generator=generator)
         z = torch.randn(n, self.d, generator=generator, dtype=torch.float64, device=gen_device)
@@ -77,6 +82,7 @@ class GaussianMixture:
 
     def responsibilities(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior probability of each component given x, shape (n, K)."""
+        self._check_x(x)
         logs = _component_log_probs(x.double().cpu(), self.means, self.covs) + self.weights.log()
         return torch.softmax(logs, dim=1)
 
@@ -119,6 +125,7 @@ class GaussianMixture:
         return GaussianMixture(torch.softmax(logw, 0), m, P)
 
     def _check_x(self, x):
+        check_float(x, "x")
         if x.ndim != 2 or x.shape[1] != self.d:
             raise ValueError(f"expected points of shape (n, {self.d}), got {tuple(x.shape)}.")
 
@@ -215,24 +222,26 @@ def random_mixture(d: int = 16, k: int = 5, spread: float = 2.0, scale: float = 
 
 def two_moons(n: int, noise: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
     """n points of the two-moons set (scaled to about [-2, 2]^2), shape (n, 2)."""
+    check_generator(generator)
     u = torch.rand(n, generator=generator, dtype=torch.float64) * math.pi
     upper = torch.rand(n, generator=generator) < 0.5
     x = torch.where(upper, u.cos(), 1 - u.cos())
     y = torch.where(upper, u.sin(), 0.5 - u.sin())
     pts = torch.stack([x - 0.5, y - 0.25], 1) * 1.6
     pts = pts + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64)
-    return pts.float()
+    return pts.to(torch.get_default_dtype())
 
 
 def rings(n: int, radii=(0.8, 1.8), noise: float = 0.08,
           generator: torch.Generator | None = None) -> torch.Tensor:
     """n points on concentric circles, shape (n, 2)."""
+    check_generator(generator)
     radii = torch.as_tensor(radii, dtype=torch.float64)
     r = radii[torch.randint(len(radii), (n,), generator=generator)]
     ang = torch.rand(n, generator=generator, dtype=torch.float64) * 2 * math.pi
     pts = torch.stack([r * ang.cos(), r * ang.sin()], 1)
     pts = pts + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64)
-    return pts.float()
+    return pts.to(torch.get_default_dtype())
 
 
 class ToyProblem:

@@ -194,11 +194,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_generator, conform, dtype_of, finite_or_raise
 from .checkpoints import (CheckpointError, check_trained_on, prior_fingerprint,
                           read_checkpoint, save_atomic)
 from .denoisers import Denoiser, parameters_of
 from .nets import seeded_init, time_embedding
 from .operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, SuperResolution
+from .options import Anything, Choice, Flag, Int, Real, check_options
 from .progress import bar
 from .samplers.base import (Step, back_projection, check_trained_call, ddim_update,
                             eps_from_x0, initial_noise)
@@ -589,7 +591,7 @@ class UD2MSampler:
     def iterate(self, y, n: int = 1, generator=None, problem=None):
         """``Step`` records of the K N inner steps: x is the state (x_t; after a block's last
         iteration the next DDIM state, and the sample at the end), x0 the block's x^(k)."""
-        prob = self._check_sampling(y, n, generator, problem)
+        prob, y = self._check_sampling(y, n, generator, problem)
         return self._steps(prob, y, n, generator)
 
     def _steps(self, prob, y, n, generator, start: int = 0, x=None):
@@ -628,7 +630,8 @@ class UD2MSampler:
         if not torch.is_tensor(x_t) or tuple(x_t.shape[1:]) != self.shape:
             raise ValueError(f"x_t must be a batch (n, {', '.join(map(str, self.shape))}) of "
                              f"states, got {getattr(x_t, 'shape', type(x_t).__name__)}.")
-        prob = self._check_sampling(y, x_t.shape[0], generator, problem)
+        prob, y = self._check_sampling(y, x_t.shape[0], generator, problem)
+        x_t = conform(x_t, y.dtype, "x_t")
         if x_t.device != y.device or not torch.isfinite(x_t).all():
             raise ValueError(f"x_t must be finite and on y's device ({y.device}); got "
                              f"{x_t.device}, finite: {bool(torch.isfinite(x_t).all())}.")
@@ -640,8 +643,11 @@ class UD2MSampler:
         return last.x.detach()
 
     def _check_sampling(self, y, n, generator, problem):
+        """(problem, y in the sampler's dtype) after checking the call."""
+        if isinstance(y, torch.Tensor):
+            y = conform(y, dtype_of(self.trainable_parameters()), "y")
         return check_trained_call(problem, self.problem, y, n, generator, self.shape,
-                                  self.denoiser.device)
+                                  self.denoiser.device), y
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> Path:
@@ -722,6 +728,15 @@ def _check_prior_matches(den, config, fingerprint, path):
 # ---------------------------------------------------------------------------------------------
 _VECTOR_DEFAULTS = dict(steps=500, batch=256, lr=1e-3, adv_weight=1.0, gp_weight=0.1)
 _IMAGE_DEFAULTS = dict(steps=2000, batch=32, lr=1e-4, adv_weight=1.0, gp_weight=0.01)
+TRAIN_OPTIONS = {   # kind and range of each option of train() (options.py); None: the default
+    "steps": Int(0, optional=True), "batch": Int(1, optional=True),
+    "lr": Real(0, low_open=True, optional=True), "K": Int(1), "N": Int(1), "eta": Real(0, 1),
+    "rank": Int(1), "adv_weight": Real(0, optional=True), "gp_weight": Real(0, optional=True),
+    "lpips_weight": Real(0), "lpips_net": Choice("vgg", "alex", "squeeze", "vgg16"),
+    "operators": Anything(), "sigma_factor": Real(0, low_open=True, optional=True),
+    "train_times": Choice("uniform", "grid"), "lora_layers": Anything(), "hidden": Int(1),
+    "x0_weighting": Choice("snr", "uniform"), "init": Anything(),
+    "progress": Flag(optional=True, hint="None: on except under pytest")}
 
 
 def measure_batch(prob: InverseProblem, x0, generator=None):
@@ -825,6 +840,12 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
                         "batch, lr, K, N, eta, rank, adv_weight, gp_weight, lpips_weight, "
                         "lpips_net, operators, sigma_factor, train_times, lora_layers, hidden, "
                         "x0_weighting, init, progress.")
+    check_options("ud2m.train", TRAIN_OPTIONS, {k: v for k, v in locals().items()
+                                                if k in TRAIN_OPTIONS})
+    _check_objects(operators, lora_layers)
+    check_generator(generator)
+    if isinstance(xs_train, torch.Tensor):   # the adapters' dtype: the network's, else the default
+        xs_train = conform(xs_train, dtype_of(den) or torch.get_default_dtype(), "xs_train")
     if x0_weighting not in ("snr", "uniform"):
         raise ValueError(f"x0_weighting must be 'snr' or 'uniform', got {x0_weighting!r}.")
     if isinstance(init, UD2MSampler):   # anything else is refused by continue_from
@@ -919,8 +940,25 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
         for d in decays:
             d.step()
         ud.losses.append(float(total.detach()))
+        finite_or_raise(ud.losses[-1], "the UD2M training loss", f"at step {len(ud.losses)}",
+                        f"lower lr (now {opts['lr']:g}) or the loss weights, or check the data.")
         for k, v in {**parts, **parts_d}.items():
             ud.loss_parts.setdefault(k, []).append(float(v.detach()))
+    for p in ud.trainable_parameters():
+        finite_or_raise(p.detach(), "a UD2M weight", "after training",
+                        f"lower lr (now {opts['lr']:g}).")
+
+
+def _check_objects(operators, lora_layers):
+    """operators: None, a callable or a non-empty list of problems; lora_layers: None or names."""
+    if not (operators is None or callable(operators) or (
+            isinstance(operators, (list, tuple)) and operators
+            and all(isinstance(p, InverseProblem) for p in operators))):
+        raise TypeError("operators must be None, a callable returning an InverseProblem or a "
+                        f"non-empty list of InverseProblems, got {operators!r}.")
+    if not (lora_layers is None or (isinstance(lora_layers, (list, tuple))
+                                    and all(isinstance(v, str) for v in lora_layers))):
+        raise TypeError(f"lora_layers must be None or a list of layer names, got {lora_layers!r}.")
 
 
 def _y_width(prob, x_one, shape) -> int:

@@ -167,17 +167,17 @@ def test_same_seed_same_samples_and_another_seed_differs():
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(optimizer="lbfgs"), "unknown optimizer 'lbfgs'; use 'gd'"),
-    (dict(t_star=1000), r"t_star must be an integer time in 1\.\.999"),
-    (dict(t_star=0), r"t_star must be an integer time in 1\.\.999"),
+    (dict(optimizer="lbfgs"), "optimizer must be one of 'gd', 'adam', got 'lbfgs'"),
+    (dict(t_star=1000), r"t_star must be an integer in 1\.\.999, got 1000"),
+    (dict(t_star=0), r"t_star must be an integer in 1\.\.999, got 0"),
     (dict(t_star=400.5), r"t_star must be an integer"),
     (dict(guided=[350, 123], steps=9, t_star=400), r"guided times \[123\] are not on the DDIM grid"),
     (dict(guided=-1), "guided must be >= 0"),
     (dict(guided=2.5), "guided must be a number of steps"),
     (dict(steps=20, t_star=10), "cannot place steps=20"),
     (dict(lr=2.5), "lr must be > 0 \\(and < 2 for 'gd'"),
-    (dict(mu=-1.0), "mu .* must be >= 0"),
-    (dict(eta=1.5), r"eta must lie in \[0, 1\]"),
+    (dict(mu=-1.0), "mu must be a finite number >= 0, got -1.0"),
+    (dict(eta=1.5), r"eta must be a finite number in \[0, 1\], got 1.5"),
     (dict(warm_start=-1), "warm_start must be an integer >= 0"),
 ])
 def test_bad_options_say_what_to_do(options, message):

@@ -12,8 +12,10 @@ from typing import Callable, Iterator
 
 import torch
 
+from ..checks import NonFiniteError, check_generator, conform, dtype_of
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
+from ..options import check_options
 from ..progress import bar
 from ..schedules import randn
 
@@ -50,15 +52,21 @@ class Method:
     summary: str
     needs_problem: bool = True
     backward_through_denoiser: bool = False
+    options: dict = field(default_factory=dict)   # name -> options.Option (type and range)
+    check: Callable | None = None                  # check(den, prob, shape, options): the rest
 
 
 _REGISTRY: dict[str, Method] = {}
 
 
 def register(name: str, summary: str, needs_problem: bool = True,
-             backward_through_denoiser: bool = False):
+             backward_through_denoiser: bool = False, options: dict | None = None,
+             check: Callable | None = None):
+    """Register a sampler; ``options`` declares each option's kind and range (``options.py``),
+    ``check`` any rule across options (both run at the call, before the first step)."""
     def deco(fn):
-        _REGISTRY[name] = Method(name, fn, summary, needs_problem, backward_through_denoiser)
+        _REGISTRY[name] = Method(name, fn, summary, needs_problem, backward_through_denoiser,
+                                 dict(options or {}), check)
         return fn
     return deco
 
@@ -85,14 +93,33 @@ def iterate(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tens
             n: int = 1, generator: torch.Generator | None = None, **options) -> Iterator[Step]:
     """Iterator over the ``Step`` records of method ``name`` (see ``pt.methods()``)."""
     method = get_method(name)
+    check_generator(generator)
+    if method.needs_problem and isinstance(y, torch.Tensor):
+        y = conform(y, dtype_of(den), "y")
     shape = check_inputs(method, den, prob, y, n, generator)
     unknown = set(options) - set(options_of(name))
     if unknown:
         raise TypeError(f"{name} has no option(s) {sorted(unknown)}; its options are "
                         f"{options_of(name)}.")
+    merged = {**options_of(name), **options}
+    check_options(name, method.options, merged, T=den.schedule.T)
+    if method.check is not None:
+        method.check(den, prob, shape, merged)
     if not method.needs_problem:
         prob, y = None, None
-    return method.run(den, prob, y, n=n, generator=generator, shape=shape, **options)
+    steps = method.run(den, prob, y, n=n, generator=generator, shape=shape, **options)
+    return _finite(steps, name, options)
+
+
+def _finite(steps, name, options):
+    """The steps, stopping with NonFiniteError at the first state holding NaN or Inf."""
+    for st in steps:
+        if not torch.isfinite(st.x).all():
+            given = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "the defaults"
+            raise NonFiniteError(f"{name} produced NaN or Inf at step {st.i} with {given}: the "
+                                 "chain diverged; lower the step-size options (or check the "
+                                 "prior and y).")
+        yield st
 
 
 def sample(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tensor | None,
@@ -149,8 +176,9 @@ def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
 
 # -- small shared pieces of the samplers ---------------------------------------------------------
 def initial_noise(n, shape, y, generator, den=None):
-    """x_T ~ N(0, I) with the device and dtype of y (or of the denoiser's network)."""
-    device, dtype = "cpu", torch.float32
+    """x_T ~ N(0, I) with the device and dtype of y (else of the denoiser's network, else the
+    default dtype)."""
+    device, dtype = "cpu", dtype_of(den) or torch.get_default_dtype()
     if y is not None:
         device, dtype = y.device, y.dtype
     elif den is not None and getattr(den, "device", None) is not None:
@@ -200,6 +228,7 @@ def check_trained_call(problem, default, y, n, generator, shape, device, what: s
     """The problem a trained sampler (UD2M, APS) samples for, after checking the call: a problem
     (``problem`` or the sampler's ``default``), n >= 1, y of that problem's measurement shape
     (``prob.check_y``: shape, NaN, device) measuring signals of ``shape``, a generator on y's device."""
+    check_generator(generator)
     prob = problem if problem is not None else default
     if prob is None:
         raise ValueError(f"this {what} has no default problem (it was loaded from a file): "
@@ -216,6 +245,15 @@ def check_trained_call(problem, default, y, n, generator, shape, device, what: s
         raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
                          f"make it with torch.Generator(device={str(y.device)!r}).")
     return prob
+
+
+def check_grid(owner: str, sched, steps: int, kind: str = "uniform", **bounds) -> None:
+    """``steps`` distinct times fit on the ``kind`` grid, else a ValueError naming steps."""
+    try:
+        sched.timesteps(steps, kind, **bounds)
+    except ValueError as e:
+        raise ValueError(f"{owner}: steps={steps} does not fit on the {kind!r} grid: {e} Use "
+                         "fewer steps.") from None
 
 
 def data_lipschitz(prob, shape) -> float:

@@ -23,7 +23,13 @@ from __future__ import annotations
 import torch
 
 from .base import Step, data_lipschitz, ddim_update, eps_from_x0, initial_noise, register, renoise
+from ..options import Int, Real
 from ..schedules import randn
+
+OPTIONS = {"levels": Int(1), "ode_steps": Int(1), "langevin_steps": Int(0),
+           "lr": Real(0, 2, low_open=True, high_open=True,
+                      hint="the Langevin step as a fraction of 1/L; 2 is the stability limit"),
+           "r_scale": Real(0, low_open=True, hint="r_t = r_scale * s(t)")}
 
 
 def annealing_grid(sched, levels: int, s_max: float = 100.0, s_min: float = 0.1,
@@ -47,7 +53,8 @@ def ode_x0(den, x_t, t, ode_steps):
     return x
 
 
-@register("daps", "DAPS: anneal, ODE x0 estimate, Langevin on x0 with the likelihood, re-noise")
+@register("daps", "DAPS: anneal, ODE x0 estimate, Langevin on x0 with the likelihood, re-noise",
+          options=OPTIONS)
 def run(den, prob, y, n, generator=None, shape=None, levels: int = 200, ode_steps: int = 5,
         langevin_steps: int = 100, lr: float = 0.2, r_scale: float = 1.0):
     """DAPS.

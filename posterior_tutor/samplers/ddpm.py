@@ -15,9 +15,13 @@ from __future__ import annotations
 import torch
 
 from .base import Step, ddim_update, eps_from_x0, initial_noise, register
+from ..options import Int, Real
+
+OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one per time"),
+           "eta": Real(0, 1, hint="0: DDIM, 1: DDPM")}
 
 
-@register("ddpm", "DDPM/DDIM prior sampling (ignores y)", needs_problem=False)
+@register("ddpm", "DDPM/DDIM prior sampling (ignores y)", needs_problem=False, options=OPTIONS)
 def run(den, prob, y, n, generator=None, shape=None, steps: int = 1000, eta: float = 1.0):
     """Prior samples.
 

@@ -35,11 +35,20 @@ from __future__ import annotations
 
 import torch
 
-from .base import Step, initial_noise, register
+from .base import Step, check_grid, initial_noise, register
+from ..options import Choice, Int, Real
 from ..schedules import randn
 
+OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one per time"),
+           "lam": Real(0, low_open=True, hint="weight of the prior in the data step"),
+           "zeta": Real(0, 1, hint="share of fresh noise in the re-noising"),
+           "grid": Choice("sqrt", "uniform",
+                          hint="'sqrt' (the official code's grid) or 'uniform'")}
 
-@register("diffpir", "DiffPIR: denoise, proximal data step, re-noise (no backward pass)")
+
+@register("diffpir", "DiffPIR: denoise, proximal data step, re-noise (no backward pass)",
+          options=OPTIONS, check=lambda den, prob, shape, o: check_grid(
+              "diffpir", den.schedule, o["steps"], o["grid"]))
 def run(den, prob, y, n, generator=None, shape=None, steps: int = 100, lam: float = 1.0,
         zeta: float = 0.1, grid: str = "sqrt"):
     """DiffPIR.

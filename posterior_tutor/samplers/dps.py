@@ -26,10 +26,15 @@ from __future__ import annotations
 import torch
 
 from .base import Step, ddim_update, eps_from_x0, initial_noise, register
+from ..options import Int, Real
+
+OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one per time"),
+           "zeta": Real(0, hint="guidance scale"),
+           "eta": Real(0, 1, hint="0: DDIM, 1: DDPM")}
 
 
 @register("dps", "Diffusion Posterior Sampling: guidance through the denoiser at every step",
-          backward_through_denoiser=True)
+          backward_through_denoiser=True, options=OPTIONS)
 def run(den, prob, y, n, generator=None, shape=None, steps: int = 1000, zeta: float = 0.3,
         eta: float = 1.0):
     """DPS.

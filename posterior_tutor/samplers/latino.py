@@ -32,7 +32,14 @@ from __future__ import annotations
 import torch
 
 from .base import Step, back_projection, register
+from ..options import Int, Real
 from ..schedules import randn
+
+OPTIONS = {"steps": Int(1), "t_max": Int(0, lambda c: c["T"] - 1),
+           "t_min": Int(0, lambda c: c["t_max"], hint="the last time, at most t_max"),
+           "c": Real(0, 1e6, low_open=True, hint="adaptive step size c |A u - y|"),
+           "delta": Real(0, 1e6, low_open=True, optional=True,
+                          hint="a fixed step size; None for the adaptive rule")}
 
 
 def latino_grid(steps: int, t_max: int = 999, t_min: int = 124) -> list[int]:
@@ -57,7 +64,8 @@ def start_point(prob, y, n, shape):
     return x.clamp(-1, 1) if len(shape) == 3 else x.clone()
 
 
-@register("latino", "LATINO: noise then denoise in one call, proximal data step (K = 8)")
+@register("latino", "LATINO: noise then denoise in one call, proximal data step (K = 8)",
+          options=OPTIONS)
 def run(den, prob, y, n, generator=None, shape=None, steps: int = 8, t_max: int = 999,
         t_min: int = 124, c: float = 1.0, delta: float | None = None):
     """LATINO (pixel space).

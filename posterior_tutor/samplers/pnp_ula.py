@@ -23,10 +23,18 @@ from __future__ import annotations
 import torch
 
 from .base import Step, data_lipschitz, initial_noise, register
+from ..options import Choice, Int, Real
 from ..schedules import randn
 
+OPTIONS = {"steps": Int(1), "eps": Real(0, low_open=True, hint="noise level of the prior"),
+           "alpha": Real(0, hint="weight of the prior score"),
+           "step_scale": Real(0, 1, low_open=True,
+                               hint="delta = step_scale / L; the paper's stability bound is 1/3"),
+           "likelihood": Choice("gradient", "moreau")}
 
-@register("pnp_ula", "PnP-ULA / MYULA: Langevin with a denoiser prior at a fixed small noise")
+
+@register("pnp_ula", "PnP-ULA / MYULA: Langevin with a denoiser prior at a fixed small noise",
+          options=OPTIONS)
 def run(den, prob, y, n, generator=None, shape=None, steps: int = 3000, eps: float = 0.05,
         alpha: float = 1.0, step_scale: float = 1 / 3, likelihood: str = "gradient"):
     """PnP-ULA.

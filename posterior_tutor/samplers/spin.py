@@ -68,8 +68,13 @@ from __future__ import annotations
 import torch
 
 from .base import Step, ddim_update, eps_from_x0, register, renoise
+from ..options import Anything, Choice, Int, Real
 
 OPTIMIZERS = ("gd", "adam")
+OPTIONS = {"t_star": Int(1, lambda c: c["T"] - 1), "warm_start": Int(0), "steps": Int(1),
+           "guided": Anything(), "guide_until": Int(0, lambda c: c["T"] - 1),
+           "optimizer": Choice(*OPTIMIZERS), "opt_steps": Int(0),
+           "lr": Real(0, low_open=True, hint="< 2 for 'gd'"), "mu": Real(0), "eta": Real(0, 1)}
 
 
 # -- the correction --------------------------------------------------------------------------------
@@ -166,9 +171,17 @@ def _extras(prob, y, x0_prior, x0):
             "residual_after": _residual_norm(prob, y, x0)}
 
 
+def check_call(den, prob, shape, o):
+    """The rules across options, at the call: steps fit below t_star, guided times on the grid."""
+    sched = den.schedule
+    check_options(sched, o["t_star"], o["warm_start"], o["steps"], o["optimizer"],
+                  o["opt_steps"], o["lr"], o["mu"], o["eta"])
+    guided_times(sched.timesteps(o["steps"], t_max=o["t_star"]), o["guided"], o["guide_until"])
+
+
 # -- the sampler -----------------------------------------------------------------------------------
 @register("spin", "Spin: warm start at t*, then DDIM with a few scheduled pixel-space corrections "
-                  "(no backward pass)")
+                  "(no backward pass)", options=OPTIONS, check=check_call)
 def run(den, prob, y, n, generator=None, shape=None, t_star: int = 400, warm_start: int = 3,
         steps: int = 30, guided=8, guide_until: int = 30, optimizer: str = "gd",
         opt_steps: int = 30, lr: float = 1.0, mu: float = 0.0, eta: float = 0.0):
