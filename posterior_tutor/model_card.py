@@ -18,6 +18,7 @@ import torch
 
 from . import frechet
 from .checkpoints import load_prior
+from .safe_io import read_card
 
 
 def prior_samples(den, n: int, steps: int, eta: float, seed: int, batch: int = 500) -> torch.Tensor:
@@ -63,7 +64,7 @@ def _save_grid(x: torch.Tensor, path: Path) -> None:
 def write_card(folder, data: str, quality: dict, notes: str | None = None) -> None:
     folder = Path(folder)
     card_path = folder / "model_card.json"
-    card = json.loads(card_path.read_text())
+    card = read_card(card_path)
     card["quality"] = quality
     if notes:
         card["notes"] = notes

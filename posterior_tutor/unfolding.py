@@ -196,6 +196,8 @@ from torch.nn import functional as F
 
 from .checkpoints import (CheckpointError, check_trained_on, prior_fingerprint,
                           read_checkpoint, save_atomic)
+from .run_checkpoint import as_run_checkpoint, ud2m_parts
+from .safe_io import content_sha256
 from .denoisers import Denoiser, parameters_of
 from .nets import seeded_init, time_embedding
 from .operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, SuperResolution
@@ -788,7 +790,8 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
           lpips_weight: float = 0.0, lpips_net: str = "vgg", operators=None,
           sigma_factor: float | None = None, train_times: str = "uniform", lora_layers=None,
           hidden: int = 64, x0_weighting: str = "snr", init: "UD2MSampler | None" = None,
-          progress: bool = False, **unknown) -> UD2MSampler:
+          progress: bool = False, checkpoint=None, checkpoint_every: int = 100,
+          **unknown) -> UD2MSampler:
     """Fine-tune ``den`` into a K x N unfolded posterior sampler for ``prob`` (UD2M).
 
     xs_train : clean signals (n, ...) of the prior's shape; measurements are made on the fly.
@@ -818,12 +821,18 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
                continued; rank and adapted layers must match (default: init's layers), K and N
                may differ.  The learning rate starts a fresh cosine decay (a warm restart).
     progress : tqdm bar.
+    checkpoint, checkpoint_every : a folder (or a ``RunCheckpoint``) for a resumable run: every
+               ``checkpoint_every`` steps ``folder/last.pt`` holds the whole training state; called
+               again with the same folder and settings, training resumes there and ends with the
+               weights of an uninterrupted run (``posterior_tutor.run_checkpoint``; needs
+               ``generator``).  Other settings than the run started with are refused.
     """
     if unknown:
         raise TypeError(f"ud2m.train has no option(s) {sorted(unknown)}; its options are steps, "
                         "batch, lr, K, N, eta, rank, adv_weight, gp_weight, lpips_weight, "
                         "lpips_net, operators, sigma_factor, train_times, lora_layers, hidden, "
-                        "x0_weighting, init, progress.")
+                        "x0_weighting, init, progress, checkpoint, checkpoint_every.")
+    run = as_run_checkpoint(checkpoint, checkpoint_every)
     if x0_weighting not in ("snr", "uniform"):
         raise ValueError(f"x0_weighting must be 'snr' or 'uniform', got {x0_weighting!r}.")
     if isinstance(init, UD2MSampler):   # anything else is refused by continue_from
@@ -854,7 +863,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
     if lpips_weight > 0:
         _check_lpips(shape, lpips_net, xs_train)
     _fit(ud, prob, xs_train.to(ud.denoiser.device), opts, weights, operators, train_times,
-         generator, progress)
+         generator, progress, run)
     return ud
 
 
@@ -880,8 +889,9 @@ def continue_from(ud: UD2MSampler, init) -> None:
     ud.config["init_steps"] = len(init.losses)
 
 
-def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progress):
-    """The alternating loop: one discriminator update, one sampler update per step."""
+def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progress, run=None):
+    """The alternating loop: one discriminator update, one sampler update per step; ``run``
+    (a RunCheckpoint) saves it every few steps and resumes it."""
     opt = torch.optim.AdamW([{"params": ud.denoiser.trainable_parameters(), "weight_decay": 0.01},
                              {"params": [ud.log_lam], "weight_decay": 0.0}], lr=opts["lr"])
     opt_d = (torch.optim.AdamW(ud.discriminator.parameters(), lr=opts["lr"], betas=(0.5, 0.999))
@@ -889,12 +899,17 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
     decays = [torch.optim.lr_scheduler.CosineAnnealingLR(o, opts["steps"],
                                                          eta_min=0.05 * opts["lr"])
               for o in (opt, opt_d) if o is not None]
-    rng = range(opts["steps"])
+    start = 0
+    if run is not None:
+        run.bind(_run_settings(ud, prob, data, weights, operators), ud2m_parts(ud, opt, opt_d,
+                 decays), generator, what="ud2m.train")
+        start = run.resume()
+    rng = range(start, opts["steps"])
     if progress:
         from tqdm.auto import tqdm
-        rng = tqdm(rng, desc="training UD2M")
+        rng = tqdm(rng, desc="training UD2M", initial=start, total=opts["steps"])
     dev = data.device
-    for _ in rng:
+    for step in rng:
         idx = torch.randint(data.shape[0], (opts["batch"],), generator=generator,
                             device=_gen_device(generator)).to(dev)
         x0 = data[idx]
@@ -923,6 +938,18 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
         ud.losses.append(float(total.detach()))
         for k, v in {**parts, **parts_d}.items():
             ud.loss_parts.setdefault(k, []).append(float(v.detach()))
+        if run is not None:
+            run.step_done(step + 1, opts["steps"])
+
+
+def _run_settings(ud, prob, data, weights, operators) -> dict:
+    """What a resumed run must share with the one it continues (``RunCheckpoint``)."""
+    ops = (None if operators is None else "callable" if callable(operators)
+           else f"list of {len(operators)}")
+    return {**_plain(ud.config), "problem": f"{prob.operator!r}, sigma {prob.sigma}",
+            "operators": ops, "lpips_net": weights["lpips_net"],
+            "data": f"{tuple(data.shape)} sha256 {content_sha256(data)[:16]}",
+            "prior": f"sha256 {content_sha256(prior_fingerprint(ud.prior, ud.shape))[:16]}"}
 
 
 def _y_width(prob, x_one, shape) -> int:
