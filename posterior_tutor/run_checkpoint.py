@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .safe_io import CheckpointError, content_sha256, read_latest, write
+from .safe_io import CheckpointError, changed_settings, content_sha256, read_latest, write
 
 FORMAT = "posterior_tutor.run/1"
 
@@ -80,9 +80,7 @@ class RunCheckpoint:
         return int(ckpt["step"])
 
     def _check_settings(self, saved: dict, path) -> None:
-        keys = sorted(set(saved) | set(self.settings))
-        diff = [f"{k}={saved.get(k)!r} (this call: {k}={self.settings.get(k)!r})" for k in keys
-                if saved.get(k) != self.settings.get(k)]
+        diff = changed_settings(saved, self.settings)
         if diff:
             raise CheckpointError(
                 f"{path} belongs to a {self.what} run started with other settings: "

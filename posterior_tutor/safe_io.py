@@ -1,8 +1,8 @@
 """Files that survive a crash and say when they are damaged: checksummed, atomically written
 checkpoints, the previous one kept, and model cards read with clear errors.
 
-    write(state, out / "last.pt", keep_previous=True)   # tmp file, fsync, last.pt -> prev.pt, rename
-    state, used = read_latest(out / "last.pt")            # last.pt, or prev.pt if last.pt is damaged
+    write(state, out / "last.pt", keep_previous=True)  # temp, fsync, last.pt -> prev.pt, rename
+    state, used = read_latest(out / "last.pt")           # last.pt, or prev.pt if it is damaged
 
 The checksum.  Every checkpoint is a dict; ``write`` adds ``"checksum": "sha256:<hex>"``, the
 sha256 of the dict's *content* (each tensor's dtype, shape and bytes, every other value's repr,
@@ -32,7 +32,8 @@ CHECKSUM = "checksum"
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: missing, truncated/corrupt, wrong checksum or architecture."""
+    """A checkpoint that cannot be used: missing, empty, truncated/corrupt, wrong checksum or
+    architecture, unreadable model card."""
 
 
 def content_sha256(obj) -> str:
@@ -174,6 +175,16 @@ def read_latest(path, move_aside: bool = True):
         raise CheckpointError(" ".join(errors) + f" No usable checkpoint is left in {path.parent}:"
                               " delete the folder to start again, or use another output folder.")
     return None, None
+
+
+def changed_settings(saved: dict, now: dict, may_change=(), label: str = "this call") -> list:
+    """``"key=old (label: key=new)"`` for each setting of a resumed run that differs from the
+    one it started with (lists and tuples compare alike), leaving out ``may_change``."""
+    def norm(v):
+        return tuple(norm(x) for x in v) if isinstance(v, (list, tuple)) else v
+    return [f"{k}={norm(saved.get(k))!r} ({label}: {k}={norm(now.get(k))!r})"
+            for k in sorted(set(saved) | set(now), key=str)
+            if k not in may_change and norm(saved.get(k)) != norm(now.get(k))]
 
 
 def read_card(path, require_sha256: bool = True) -> dict:

@@ -22,7 +22,7 @@ import torch
 
 from .checkpoints import CheckpointError, file_sha256, load_state, save_atomic
 from .denoisers import EpsNetDenoiser
-from .safe_io import read_card, read_latest, write
+from .safe_io import changed_settings, read_card, read_latest, write
 from .schedules import VPSchedule
 
 
@@ -225,10 +225,8 @@ RESUME_MAY_CHANGE = ("ckpt_every", "out", "data_root")
 def _resume(ckpt: dict, path: Path, cfg: TrainConfig, net, ema, opt):
     """Load a checkpoint into (net, ema, opt); refuses one written with other settings.
     Returns (step, wall seconds, loss per step so far, steps at which the run was resumed)."""
-    saved, now = ckpt["config"], dataclasses.asdict(cfg)
-    norm = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v   # noqa: E731
-    diff = [f"{k}={norm(saved.get(k))!r} (this command: {k}={norm(v)!r})" for k, v in now.items()
-            if k not in RESUME_MAY_CHANGE and norm(saved.get(k)) != norm(v)]
+    diff = changed_settings(ckpt["config"], dataclasses.asdict(cfg), RESUME_MAY_CHANGE,
+                            "this command")
     if diff:
         raise CheckpointError(
             f"{path} belongs to a run started with other settings: {'; '.join(diff)}. A resumed "
@@ -305,7 +303,10 @@ def main(argv=None) -> None:
     if device.startswith("cuda") and "LOCAL_RANK" in os.environ:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
         torch.cuda.set_device(device)
-    path = train_prior(TrainConfig(**a), progress=not quiet, device=device)
+    try:
+        path = train_prior(TrainConfig(**a), progress=not quiet, device=device)
+    except CheckpointError as err:   # a damaged checkpoint or a resume with other settings
+        raise SystemExit(f"error: {err}") from None
     if int(os.environ.get("RANK", 0)) == 0:
         print(f"wrote {path}")
 

@@ -6,7 +6,10 @@
 Trains on measurements (one fixed noise draw each, seed 1) of MNIST test[0:8000], the prior's own
 training images; no clean image enters the loss.  Checkpoints every ``--save-every`` steps to
 ``<out>/flow.pt`` and stops cleanly at ``--minutes`` (the card records the steps done), so a run can
-be resumed with ``--resume``.  Evaluates on measurements of held-out MNIST test[8000:] and of KMNIST
+be resumed with ``--resume`` (also after a kill: the steps done are the length of the loss curve in
+flow.pt).  A resume must have the settings the run started with (refused otherwise, naming the
+setting); it goes on with a fresh optimiser and generator, and the card records the step it resumed
+at.  Evaluates on measurements of held-out MNIST test[8000:] and of KMNIST
 (out of distribution): PSNR / SSIM of the sample mean and of single samples, the baseline A^T y
 upsampled (bilinear for SR, y itself for denoising), chi^2 per measurement dimension, 90% coverage,
 and the flow's seconds per sample.  Writes ``flow.pt``, ``model_card.json`` and ``README.md``.
@@ -144,12 +147,14 @@ def train(a, den, prob, ys):
     g = torch.Generator().manual_seed(a.seed)
     if a.resume:
         fl = pt.aps.APSSampler.load(a.resume, den, prob)
-        done = json.loads((a.resume.parent / "model_card.json").read_text()).get("steps", 0)
+        check_resume(a, fl.config)
+        done = len(fl.losses)      # one loss per step done, saved with the flow
     else:
         fl = pt.aps.train(den, prob, ys, generator=g, steps=1, batch=a.batch, lr=a.lr,
                           anneal_steps=a.anneal_steps, hidden=a.hidden, feat=a.feat)
+        fl.config.update(steps=a.steps, seed=a.seed)    # the run's plan, saved with the flow
         done = 1
-    state = dict(steps=done, stopped="planned steps")
+    state = dict(steps=done, stopped="planned steps", resumed_at=done if a.resume else None)
     deadline = time.perf_counter() + 60 * a.minutes
     out = a.out / "flow.pt"
 
@@ -168,6 +173,20 @@ def train(a, den, prob, ys):
         pass
     fl.save(out)
     return fl, state, out
+
+
+def check_resume(a, config):
+    """Refuse to resume a flow trained with other settings (steps and seed: flows saved by this
+    version of the script)."""
+    keys = ["batch", "lr", "anneal_steps", "hidden", "feat"] + (["steps", "seed"] if "seed" in
+                                                                config else [])
+    diff = [f"--{k.replace('_', '-')} {config[k]!r} (this command: {getattr(a, k)!r})"
+            for k in keys if config[k] != getattr(a, k)]
+    if diff:
+        raise SystemExit(f"--resume {a.resume}: the flow was trained with {'; '.join(diff)}. A "
+                         "resumed run must keep the settings it started with (its card would "
+                         "describe a run that never happened): give the same flags, or start a "
+                         "new run.")
 
 
 def main(argv=None):
@@ -198,12 +217,14 @@ def main(argv=None):
                 evaluation_data="MNIST test 8000+ (held out), KMNIST test (out of distribution)",
                 steps=state["steps"], steps_planned=a.steps, stopped=state["stopped"],
                 resumed_from=str(a.resume) if a.resume else None,
+                resumed_at_step=state["resumed_at"],
                 options=dict(batch=a.batch, lr=a.lr, anneal_steps=a.anneal_steps,
                              hidden=a.hidden, feat=a.feat, seed=a.seed),
                 parameters=sum(p.numel() for p in fl.flow.parameters()),
                 size_bytes=path.stat().st_size, wall_seconds=round(wall, 1),
                 hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
-                torch=torch.__version__, final_loss_per_dim=sum(fl.losses[-50:]) / 50,
+                torch=torch.__version__,
+                final_loss_per_dim=sum(fl.losses[-50:]) / len(fl.losses[-50:]),
                 command="python " + " ".join(sys.argv), metrics=metrics)
     samples_figure(fl, prob, xs[8000:8006], a.out / "samples.png")
     (a.out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")

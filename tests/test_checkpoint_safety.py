@@ -56,7 +56,9 @@ def test_any_flipped_byte_is_refused_or_loads_bitwise_what_was_saved(tmp_path):
             continue
         assert safe_io.content_sha256(back) == safe_io.content_sha256(_state())  # padding byte
         intact += 1
-    assert refused > 250 and refused + intact >= 300     # measured: 301 refused, 0 intact
+    # measured: 287 refused, 14 intact (bytes with no content: zip padding,
+    # unused header fields); all 18341 bytes: 17328 refused, 1013 intact, none intact but changed
+    assert refused > 250 and refused + intact >= 300
     path.write_bytes(clean)
     _flip(path)                                          # inside the weights
     with pytest.raises(CheckpointError, match="is corrupt.*checksum.*delete it and retrain"):
@@ -174,7 +176,7 @@ def test_killed_between_renames_or_mid_write_leaves_a_complete_checkpoint(tmp_pa
         "last.pt", "prev.pt"]
 
 
-# -- resumed prior training keeps its settings and describes the whole run --------------------------
+# -- resumed prior training keeps its settings and describes the whole run ------------------------
 def _cfg(tmp_path, name="run", **kw):
     return train.TrainConfig(**{**TINY, "steps": 12, "out": str(tmp_path / name), **kw})
 
