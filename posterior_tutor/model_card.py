@@ -18,7 +18,7 @@ import torch
 
 from . import frechet
 from .checkpoints import load_prior
-from .safe_io import read_card
+from .safe_io import read_card, write_card as write_card_file
 
 
 def prior_samples(den, n: int, steps: int, eta: float, seed: int, batch: int = 500) -> torch.Tensor:
@@ -68,7 +68,7 @@ def write_card(folder, data: str, quality: dict, notes: str | None = None) -> No
     card["quality"] = quality
     if notes:
         card["notes"] = notes
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    write_card_file(card_path, card)
     (folder / "README.md").write_text(card_markdown(folder.name, data, card))
 
 

@@ -17,6 +17,11 @@ Writing.  The state goes to a temporary file in the same folder, is flushed and 
 renamed over the target (atomic on POSIX); with ``keep_previous`` the current file first becomes
 ``prev.pt`` (``<stem>.prev<suffix>`` for other names).  A kill -9 at any moment leaves at least
 one complete checkpoint, so an interrupted run loses at most one checkpoint interval.
+
+Model cards (``model_card.json``: the sha256 of the weights beside them, settings, metrics) are
+written by ``write_card`` with their own ``card_sha256`` and read by ``read_card``: a card that
+does not parse, lacks the weights' sha256 or no longer matches its own checksum gives a
+CheckpointError.  (The shipped cards predate ``card_sha256``; it is checked where present.)
 """
 from __future__ import annotations
 
@@ -187,9 +192,37 @@ def changed_settings(saved: dict, now: dict, may_change=(), label: str = "this c
             if k not in may_change and norm(saved.get(k)) != norm(now.get(k))]
 
 
+CARD_CHECKSUM = "card_sha256"
+
+
+def card_sha256(card: dict) -> str:
+    """sha256 of a card's content (its JSON with sorted keys, without ``card_sha256``)."""
+    body = {k: v for k, v in card.items() if k != CARD_CHECKSUM}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def write_card(path, card: dict, indent: int = 2) -> Path:
+    """Write a ``model_card.json`` with its own checksum (``card_sha256``), atomically."""
+    path = Path(path)
+    body = {k: v for k, v in card.items() if k != CARD_CHECKSUM}
+    body[CARD_CHECKSUM] = card_sha256(body)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(json.dumps(body, indent=indent) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def read_card(path, require_sha256: bool = True) -> dict:
-    """A ``model_card.json`` as a dict, with a CheckpointError when it does not parse, is not a
-    JSON object, or (``require_sha256``) lacks the sha256 of the weights it describes."""
+    """A ``model_card.json`` as a dict (without its ``card_sha256``), with a CheckpointError when
+    it does not parse, is not a JSON object, does not match its own ``card_sha256`` (cards written
+    by this version carry one) or (``require_sha256``) lacks the sha256 of its weights."""
     path = Path(path)
     try:
         card = json.loads(path.read_text())
@@ -199,6 +232,11 @@ def read_card(path, require_sha256: bool = True) -> dict:
                               "that made the weights beside it.") from None
     if not isinstance(card, dict):
         raise CheckpointError(f"model card {path} is not a JSON object; restore it.")
+    stored = card.pop(CARD_CHECKSUM, None)
+    if stored is not None and stored != card_sha256(card):
+        raise CheckpointError(f"checksum mismatch for model card {path}: it was changed after it "
+                              "was written (its card_sha256 does not match). Restore it; if you "
+                              "edited it on purpose, delete its card_sha256 line.")
     sha = card.get("sha256")
     if require_sha256 and not (isinstance(sha, str) and len(sha) == 64):
         raise CheckpointError(f"model card {path} has no valid 'sha256' of its weights, so they "

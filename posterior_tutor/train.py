@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -22,7 +21,7 @@ import torch
 
 from .checkpoints import CheckpointError, file_sha256, load_state, save_atomic
 from .denoisers import EpsNetDenoiser
-from .safe_io import changed_settings, read_card, read_latest, write
+from .safe_io import changed_settings, read_card, read_latest, write, write_card
 from .schedules import VPSchedule
 
 
@@ -272,7 +271,7 @@ def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losse
             prev = {}
         if prev.get("sha256") == card["sha256"]:
             card = {**prev, **card}
-    old.write_text(json.dumps(card, indent=2) + "\n")
+    write_card(old, card)
 
 
 def main(argv=None) -> None:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 import posterior_tutor as pt
 from posterior_tutor.checkpoints import file_sha256
+from posterior_tutor.safe_io import write_card
 
 NAMES = {"denoising": "mnist-denoising", "sr4": "mnist-sr4"}
 
@@ -227,7 +228,7 @@ def main(argv=None):
                 final_loss_per_dim=sum(fl.losses[-50:]) / len(fl.losses[-50:]),
                 command="python " + " ".join(sys.argv), metrics=metrics)
     samples_figure(fl, prob, xs[8000:8006], a.out / "samples.png")
-    (a.out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
+    write_card(a.out / "model_card.json", card, indent=1)
     (a.out / "README.md").write_text(readme(card, a.task))
     print(json.dumps(card["metrics"], indent=1))
 

@@ -28,7 +28,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor.checkpoints import file_sha256
 from posterior_tutor.run_checkpoint import RunCheckpoint
-from posterior_tutor.safe_io import read_card
+from posterior_tutor.safe_io import read_card, write_card
 from posterior_tutor.tasks import image_problem
 
 
@@ -143,7 +143,7 @@ def main(argv=None):
                 total_steps=len(ud.losses), init=init_card,
                 resumed_at_step=run.resumed_from[1] if run.resumed_from else None,
                 untrained_metrics=untrained_metrics)
-    (a.out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(a.out / "model_card.json", card)
     (a.out / "README.md").write_text(readme(card))
     print(json.dumps(card, indent=2))
 

@@ -99,6 +99,21 @@ def test_bad_cards_give_checkpoint_error(tmp_path, text, match):
         checkpoints.load_prior(path)
 
 
+def test_a_changed_card_is_refused_unless_its_card_sha256_is_removed(tmp_path):
+    path = train.train_prior(train.TrainConfig(**{**TINY, "steps": 1, "out": str(tmp_path)}),
+                             progress=False)
+    card_path = tmp_path / "model_card.json"
+    text = card_path.read_text()
+    assert '"card_sha256"' in text and '"steps": 1,' in text
+    card_path.write_text(text.replace('"steps": 1,', '"steps": 9,'))
+    with pytest.raises(CheckpointError, match="checksum mismatch for model card.*card_sha256"):
+        checkpoints.load_prior(path)
+    card = json.loads(card_path.read_text())
+    del card["card_sha256"]                                 # edited on purpose
+    card_path.write_text(json.dumps(card))
+    assert checkpoints.load_prior(path).card["steps"] == 9
+
+
 def test_bad_shipped_card_gives_checkpoint_error(tmp_path, monkeypatch):
     import shutil
     shutil.copytree(checkpoints.checkpoint_dir() / "ud2m_mnist_sr4", tmp_path / "ud2m_mnist_sr4")
