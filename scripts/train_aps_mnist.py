@@ -7,9 +7,10 @@ Trains on measurements (one fixed noise draw each, seed 1) of MNIST test[0:8000]
 training images; no clean image enters the loss.  Checkpoints every ``--save-every`` steps to
 ``<out>/flow.pt`` and stops cleanly at ``--minutes`` (the card records the steps done), so a run can
 be resumed with ``--resume`` (also after a kill: the steps done are the length of the loss curve in
-flow.pt).  A resume must have the settings the run started with (refused otherwise, naming the
-setting); it goes on with a fresh optimiser and generator, and the card records the step it resumed
-at.  Evaluates on measurements of held-out MNIST test[8000:] and of KMNIST
+flow.pt).  A resume is a warm restart (a fresh optimiser, cosine schedule and generator) and may
+change --steps, --batch, --lr, --anneal-steps and --seed: each session's settings and the step it
+began at are saved with the flow and listed in the card ("sessions"), so the card describes the
+whole run; --hidden and --feat (the network's shape) must stay.  Evaluates on measurements of held-out MNIST test[8000:] and of KMNIST
 (out of distribution): PSNR / SSIM of the sample mean and of single samples, the baseline A^T y
 upsampled (bilinear for SR, y itself for denoising), chi^2 per measurement dimension, 90% coverage,
 and the flow's seconds per sample.  Writes ``flow.pt``, ``model_card.json`` and ``README.md``.
@@ -148,14 +149,14 @@ def train(a, den, prob, ys):
     g = torch.Generator().manual_seed(a.seed)
     if a.resume:
         fl = pt.aps.APSSampler.load(a.resume, den, prob)
-        check_resume(a, fl.config)
         done = len(fl.losses)      # one loss per step done, saved with the flow
+        continue_sessions(a, fl.config, done)
     else:
         fl = pt.aps.train(den, prob, ys, generator=g, steps=1, batch=a.batch, lr=a.lr,
                           anneal_steps=a.anneal_steps, hidden=a.hidden, feat=a.feat)
-        fl.config.update(steps=a.steps, seed=a.seed)    # the run's plan, saved with the flow
+        fl.config["sessions"] = [session(a, 0)]        # saved with the flow
         done = 1
-    state = dict(steps=done, stopped="planned steps", resumed_at=done if a.resume else None)
+    state = dict(steps=done, stopped="planned steps")
     deadline = time.perf_counter() + 60 * a.minutes
     out = a.out / "flow.pt"
 
@@ -176,18 +177,25 @@ def train(a, den, prob, ys):
     return fl, state, out
 
 
-def check_resume(a, config):
-    """Refuse to resume a flow trained with other settings (steps and seed: flows saved by this
-    version of the script)."""
-    keys = ["batch", "lr", "anneal_steps", "hidden", "feat"] + (["steps", "seed"] if "seed" in
-                                                                config else [])
-    diff = [f"--{k.replace('_', '-')} {config[k]!r} (this command: {getattr(a, k)!r})"
-            for k in keys if config[k] != getattr(a, k)]
-    if diff:
-        raise SystemExit(f"--resume {a.resume}: the flow was trained with {'; '.join(diff)}. A "
-                         "resumed run must keep the settings it started with (its card would "
-                         "describe a run that never happened): give the same flags, or start a "
-                         "new run.")
+SESSION = ("steps", "batch", "lr", "anneal_steps", "seed")
+
+
+def session(a, start: int) -> dict:
+    return dict(from_step=start, **{k: getattr(a, k) for k in SESSION})
+
+
+def continue_sessions(a, config: dict, done: int) -> None:
+    """A resume at step ``done``: refuse another network shape; use this command's batch, lr and
+    warm-up from here on (``fit`` reads them from the config) and record them as a new session."""
+    shape = [f"--{k} {config[k]!r} (this command: {getattr(a, k)!r})" for k in ("hidden", "feat")
+             if config[k] != getattr(a, k)]
+    if shape:
+        raise SystemExit(f"--resume {a.resume}: the flow was built with {'; '.join(shape)}; a "
+                         "resumed flow keeps its network: give the same flags, or start anew.")
+    first = {"from_step": 0, "recorded": "before sessions were recorded",
+             **{k: config[k] for k in ("batch", "lr", "anneal_steps")}}
+    config["sessions"] = list(config.get("sessions") or [first]) + [session(a, done)]
+    config.update(batch=a.batch, lr=a.lr, anneal_steps=a.anneal_steps)
 
 
 def main(argv=None):
@@ -218,7 +226,7 @@ def main(argv=None):
                 evaluation_data="MNIST test 8000+ (held out), KMNIST test (out of distribution)",
                 steps=state["steps"], steps_planned=a.steps, stopped=state["stopped"],
                 resumed_from=str(a.resume) if a.resume else None,
-                resumed_at_step=state["resumed_at"],
+                sessions=fl.config["sessions"],
                 options=dict(batch=a.batch, lr=a.lr, anneal_steps=a.anneal_steps,
                              hidden=a.hidden, feat=a.feat, seed=a.seed),
                 parameters=sum(p.numel() for p in fl.flow.parameters()),
@@ -252,7 +260,7 @@ diffusion ELBO (importance-sampled t, gradients through the frozen prior) in pla
 Training: {card['data']}; {card['steps']} of {card['steps_planned']} planned steps
 (stopped: {card['stopped']}), options {card['options']}, {card['hardware']},
 {card['wall_seconds'] / 60:.1f} min{', resumed from ' + card['resumed_from'] if card['resumed_from'] else ''}.
-Command: `{card['command']}`
+Command: `{card['command']}`{sessions_line(card.get('sessions', []))}
 
 Evaluation, {m['images']} measurements each, {m['samples_per_image']} samples per measurement
 (baseline: {base}; chi^2 = |y - A x|^2 / (m sigma^2), 1 when calibrated):
@@ -268,6 +276,14 @@ Seconds per sample (batch of {m['samples_per_image']}, CPU): {m['seconds_per_sam
 {dps_lines(card['metrics'].get('dps_comparison'))}
 sha256 of `flow.pt`: `{card['sha256']}` (checked on loading).
 """
+
+
+def sessions_line(sessions):
+    """One line per training session when the run was resumed (its settings and first step)."""
+    if len(sessions) < 2:
+        return ""
+    return "\nSessions: " + "; ".join(f"from step {s['from_step']}: " + ", ".join(
+        f"{k} {v}" for k, v in s.items() if k != "from_step") for s in sessions) + "."
 
 
 def dps_lines(c):

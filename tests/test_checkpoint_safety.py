@@ -344,3 +344,28 @@ def test_ud2m_resume_refuses_other_settings_and_needs_a_generator(toy, tmp_path)
         pt.ud2m.train(den, tp.problem, xs, **kw)
     with pytest.raises(ValueError, match="checkpoint_every must be a positive int"):
         pt.ud2m.train(den, tp.problem, xs, generator=_gen(1), **{**kw, "checkpoint_every": 0})
+
+
+def _script(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_aps_script_resume_records_each_session_and_keeps_the_network():
+    """train_aps_mnist.py --resume is a warm restart: the new settings are used from the step it
+    resumed at, and every session is recorded (the shipped sr4 flow: lr 5e-4, then 3e-4)."""
+    from argparse import Namespace
+    aps = _script("train_aps_mnist")
+    config = dict(batch=16, lr=5e-4, anneal_steps=200, hidden=64, feat=16)
+    a = Namespace(steps=6000, batch=16, lr=3e-4, anneal_steps=200, seed=0, hidden=64, feat=16,
+                  resume="flow.pt")
+    aps.continue_sessions(a, config, 1848)
+    assert config["lr"] == 3e-4 and [s["from_step"] for s in config["sessions"]] == [0, 1848]
+    assert config["sessions"][0]["lr"] == 5e-4 and config["sessions"][1]["lr"] == 3e-4
+    assert "from step 1848: steps 6000, batch 16, lr 0.0003" in aps.sessions_line(
+        config["sessions"])
+    with pytest.raises(SystemExit, match=r"--hidden 64 \(this command: 32\)"):
+        aps.continue_sessions(Namespace(**{**vars(a), "hidden": 32}), config, 1900)
