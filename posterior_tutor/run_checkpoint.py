@@ -37,7 +37,8 @@ class RunCheckpoint:
             if not isinstance(g, torch.Generator):
                 raise TypeError(f"generators[{name!r}] must be a torch.Generator, got "
                                 f"{type(g).__name__}.")
-        self.folder, self.every, self.generators = Path(folder), every, gens
+        self.folder, self.every, self.extra_generators = Path(folder), every, gens
+        self.generators = dict(gens)
         self.parts, self.settings, self.wall_seconds = {}, {}, 0.0
         self.resumed_from = None   # (path, step) when the last ``resume`` found a checkpoint
 
@@ -53,7 +54,7 @@ class RunCheckpoint:
                              "torch.Generator), so that a resumed run draws what the "
                              "uninterrupted one would.")
         self.settings, self.parts, self.what = dict(settings), dict(parts), what
-        self.generators = {"generator": generator, **self.generators}
+        self.generators = {**self.extra_generators, "generator": generator}
         # the generator as the run starts: a resume with another seed is refused
         self.settings["generator_at_start"] = content_sha256(generator.get_state())[:16]
         self._t0 = time.perf_counter()
