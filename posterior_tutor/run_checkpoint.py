@@ -136,3 +136,20 @@ def ud2m_parts(ud, opt, opt_d, decays) -> dict:
         parts["discriminator"] = (ud.discriminator.state_dict, ud.discriminator.load_state_dict)
         parts["opt_d"] = (opt_d.state_dict, opt_d.load_state_dict)
     return parts
+
+
+def ud2m_settings(ud, prob, data, weights, operators) -> dict:
+    """What a resumed UD2M run must share with the one it continues: the sampler's config, the
+    problem (its operator on a fixed probe: two masks of one density differ), the training data,
+    the prior (its fingerprint) and the kind of ``operators``."""
+    from .checkpoints import prior_fingerprint
+    ops = (None if operators is None else "callable" if callable(operators)
+           else f"list of {len(operators)}")
+    probe = torch.randn((1, *ud.shape), generator=torch.Generator().manual_seed(0)).to(data)
+    with torch.no_grad():
+        a_probe = content_sha256(prob.operator(probe))[:16]
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ud.config.items()}
+    return {**config, "problem": f"{prob.operator!r}, sigma {prob.sigma}, A(probe) sha256 "
+            f"{a_probe}", "operators": ops, "lpips_net": weights["lpips_net"],
+            "data": f"{tuple(data.shape)} sha256 {content_sha256(data)[:16]}",
+            "prior": f"sha256 {content_sha256(prior_fingerprint(ud.prior, ud.shape))[:16]}"}

@@ -196,13 +196,12 @@ from torch.nn import functional as F
 
 from .checkpoints import (CheckpointError, check_trained_on, prior_fingerprint,
                           read_checkpoint, save_atomic)
-from .run_checkpoint import as_run_checkpoint, ud2m_parts
-from .safe_io import content_sha256
 from .denoisers import Denoiser, parameters_of
 from .nets import seeded_init, time_embedding
 from .operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, SuperResolution
 from .samplers.base import (Step, back_projection, check_trained_call, ddim_update,
                             eps_from_x0, initial_noise)
+from .run_checkpoint import as_run_checkpoint, ud2m_parts, ud2m_settings
 from .schedules import randn
 
 __all__ = ["train", "pretrained", "UD2MSampler", "AdaptedDenoiser", "LoRA", "add_lora", "merge_lora",
@@ -901,7 +900,7 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
               for o in (opt, opt_d) if o is not None]
     start = 0
     if run is not None:
-        run.bind(_run_settings(ud, prob, data, weights, operators), ud2m_parts(ud, opt, opt_d,
+        run.bind(ud2m_settings(ud, prob, data, weights, operators), ud2m_parts(ud, opt, opt_d,
                  decays), generator, what="ud2m.train")
         start = run.resume()
     rng = range(start, opts["steps"])
@@ -940,16 +939,6 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
             ud.loss_parts.setdefault(k, []).append(float(v.detach()))
         if run is not None:
             run.step_done(step + 1, opts["steps"])
-
-
-def _run_settings(ud, prob, data, weights, operators) -> dict:
-    """What a resumed run must share with the one it continues (``RunCheckpoint``)."""
-    ops = (None if operators is None else "callable" if callable(operators)
-           else f"list of {len(operators)}")
-    return {**_plain(ud.config), "problem": f"{prob.operator!r}, sigma {prob.sigma}",
-            "operators": ops, "lpips_net": weights["lpips_net"],
-            "data": f"{tuple(data.shape)} sha256 {content_sha256(data)[:16]}",
-            "prior": f"sha256 {content_sha256(prior_fingerprint(ud.prior, ud.shape))[:16]}"}
 
 
 def _y_width(prob, x_one, shape) -> int:

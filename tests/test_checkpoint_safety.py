@@ -377,3 +377,38 @@ def test_aps_script_resume_records_each_session_and_keeps_the_network():
         config["sessions"])
     with pytest.raises(SystemExit, match=r"--hidden 64 \(this command: 32\)"):
         aps.continue_sessions(Namespace(**{**vars(a), "hidden": 32}), config, 1900)
+
+
+def test_ud2m_lora_run_interrupted_and_resumed_equals_the_uninterrupted_one(tmp_path, monkeypatch):
+    """The image path (LoRA adapters, discriminator, two optimisers, two cosine schedules)."""
+    from posterior_tutor import unfolding as U
+    torch.manual_seed(0)
+    net = pt.nets.UNet(1, (8, 16))
+    torch.nn.init.normal_(net.out[-1].weight, std=0.02)
+    den = pt.EpsNetDenoiser(net, pt.VPSchedule(), shape=(1, 16, 16))
+    xs = pt.data.load("digits", limit=16)
+    mask = torch.rand(1, 16, 16, generator=_gen(0)) > 0.5
+    prob = pt.InverseProblem(pt.operators.Inpainting(mask), 0.05)
+    kw = dict(steps=6, batch=2, K=2, N=2)
+    straight = pt.ud2m.train(den, prob, xs, generator=_gen(0), **kw)
+    real, calls = U.sampler_loss, [0]
+
+    def crash_at_6th(*a, **k):
+        calls[0] += 1
+        if calls[0] == 6:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(U, "sampler_loss", crash_at_6th)
+    with pytest.raises(KeyboardInterrupt):
+        pt.ud2m.train(den, prob, xs, generator=_gen(0), checkpoint=tmp_path, checkpoint_every=2,
+                      **kw)
+    monkeypatch.setattr(U, "sampler_loss", real)
+    resumed = pt.ud2m.train(den, prob, xs, generator=_gen(0), checkpoint=tmp_path,
+                            checkpoint_every=2, **kw)
+    a, b = straight.denoiser.adapter_state(), resumed.denoiser.adapter_state()
+    assert len(a) == 6 and all(torch.equal(a[k], b[k]) for k in a)
+    assert straight.losses == resumed.losses and straight.lam == resumed.lam
+    other = pt.operators.Inpainting(torch.rand(1, 16, 16, generator=_gen(1)) > 0.5)
+    with pytest.raises(CheckpointError, match=r"problem=.*A\(probe\)"):   # another mask
+        pt.ud2m.train(den, pt.InverseProblem(other, 0.05), xs, generator=_gen(0),
+                      checkpoint=tmp_path, checkpoint_every=2, **kw)
