@@ -1,59 +1,48 @@
 """Checkpoints: reading them safely and loading the shipped priors.
 
-Every checkpoint is read with ``torch.load(weights_only=True)`` (no code runs from the file), and a
-shipped one is verified against the sha256 in the ``model_card.json`` beside it.  Errors say what
-is wrong and what to do: missing file, truncated/corrupt file, checksum mismatch, architecture
-mismatch.
+Every checkpoint is read with ``torch.load(weights_only=True)`` (no code runs from the file) and
+verified: against the checksum embedded in it (``safe_io``: every file written by this version)
+and, for a shipped one, against the sha256 in the ``model_card.json`` beside it.  Errors say what
+is wrong and what to do: missing, empty, truncated or corrupt file, checksum mismatch, unreadable
+card, architecture mismatch.
 
     den = pt.pretrained("mnist")        # the shipped MNIST prior as a Denoiser (also "digits")
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 import torch
 
 from .denoisers import EpsNetDenoiser
+from .safe_io import CheckpointError, read_card, verify, write
+from .safe_io import load as load_file
 from .schedules import VPSchedule
 
 PRETRAINED = ("digits", "mnist")
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: missing, truncated/corrupt, wrong checksum or architecture."""
-
-
 def save_atomic(obj, path) -> None:
-    """torch.save through a temporary file and a rename: a crash mid-write never leaves a
-    half-written checkpoint behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save with a content checksum, through a temporary file, fsync and a rename: a crash
+    mid-write never leaves a half-written checkpoint behind (``safe_io.write``)."""
+    write(obj, path)
 
 
 def read_checkpoint(path, sha256: str | None = None) -> dict:
-    """torch.load(weights_only=True) with clear errors; checks the sha256 when one is given."""
+    """torch.load(weights_only=True) with clear errors; checks the sha256 of the whole file when
+    one is given (a shipped file, from its card) and the checksum embedded in the file (every
+    file written by this version: ``safe_io``)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist.")
-    if sha256 is not None:
+    if sha256 is not None and path.is_file():
         got = file_sha256(path)
         if got != sha256:
             raise CheckpointError(f"checksum mismatch for {path}: sha256 {got[:16]}..., expected "
                                   f"{sha256[:16]}... The file is corrupt or was replaced; restore it "
                                   "(git checkout data/) or retrain it.")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, not a torch file, pickled code objects, ...
-        raise CheckpointError(f"cannot read checkpoint {path}: it is truncated or not a "
-                              f"posterior_tutor checkpoint ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:160]}).") from None
-    if not isinstance(ckpt, dict) or "config" not in ckpt:
+    ckpt = verify(load_file(path), path, warn=sha256 is None)
+    if "config" not in ckpt:
         raise CheckpointError(f"{path} is not a posterior_tutor checkpoint (no 'config' entry).")
     return ckpt
 
@@ -80,7 +69,7 @@ def read_verified(path, check: bool = True, what: str = "checkpoint") -> tuple[d
     card).  With ``check=True`` the card must exist and its sha256 must match the file."""
     path = Path(path)
     card_path = path.parent / "model_card.json"
-    card = json.loads(card_path.read_text()) if card_path.is_file() else None
+    card = read_card(card_path, require_sha256=check) if card_path.is_file() else None
     if check and card is None:
         raise CheckpointError(f"{card_path} is missing, so {path} cannot be verified; pass "
                               f"check=False to load an unverified {what}.")

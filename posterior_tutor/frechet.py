@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from .checks import check_generator
 from .checkpoints import (CheckpointError, checkpoint_dir, file_sha256, load_state, read_verified,
                           save_atomic, shipped_path)
+from .safe_io import read_card, write_card
 
 __all__ = ["DigitClassifier", "train_classifier", "accuracy", "frechet_distance",
            "frechet_distance_gaussian", "digit_frechet", "real_floor", "save_classifier",
@@ -270,7 +271,7 @@ def save_classifier(clf: DigitClassifier, out, card: dict) -> Path:
     save_atomic({"format": CLASSIFIER_FORMAT, "config": clf.config(),
                   "state": clf.state_dict()}, path)
     card = {"sha256": file_sha256(path), "size_bytes": path.stat().st_size, **card}
-    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out / "model_card.json", card)
     return path
 
 
@@ -340,8 +341,8 @@ def update_floors(out, name: str, root=None) -> dict:
     """Recompute the floors of the classifier in ``out`` and rewrite its model card."""
     card_path = Path(out) / "model_card.json"
     clf = load_classifier(Path(out) / "classifier.pt")
-    card = {**json.loads(card_path.read_text()), "floors": floors(name, clf, root)}
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    card = {**read_card(card_path), "floors": floors(name, clf, root)}
+    write_card(card_path, card)
     return card["floors"]
 
 

@@ -18,6 +18,7 @@ import torch
 
 from . import frechet
 from .checkpoints import load_prior
+from .safe_io import read_card, write_card as write_card_file
 
 
 def prior_samples(den, n: int, steps: int, eta: float, seed: int, batch: int = 500) -> torch.Tensor:
@@ -63,11 +64,11 @@ def _save_grid(x: torch.Tensor, path: Path) -> None:
 def write_card(folder, data: str, quality: dict, notes: str | None = None) -> None:
     folder = Path(folder)
     card_path = folder / "model_card.json"
-    card = json.loads(card_path.read_text())
+    card = read_card(card_path)
     card["quality"] = quality
     if notes:
         card["notes"] = notes
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    write_card_file(card_path, card)
     (folder / "README.md").write_text(card_markdown(folder.name, data, card))
 
 

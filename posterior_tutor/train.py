@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -20,9 +19,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, file_sha256, load_state, read_checkpoint, save_atomic
+from .checkpoints import CheckpointError, file_sha256, load_state, save_atomic
 from .denoisers import EpsNetDenoiser
 from .progress import bar, wanted
+from .safe_io import changed_settings, read_card, read_latest, write, write_card
 from .schedules import VPSchedule
 
 
@@ -158,8 +158,10 @@ def build_unet(cfg: TrainConfig, in_ch: int = 1):
 def train_prior(cfg: TrainConfig, progress: bool | None = None, device: str = "cpu") -> Path:
     """Train (or resume) an image prior; returns the path of the final checkpoint ``prior.pt``.
 
-    Writes ``out/last.pt`` every ``ckpt_every`` steps (atomically) and, at the end, ``prior.pt``
-    (EMA weights + config) with ``model_card.json`` (its sha256 and the run's metadata)."""
+    Writes ``out/last.pt`` every ``ckpt_every`` steps (checksummed, atomically; the one before is
+    kept as ``prev.pt`` and used when ``last.pt`` is damaged) and, at the end, ``prior.pt`` (EMA
+    weights + config) with ``model_card.json`` (its sha256 and the run's metadata).  A resume must
+    have the settings the run started with (``_resume``), so the card describes the whole run."""
     import torch.distributed as dist
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     if world > 1 and not dist.is_initialized():
@@ -171,13 +173,14 @@ def train_prior(cfg: TrainConfig, progress: bool | None = None, device: str = "c
     net = build_unet(cfg, x.shape[1]).to(device)
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, wall = 0, 0.0
-    if (out / "last.pt").exists():
-        start, wall = _resume(out / "last.pt", cfg, net, ema, opt)
+    start, wall, losses, resumed = 0, 0.0, [], []
+    ckpt, used = read_latest(out / "last.pt", move_aside=rank == 0)
+    if ckpt is not None:
+        start, wall, losses, resumed = _resume(ckpt, used, cfg, net, ema, opt)
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
     steps_bar = bar(range(start, cfg.steps), "training prior", total=cfg.steps,
                     progress=wanted(progress) and rank == 0, initial=start)
-    losses, t0 = [], time.perf_counter()
+    t0 = time.perf_counter()
     for step in steps_bar:
         idx, t, eps = batch_for_step(cfg, step, x.shape[0], x.shape[1:], sched.T, rank, world)
         t, eps = t.to(device), eps.to(device)
@@ -194,30 +197,40 @@ def train_prior(cfg: TrainConfig, progress: bool | None = None, device: str = "c
             steps_bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.2f}")
         done = step + 1
         if rank == 0 and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
-                          "step": done, "wall": wall + time.perf_counter() - t0,
-                          "net": net.state_dict(), "ema": ema.state_dict(),
-                          "opt": opt.state_dict()}, out / "last.pt")
+            write({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg), "step": done,
+                   "wall": wall + time.perf_counter() - t0, "net": net.state_dict(),
+                   "ema": ema.state_dict(), "opt": opt.state_dict(), "resumed_at": resumed,
+                   "losses": torch.tensor(losses, dtype=torch.float64)},
+                  out / "last.pt", keep_previous=True)
     wall += time.perf_counter() - t0
     if rank == 0:
-        _write_final(out, cfg, ema, x, wall, world, device, losses)
+        _write_final(out, cfg, ema, x, wall, world, device, losses, resumed)
     if world > 1:
         dist.barrier()
     return out / "prior.pt"
 
 
-def _resume(path: Path, cfg: TrainConfig, net, ema, opt) -> tuple[int, float]:
-    ckpt = read_checkpoint(path)
-    saved = TrainConfig(**{**ckpt["config"], "channels": tuple(ckpt["config"]["channels"])})
-    for key in ("data", "split", "subset", "size", "channels", "attention", "batch", "seed"):
-        if getattr(saved, key) != getattr(cfg, key):
-            raise CheckpointError(
-                f"{path} was written by a run with {key}={getattr(saved, key)!r}, but this run has "
-                f"{key}={getattr(cfg, key)!r}. Use the same settings to resume, or another --out.")
+# settings that do not change the model: a resume may differ in these (and in --device, --threads)
+RESUME_MAY_CHANGE = ("ckpt_every", "out", "data_root")
+
+
+def _resume(ckpt: dict, path: Path, cfg: TrainConfig, net, ema, opt):
+    """Load a checkpoint into (net, ema, opt); refuses one written with other settings.
+    Returns (step, wall seconds, loss per step so far, steps at which the run was resumed)."""
+    diff = changed_settings(ckpt["config"], dataclasses.asdict(cfg), RESUME_MAY_CHANGE,
+                            "this command")
+    if diff:
+        raise CheckpointError(
+            f"{path} belongs to a run started with other settings: {'; '.join(diff)}. A resumed "
+            "run must keep the settings it started with, or its card would describe a run that "
+            "never happened: resume with the same flags, or start a new run with another --out.")
     load_state(net, ckpt["net"], path)
     load_state(ema, ckpt["ema"], path)
     opt.load_state_dict(ckpt["opt"])
-    return int(ckpt["step"]), float(ckpt.get("wall", 0.0))
+    step = int(ckpt["step"])
+    losses = ckpt["losses"].tolist() if "losses" in ckpt else []
+    resumed = list(ckpt.get("resumed_at", [])) + ([step] if step < cfg.steps else [])
+    return step, float(ckpt.get("wall", 0.0)), losses, resumed
 
 
 def hardware() -> str:
@@ -227,7 +240,8 @@ def hardware() -> str:
             f"{torch.get_num_threads()} torch threads")
 
 
-def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losses) -> None:
+def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losses,
+                 resumed=()) -> None:
     path = out / "prior.pt"
     save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
                   "shape": list(x.shape[1:]), "ema": ema.state_dict()}, path)
@@ -235,6 +249,7 @@ def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losse
     card = {"sha256": file_sha256(path), "data": cfg.data, "split": cfg.split, "subset": cfg.subset,
             "n_train": int(x.shape[0]), "shape": list(x.shape[1:]), "steps": cfg.steps,
             "batch": cfg.batch, "seed": cfg.seed, "processes": world, "device": device,
+            "resumed_at": list(resumed),
             "hardware": hardware(), "wall_seconds": round(wall, 1),
             "parameters": count_parameters(ema), "size_bytes": path.stat().st_size,
             "final_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 4) if losses else None,
@@ -243,10 +258,13 @@ def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losse
             "config": dataclasses.asdict(cfg)}
     old = out / "model_card.json"
     if old.exists():  # keep metrics that an evaluation added earlier only if the weights match
-        prev = json.loads(old.read_text())
+        try:
+            prev = read_card(old, require_sha256=False)
+        except CheckpointError:  # an unreadable card is replaced
+            prev = {}
         if prev.get("sha256") == card["sha256"]:
             card = {**prev, **card}
-    old.write_text(json.dumps(card, indent=2) + "\n")
+    write_card(old, card)
 
 
 def main(argv=None) -> None:
@@ -277,7 +295,10 @@ def main(argv=None) -> None:
     if device.startswith("cuda") and "LOCAL_RANK" in os.environ:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
         torch.cuda.set_device(device)
-    path = train_prior(TrainConfig(**a), progress=False if quiet else None, device=device)
+    try:
+        path = train_prior(TrainConfig(**a), progress=False if quiet else None, device=device)
+    except CheckpointError as err:   # a damaged checkpoint or a resume with other settings
+        raise SystemExit(f"error: {err}") from None
     if int(os.environ.get("RANK", 0)) == 0:
         print(f"wrote {path}")
 

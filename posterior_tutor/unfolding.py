@@ -204,6 +204,7 @@ from .options import Anything, Choice, Flag, Int, Real, check_options
 from .progress import bar
 from .samplers.base import (Step, back_projection, check_trained_call, ddim_update,
                             eps_from_x0, initial_noise)
+from .run_checkpoint import as_run_checkpoint, ud2m_parts, ud2m_settings
 from .schedules import randn
 
 __all__ = ["train", "pretrained", "UD2MSampler", "AdaptedDenoiser", "LoRA", "add_lora", "merge_lora",
@@ -736,7 +737,8 @@ TRAIN_OPTIONS = {   # kind and range of each option of train() (options.py); Non
     "operators": Anything(), "sigma_factor": Real(0, low_open=True, optional=True),
     "train_times": Choice("uniform", "grid"), "lora_layers": Anything(), "hidden": Int(1),
     "x0_weighting": Choice("snr", "uniform"), "init": Anything(),
-    "progress": Flag(optional=True, hint="None: on except under pytest")}
+    "progress": Flag(optional=True, hint="None: on except under pytest"),
+    "checkpoint": Anything(), "checkpoint_every": Int(1, hint="steps between saved states")}
 
 
 def measure_batch(prob: InverseProblem, x0, generator=None):
@@ -804,7 +806,8 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
           lpips_weight: float = 0.0, lpips_net: str = "vgg", operators=None,
           sigma_factor: float | None = None, train_times: str = "uniform", lora_layers=None,
           hidden: int = 64, x0_weighting: str = "snr", init: "UD2MSampler | None" = None,
-          progress: bool | None = None, **unknown) -> UD2MSampler:
+          progress: bool | None = None, checkpoint=None, checkpoint_every: int = 100,
+          **unknown) -> UD2MSampler:
     """Fine-tune ``den`` into a K x N unfolded posterior sampler for ``prob`` (UD2M).
 
     xs_train : clean signals (n, ...) of the prior's shape; measurements are made on the fly.
@@ -834,18 +837,24 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
                continued; rank and adapted layers must match (default: init's layers), K and N
                may differ.  The learning rate starts a fresh cosine decay (a warm restart).
     progress : tqdm bar (None: on, except under pytest; ``posterior_tutor.progress``).
+    checkpoint, checkpoint_every : a folder (or a ``RunCheckpoint``) for a resumable run: every
+               ``checkpoint_every`` steps ``folder/last.pt`` holds the whole training state; called
+               again with the same folder and settings, training resumes there and ends with the
+               weights of an uninterrupted run (``posterior_tutor.run_checkpoint``; needs
+               ``generator``).  Other settings than the run started with are refused.
     """
     if unknown:
         raise TypeError(f"ud2m.train has no option(s) {sorted(unknown)}; its options are steps, "
                         "batch, lr, K, N, eta, rank, adv_weight, gp_weight, lpips_weight, "
                         "lpips_net, operators, sigma_factor, train_times, lora_layers, hidden, "
-                        "x0_weighting, init, progress.")
+                        "x0_weighting, init, progress, checkpoint, checkpoint_every.")
     check_options("ud2m.train", TRAIN_OPTIONS, {k: v for k, v in locals().items()
                                                 if k in TRAIN_OPTIONS})
     _check_objects(operators, lora_layers)
     check_generator(generator)
     if isinstance(xs_train, torch.Tensor):   # the adapters' dtype: the network's, else the default
         xs_train = conform(xs_train, dtype_of(den) or torch.get_default_dtype(), "xs_train")
+    run = as_run_checkpoint(checkpoint, checkpoint_every)
     if x0_weighting not in ("snr", "uniform"):
         raise ValueError(f"x0_weighting must be 'snr' or 'uniform', got {x0_weighting!r}.")
     if isinstance(init, UD2MSampler):   # anything else is refused by continue_from
@@ -876,7 +885,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
     if lpips_weight > 0:
         _check_lpips(shape, lpips_net, xs_train)
     _fit(ud, prob, xs_train.to(ud.denoiser.device), opts, weights, operators, train_times,
-         generator, progress)
+         generator, progress, run)
     return ud
 
 
@@ -902,8 +911,9 @@ def continue_from(ud: UD2MSampler, init) -> None:
     ud.config["init_steps"] = len(init.losses)
 
 
-def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progress):
-    """The alternating loop: one discriminator update, one sampler update per step."""
+def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progress, run=None):
+    """The alternating loop: one discriminator update, one sampler update per step; ``run``
+    (a RunCheckpoint) saves it every few steps and resumes it."""
     opt = torch.optim.AdamW([{"params": ud.denoiser.trainable_parameters(), "weight_decay": 0.01},
                              {"params": [ud.log_lam], "weight_decay": 0.0}], lr=opts["lr"])
     opt_d = (torch.optim.AdamW(ud.discriminator.parameters(), lr=opts["lr"], betas=(0.5, 0.999))
@@ -911,9 +921,15 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
     decays = [torch.optim.lr_scheduler.CosineAnnealingLR(o, opts["steps"],
                                                          eta_min=0.05 * opts["lr"])
               for o in (opt, opt_d) if o is not None]
-    rng = bar(range(opts["steps"]), "training UD2M", total=opts["steps"], progress=progress)
+    start = 0
+    if run is not None:
+        run.bind(ud2m_settings(ud, prob, data, weights, operators), ud2m_parts(ud, opt, opt_d,
+                 decays), generator, what="ud2m.train")
+        start = run.resume()
+    rng = bar(range(start, opts["steps"]), "training UD2M", total=opts["steps"],
+              progress=progress, initial=start)
     dev = data.device
-    for _ in rng:
+    for step in rng:
         idx = torch.randint(data.shape[0], (opts["batch"],), generator=generator,
                             device=_gen_device(generator)).to(dev)
         x0 = data[idx]
@@ -944,6 +960,8 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
                         f"lower lr (now {opts['lr']:g}) or the loss weights, or check the data.")
         for k, v in {**parts, **parts_d}.items():
             ud.loss_parts.setdefault(k, []).append(float(v.detach()))
+        if run is not None:
+            run.step_done(step + 1, opts["steps"])
     for p in ud.trainable_parameters():
         finite_or_raise(p.detach(), "a UD2M weight", "after training",
                         f"lower lr (now {opts['lr']:g}).")

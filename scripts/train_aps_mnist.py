@@ -6,7 +6,11 @@
 Trains on measurements (one fixed noise draw each, seed 1) of MNIST test[0:8000], the prior's own
 training images; no clean image enters the loss.  Checkpoints every ``--save-every`` steps to
 ``<out>/flow.pt`` and stops cleanly at ``--minutes`` (the card records the steps done), so a run can
-be resumed with ``--resume``.  Evaluates on measurements of held-out MNIST test[8000:] and of KMNIST
+be resumed with ``--resume`` (also after a kill: the steps done are the length of the loss curve in
+flow.pt).  A resume is a warm restart (a fresh optimiser, cosine schedule and generator) and may
+change --steps, --batch, --lr, --anneal-steps and --seed: each session's settings and the step it
+began at are saved with the flow and listed in the card ("sessions"), so the card describes the
+whole run; --hidden and --feat (the network's shape) must stay.  Evaluates on measurements of held-out MNIST test[8000:] and of KMNIST
 (out of distribution): PSNR / SSIM of the sample mean and of single samples, the baseline A^T y
 upsampled (bilinear for SR, y itself for denoising), chi^2 per measurement dimension, 90% coverage,
 and the flow's seconds per sample.  Writes ``flow.pt``, ``model_card.json`` and ``README.md``.
@@ -25,6 +29,7 @@ import torch.nn.functional as F
 
 import posterior_tutor as pt
 from posterior_tutor.checkpoints import file_sha256
+from posterior_tutor.safe_io import write_card
 
 NAMES = {"denoising": "mnist-denoising", "sr4": "mnist-sr4"}
 
@@ -144,10 +149,12 @@ def train(a, den, prob, ys):
     g = torch.Generator().manual_seed(a.seed)
     if a.resume:
         fl = pt.aps.APSSampler.load(a.resume, den, prob)
-        done = json.loads((a.resume.parent / "model_card.json").read_text()).get("steps", 0)
+        done = len(fl.losses)      # one loss per step done, saved with the flow
+        continue_sessions(a, fl.config, done)
     else:
         fl = pt.aps.train(den, prob, ys, generator=g, steps=1, batch=a.batch, lr=a.lr,
                           anneal_steps=a.anneal_steps, hidden=a.hidden, feat=a.feat)
+        fl.config["sessions"] = [session(a, 0)]        # saved with the flow
         done = 1
     state = dict(steps=done, stopped="planned steps")
     deadline = time.perf_counter() + 60 * a.minutes
@@ -168,6 +175,27 @@ def train(a, den, prob, ys):
         pass
     fl.save(out)
     return fl, state, out
+
+
+SESSION = ("steps", "batch", "lr", "anneal_steps", "seed")
+
+
+def session(a, start: int) -> dict:
+    return dict(from_step=start, **{k: getattr(a, k) for k in SESSION})
+
+
+def continue_sessions(a, config: dict, done: int) -> None:
+    """A resume at step ``done``: refuse another network shape; use this command's batch, lr and
+    warm-up from here on (``fit`` reads them from the config) and record them as a new session."""
+    shape = [f"--{k} {config[k]!r} (this command: {getattr(a, k)!r})" for k in ("hidden", "feat")
+             if config[k] != getattr(a, k)]
+    if shape:
+        raise SystemExit(f"--resume {a.resume}: the flow was built with {'; '.join(shape)}; a "
+                         "resumed flow keeps its network: give the same flags, or start anew.")
+    first = {"from_step": 0, "recorded": "before sessions were recorded",
+             **{k: config[k] for k in ("batch", "lr", "anneal_steps")}}
+    config["sessions"] = list(config.get("sessions") or [first]) + [session(a, done)]
+    config.update(batch=a.batch, lr=a.lr, anneal_steps=a.anneal_steps)
 
 
 def main(argv=None):
@@ -198,15 +226,17 @@ def main(argv=None):
                 evaluation_data="MNIST test 8000+ (held out), KMNIST test (out of distribution)",
                 steps=state["steps"], steps_planned=a.steps, stopped=state["stopped"],
                 resumed_from=str(a.resume) if a.resume else None,
+                sessions=fl.config["sessions"],
                 options=dict(batch=a.batch, lr=a.lr, anneal_steps=a.anneal_steps,
                              hidden=a.hidden, feat=a.feat, seed=a.seed),
                 parameters=sum(p.numel() for p in fl.flow.parameters()),
                 size_bytes=path.stat().st_size, wall_seconds=round(wall, 1),
                 hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
-                torch=torch.__version__, final_loss_per_dim=sum(fl.losses[-50:]) / 50,
+                torch=torch.__version__,
+                final_loss_per_dim=sum(fl.losses[-50:]) / len(fl.losses[-50:]),
                 command="python " + " ".join(sys.argv), metrics=metrics)
     samples_figure(fl, prob, xs[8000:8006], a.out / "samples.png")
-    (a.out / "model_card.json").write_text(json.dumps(card, indent=1) + "\n")
+    write_card(a.out / "model_card.json", card, indent=1)
     (a.out / "README.md").write_text(readme(card, a.task))
     print(json.dumps(card["metrics"], indent=1))
 
@@ -230,7 +260,7 @@ diffusion ELBO (importance-sampled t, gradients through the frozen prior) in pla
 Training: {card['data']}; {card['steps']} of {card['steps_planned']} planned steps
 (stopped: {card['stopped']}), options {card['options']}, {card['hardware']},
 {card['wall_seconds'] / 60:.1f} min{', resumed from ' + card['resumed_from'] if card['resumed_from'] else ''}.
-Command: `{card['command']}`
+Command: `{card['command']}`{sessions_line(card.get('sessions', []))}
 
 Evaluation, {m['images']} measurements each, {m['samples_per_image']} samples per measurement
 (baseline: {base}; chi^2 = |y - A x|^2 / (m sigma^2), 1 when calibrated):
@@ -246,6 +276,14 @@ Seconds per sample (batch of {m['samples_per_image']}, CPU): {m['seconds_per_sam
 {dps_lines(card['metrics'].get('dps_comparison'))}
 sha256 of `flow.pt`: `{card['sha256']}` (checked on loading).
 """
+
+
+def sessions_line(sessions):
+    """One line per training session when the run was resumed (its settings and first step)."""
+    if len(sessions) < 2:
+        return ""
+    return "\nSessions: " + "; ".join(f"from step {s['from_step']}: " + ", ".join(
+        f"{k} {v}" for k, v in s.items() if k != "from_step") for s in sessions) + "."
 
 
 def dps_lines(c):

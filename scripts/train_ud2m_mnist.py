@@ -8,6 +8,11 @@ fly, sigma = 0.05), evaluates on measurements of held-out images test[8000:], an
 ``sampler.pt``, ``model_card.json`` (sha256, settings, hardware, wall time, metrics) and
 ``README.md``.  Random inpainting trains in the general-operator mode: a fresh 50% mask per batch,
 so the sampler works for any mask at inference.
+
+Resumable: every ``--checkpoint-every`` steps the whole training state goes to
+``<out>/checkpoints/last.pt`` (the one before kept as ``prev.pt``); the same command run again
+resumes there (from ``prev.pt`` if ``last.pt`` is damaged) and ends with the weights of an
+uninterrupted run.  Other settings than the run started with are refused.
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ import torch
 
 import posterior_tutor as pt
 from posterior_tutor.checkpoints import file_sha256
+from posterior_tutor.run_checkpoint import RunCheckpoint
+from posterior_tutor.safe_io import read_card, write_card
 from posterior_tutor.tasks import image_problem
 
 
@@ -50,6 +57,8 @@ def parse_args(argv=None):
                    help="a folder with sampler.pt (+ model_card.json) to continue training from "
                         "(its adapters, lambda, sigma'; give the same --rank and --lora-layers)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--checkpoint-every", type=int, default=100,
+                   help="steps between checkpoints in OUT/checkpoints (a rerun resumes there)")
     p.add_argument("--eval-images", type=int, default=16)
     p.add_argument("--eval-samples", type=int, default=32)
     return p.parse_args(argv)
@@ -103,13 +112,16 @@ def main(argv=None):
     layers = None if a.lora_layers == "attention" else pt.ud2m.adaptable_layers(den.net)
     if init is not None and a.sigma_factor is None:
         sigma_factor = init.config["sigma_factor"]
-    start = time.perf_counter()
-    ud = pt.ud2m.train(den, prob, train_x, generator=g, steps=a.steps, batch=a.batch, lr=a.lr,
-                       adv_weight=a.adv_weight, operators=operators, sigma_factor=sigma_factor,
-                       train_times=a.train_times, K=a.K, N=a.N, rank=a.rank,
-                       lora_layers=layers, x0_weighting=a.x0_weighting, init=init,
-                       progress=True)
-    wall = time.perf_counter() - start
+    run = RunCheckpoint(a.out / "checkpoints", a.checkpoint_every, generators={"masks": mask_gen})
+    try:
+        ud = pt.ud2m.train(den, prob, train_x, generator=g, steps=a.steps, batch=a.batch,
+                           lr=a.lr, adv_weight=a.adv_weight, operators=operators,
+                           sigma_factor=sigma_factor, train_times=a.train_times, K=a.K, N=a.N,
+                           rank=a.rank, lora_layers=layers, x0_weighting=a.x0_weighting,
+                           init=init, progress=True, checkpoint=run)
+    except pt.checkpoints.CheckpointError as err:   # damaged checkpoints, other settings
+        raise SystemExit(f"error: {err}") from None
+    wall = run.wall_seconds     # every session of the run, resumed ones included
     a.out.mkdir(parents=True, exist_ok=True)
     path = ud.save(a.out / "sampler.pt")
     den.clip = 1.0
@@ -129,8 +141,9 @@ def main(argv=None):
                 final_loss=sum(ud.losses[-50:]) / len(ud.losses[-50:]), torch=torch.__version__,
                 command="python " + " ".join(sys.argv), metrics=metrics,
                 total_steps=len(ud.losses), init=init_card,
+                resumed_at_step=run.resumed_from[1] if run.resumed_from else None,
                 untrained_metrics=untrained_metrics)
-    (a.out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(a.out / "model_card.json", card)
     (a.out / "README.md").write_text(readme(card))
     print(json.dumps(card, indent=2))
 
@@ -148,7 +161,7 @@ def load_init(folder, den):
         raise SystemExit(f"--init {folder}: no sampler.pt there.")
     init = pt.ud2m.UD2MSampler.load(path, den)
     card_path = path.parent / "model_card.json"
-    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    card = read_card(card_path, require_sha256=False) if card_path.exists() else {}
     keep = ("command", "steps", "total_steps", "lr", "wall_seconds", "sha256")
     return init, {"path": str(path), **{k: card[k] for k in keep if k in card}}
 

@@ -142,7 +142,11 @@ def test_checksum_mismatch(trained):
 def test_architecture_mismatch(trained):
     ckpt = torch.load(trained, weights_only=True)
     ckpt["config"]["channels"] = [16, 32]
-    torch.save(ckpt, trained)
+    torch.save(ckpt, trained)    # edited behind the package's back: its checksum no longer fits
+    with pytest.raises(CheckpointError, match="is corrupt.*checksum"):
+        checkpoints.load_prior(trained, check=False)
+    from posterior_tutor import safe_io
+    safe_io.write(ckpt, trained)  # written with a fresh checksum: the architecture check speaks
     with pytest.raises(CheckpointError, match="architecture mismatch"):
         checkpoints.load_prior(trained, check=False)
 
