@@ -35,15 +35,16 @@ def annealing_grid(sched, levels: int, s_max: float = 100.0, s_min: float = 0.1,
     return [sched.t_from_sigma(v.item()) for v in s]
 
 
-def ode_x0(den, x_t, t, ode_steps):
-    """x0 estimate by ``ode_steps`` deterministic DDIM steps from t to 0."""
+def ode_x0(den, x_t, t, ode_steps, generator=None):
+    """x0 estimate by ``ode_steps`` deterministic DDIM steps from t to 0 (eta = 0: no draw;
+    ``generator`` is passed on so that a change of eta could never reach the global RNG)."""
     sched = den.schedule
     grid = sched.timesteps(min(ode_steps, t + 1), t_max=t)
     x = x_t
     for j, tj in enumerate(grid):
         x0 = den(x, tj)
         t_next = grid[j + 1] if j + 1 < len(grid) else -1
-        x = ddim_update(sched, x0, eps_from_x0(sched, x, x0, tj), tj, t_next, 0.0, None)
+        x = ddim_update(sched, x0, eps_from_x0(sched, x, x0, tj), tj, t_next, 0.0, generator)
     return x
 
 
@@ -64,7 +65,7 @@ def run(den, prob, y, n, generator=None, shape=None, levels: int = 200, ode_step
     x = initial_noise(n, shape, y, generator, den) * 1.0
     with torch.no_grad():
         for i, t in enumerate(grid):
-            x0_hat = ode_x0(den, x, t, ode_steps)
+            x0_hat = ode_x0(den, x, t, ode_steps, generator)
             r2 = (r_scale * sched.sigma(t).item()) ** 2
             step = lr / (1 / r2 + L_data)
             x0 = x0_hat.clone()
