@@ -226,8 +226,9 @@ _BATCHED_Y_PROX = (Inpainting, Denoising, Blur, SuperResolution)  # their prox b
 
 def data_prox(prob: InverseProblem, z, y, radius, batched_y: bool = False):
     """argmin_x |A x - y|^2/(2 sigma^2) + |x - z|^2/(2 radius^2); ``batched_y``: one y per sample
-    (training).  Differentiable in z and in a tensor radius for linear operators; the Gauss-Newton
-    prox of a nonlinear operator starts from a detached copy, so it passes no gradient."""
+    (training).  Differentiable in z and in a tensor radius: exactly for linear operators; for a
+    nonlinear one through the unrolled Gauss-Newton steps (their Jacobians are taken at detached
+    iterates, so it is not the implicit-function gradient, but lambda and z do get one)."""
     if not batched_y:
         return prob.prox(z, y, radius)
     op = prob.operator
