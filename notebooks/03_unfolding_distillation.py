@@ -331,13 +331,14 @@ def table(rows, first="task"):
 # ### How much noise a block may add: $\sigma'$
 #
 # Each block re-noises its estimate to $\tau$ with $s(\tau) = \rho \le \sigma'$, so $\sigma'$ caps the
-# noise level at which the prior ever works. At $\sigma' = 2\sigma = 0.1$ (the package's default) the
-# denoiser sees a digit with half its pixels missing plus a little noise: at that noise level it
+# noise level at which the prior ever works. At $\sigma' = 2\sigma = 0.1$ (the package's default)
+# the denoiser sees a digit with half its pixels missing plus a little noise: at that noise level it
 # has no licence to invent strokes, and the missing pixels stay grey. The public code's own
-# $\sigma'$ is lower still: its `sigma_model = 2 * sigma_model` converts the noise level from
-# $[0, 1]$ to $[-1, 1]$ image units (not a tuning factor), so in our units its $\sigma'$ is
-# $\sigma$ itself, times 13 for inpainting (it also keeps the true $\sigma$ in $x^{(0)}$ and uses
-# another DDIM noise rule: `ud.with_preset("code")` runs all three, `posterior_tutor/ud2m_presets.py`).
+# $\sigma'$ is lower still for super-resolution: its `sigma_model = 2 * sigma_model` converts the
+# noise level from $[0, 1]$ to $[-1, 1]$ image units (not a tuning factor), so in our units its
+# $\sigma'$ is $\sigma$ itself, times 13 for inpainting (it also keeps the true $\sigma$ in
+# $x^{(0)}$ and uses another DDIM noise rule: `ud.with_preset("code")` runs all three,
+# `posterior_tutor/ud2m_presets.py`).
 # Before any training (adapters at zero), the PSNR of the mean as a function of $\sigma'/\sigma$,
 # and with the code's bookkeeping:
 
@@ -352,7 +353,8 @@ for task in ("random_inpainting", "sr4"):
             task_problems(task), n=8)
     code = untrained.with_preset("code")     # the code's sigma' (sigma, x13 inpainting), x^(0), eta
     sweep[(task, "untrained, the code's bookkeeping")] = evaluate(
-        lambda p, yy, g, n, u=code: u.sample(yy, n, generator=g, problem=p), task_problems(task), n=8)
+        lambda p, yy, g, n, u=code: u.sample(yy, n, generator=g, problem=p),
+        task_problems(task), n=8)
 display(table(sweep))
 for task, better in (("random_inpainting", 13), ("sr4", 20)):
     gain = (sweep[(task, f"untrained, sigma' = {better} sigma")]["mean"]
@@ -360,11 +362,11 @@ for task, better in (("random_inpainting", 13), ("sr4", 20)):
     assert gain > 3, f"{task}: a larger sigma' lets the prior fill in what A removed ({gain:.1f} dB)"
 code_gap = (sweep[("sr4", "untrained, sigma' = 20 sigma")]["mean"]
             - sweep[("sr4", "untrained, the code's bookkeeping")]["mean"])
-assert code_gap > 3, f"the code's sigma' = sigma cannot fill in a 4x super-resolution ({code_gap:.1f} dB)"
+assert code_gap > 3, f"the code's sigma' = sigma cannot super-resolve 4x ({code_gap:.1f} dB)"
 
 # %% [markdown]
-# So the shipped samplers use $\sigma' = 13\sigma$ (inpainting: the code's own factor) and $20\sigma$
-# (super-resolution, where the code's $\sigma$ fails), chosen on exactly this untrained sweep over
+# So the shipped samplers use $\sigma' = 13\sigma$ (inpainting: the code's own factor) and
+# $20\sigma$ (super-resolution, where the code's $\sigma$ fails), chosen on exactly this untrained sweep over
 # held-out digits (the table is in `scripts/train_ud2m_mnist.py`); training then starts from a
 # sampler that already works. For inpainting the code's whole bookkeeping is as good (the shipped
 # sampler on the stored benchmark's digits: 29.82 dB against 29.75; super-resolution 12.91 against
@@ -601,8 +603,8 @@ plt.show()
 #   it reaches the posterior's location in 8-9 calls on the toy problem, as close as LATINO and
 #   DiffPIR; DPS, with hundreds of calls and backward passes, stays closer. The residual error is in
 #   the mode weights.
-# * On MNIST the re-noise cap $\sigma'$ decides what the prior may fill in: at $2\sigma$ the samplers
-#   cannot inpaint, at the public code's $\sigma$ (its factor 2 only converts $[0,1]$ units to
+# * On MNIST the re-noise cap $\sigma'$ decides what the prior may fill in: at $2\sigma$ the
+#   samplers cannot inpaint, at the public code's $\sigma$ (its factor 2 only converts $[0,1]$ units to
 #   $[-1,1]$) they cannot super-resolve, at $13\sigma$ / $20\sigma$ they work before any training;
 #   a few more calls per sample (15-16 instead of 9) add about a dB. The paper's SNR-weighted $x_0$
 #   loss trains only the last block, which already works: the chain is decided in its first two

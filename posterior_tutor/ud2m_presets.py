@@ -1,4 +1,4 @@
-"""UD2M's noise bookkeeping: the public code's ("code") next to this package's measured one ("ours").
+"""UD2M's noise bookkeeping: the public code's ("code") next to this package's measured ("ours").
 
     ud = pt.ud2m.pretrained("mnist-sr4")             # preset "ours" (what it was trained with)
     xs = ud.with_preset("code").sample(y, n=32)      # the same adapters, the code's bookkeeping

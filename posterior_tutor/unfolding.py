@@ -70,8 +70,9 @@ smaller, A^T y when it is not an image).  The R1 penalty is zero-centred on real
 random masks): the operator enters only through the prox, so a trained sampler accepts another
 operator at inference (``problem=``).
 
-Defaults.  Paper: K = 3, N = 3, eta = 0.8, sigma' = sigma ([-1, 1] units; x13 inpainting), LoRA rank 5 (alpha 1.5) on attention,
-AdamW lr 1e-4 (wd 0.01), batch 32, adversarial weight 1, LPIPS weight 0.1, R1 weight 0.01 (MNIST).
+Defaults.  Paper: K = 3, N = 3, eta = 0.8, sigma' = sigma ([-1, 1] units; x13 inpainting), LoRA
+rank 5 (alpha 1.5) on attention, AdamW lr 1e-4 (wd 0.01), batch 32, adversarial weight 1, LPIPS
+weight 0.1, R1 weight 0.01 (MNIST).
 Here: rank 4, adversarial weight 1 (the paper's; on the toy problem 0 and 0.05 left the sampler
 where it started, 1 improved it); vectors (toy) lr 1e-3, batch 256, 500 steps, R1 weight 0.1;
 images lr 1e-4, batch 32, 2000 steps, R1 weight 0.01; LPIPS off (its ImageNet weights need a
@@ -174,9 +175,10 @@ Departures from the paper and its code, and why:
 * No learned rho scale.  sigma' = ``sigma_factor`` sigma for every operator (shipped: 13 for
   inpainting, the code's factor; 20 for SR, where the code's sigma gives 12.91 dB against 24.28),
   the same sigma' in x^(0) (the code: the true sigma; within 0.1 dB) and the standard DDIM eta
-  rule (the code: single-step beta_t; within 0.1 dB): ``ud2m_presets``, docs/notes/ud2m.md.  No hard data replacement for inpainting
-  ((1 - M) x + M y between iterations): the exact prox already enforces the data; it is the same
-  for every operator, which the general-operator mode needs.
+  rule (the code: single-step beta_t; within 0.1 dB): ``ud2m_presets``, docs/notes/ud2m.md.
+  No hard data replacement for inpainting ((1 - M) x + M y between iterations): the exact prox
+  already enforces the data; it is the same for every operator, which the general-operator mode
+  needs.
 * Exact proxes for every operator of ``pt.operators`` (closed form for SR, where the code
   approximates); a nonlinear A has no A^T y, so its x^(0) drops that term.
 * Discriminator with logits and BCE-with-logits (the code applies a sigmoid, then BCEWithLogits:

@@ -91,7 +91,8 @@ def fake_cuda(monkeypatch):
         return lookup(self, table, t, like)
 
     monkeypatch.setattr(VPSchedule, "_lookup", scalar_lookup)
-    monkeypatch.setattr(VPSchedule, "t_from_sigma", lambda self, s: real(t_from_sigma)(self, float(s)))
+    monkeypatch.setattr(VPSchedule, "t_from_sigma",
+                        lambda self, s: real(t_from_sigma)(self, float(s)))
     for owner, name in _CPU_CONSTANTS:
         monkeypatch.setattr(owner, name, real(getattr(owner, name)))
     monkeypatch.setattr(VPSchedule, "check_t",
