@@ -85,12 +85,16 @@ class Operator:
         return self.forward(eye).reshape(d, -1).T
 
     def norm_squared(self, shape=None, iters: int = 50, generator=None) -> float:
-        """|A|^2 (largest eigenvalue of A^T A) by power iteration; for linear operators."""
+        """|A|^2 (largest eigenvalue of A^T A) by power iteration; for linear operators.
+
+        The start is drawn from ``generator``, or (None) from a fixed seed: the same value on
+        every call, and torch's global random state is never touched."""
         if shape is None and self.in_shape is None:
             raise ValueError(f"{type(self).__name__} has no fixed input size: "
                              "pass shape=(...) of one signal to norm_squared().")
         shape = tuple(shape if shape is not None else self.in_shape)
-        x = randn((1, *shape), generator=generator, dtype=torch.float64)
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        x = randn((1, *shape), generator=g, device=g.device, dtype=torch.float64).cpu()
         val = 0.0
         for _ in range(iters):
             x = x / x.norm()
@@ -291,12 +295,15 @@ class Inpainting(Operator):
         return f"Inpainting(observed={self.mask.mean().item():.0%})"
 
     @classmethod
-    def random(cls, shape, observed: float = 0.5, generator=None) -> "Inpainting":
-        """Each pixel observed with probability ``observed`` (same mask for all channels)."""
+    def random(cls, shape, observed: float = 0.5, generator=None, device=None) -> "Inpainting":
+        """Each pixel observed with probability ``observed`` (same mask for all channels), drawn
+        from ``generator`` on ``device`` (default: the generator's device, else the CPU)."""
         check_generator(generator)
         shape = tuple(shape)
         pix = shape[-2:] if len(shape) == 3 else shape
-        m = (torch.rand(pix, generator=generator) < observed).float()
+        if device is None:
+            device = generator.device if generator is not None else "cpu"
+        m = (torch.rand(pix, generator=generator, device=device) < observed).float()
         return cls(m.expand(shape).clone())
 
     def forward(self, x):

@@ -220,27 +220,38 @@ def random_mixture(d: int = 16, k: int = 5, spread: float = 2.0, scale: float = 
     return GaussianMixture(w / w.sum(), means, covs)
 
 
-def two_moons(n: int, noise: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
-    """n points of the two-moons set (scaled to about [-2, 2]^2), shape (n, 2)."""
+def _device_of(generator, device):
+    if device is not None:
+        return torch.device(device)
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def two_moons(n: int, noise: float = 0.1, generator: torch.Generator | None = None,
+              device=None) -> torch.Tensor:
+    """n points of the two-moons set (scaled to about [-2, 2]^2), shape (n, 2), drawn from
+    ``generator`` on ``device`` (default: the generator's device, else the CPU)."""
     check_generator(generator)
-    u = torch.rand(n, generator=generator, dtype=torch.float64) * math.pi
-    upper = torch.rand(n, generator=generator) < 0.5
+    dev = _device_of(generator, device)
+    u = torch.rand(n, generator=generator, dtype=torch.float64, device=dev) * math.pi
+    upper = torch.rand(n, generator=generator, device=dev) < 0.5
     x = torch.where(upper, u.cos(), 1 - u.cos())
     y = torch.where(upper, u.sin(), 0.5 - u.sin())
     pts = torch.stack([x - 0.5, y - 0.25], 1) * 1.6
-    pts = pts + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+    pts = pts + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64, device=dev)
     return pts.to(torch.get_default_dtype())
 
 
 def rings(n: int, radii=(0.8, 1.8), noise: float = 0.08,
-          generator: torch.Generator | None = None) -> torch.Tensor:
-    """n points on concentric circles, shape (n, 2)."""
+          generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """n points on concentric circles, shape (n, 2), drawn from ``generator`` on ``device``
+    (default: the generator's device, else the CPU)."""
     check_generator(generator)
-    radii = torch.as_tensor(radii, dtype=torch.float64)
-    r = radii[torch.randint(len(radii), (n,), generator=generator)]
-    ang = torch.rand(n, generator=generator, dtype=torch.float64) * 2 * math.pi
+    dev = _device_of(generator, device)
+    radii = torch.as_tensor(radii, dtype=torch.float64, device=dev)
+    r = radii[torch.randint(len(radii), (n,), generator=generator, device=dev)]
+    ang = torch.rand(n, generator=generator, dtype=torch.float64, device=dev) * 2 * math.pi
     pts = torch.stack([r * ang.cos(), r * ang.sin()], 1)
-    pts = pts + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+    pts = pts + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64, device=dev)
     return pts.to(torch.get_default_dtype())
 
 

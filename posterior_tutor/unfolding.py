@@ -7,7 +7,8 @@ arXiv 2507.02686; public code charles-kmc/UD2M @a10f9f8).
     xs = ud.sample(y2, n=500, problem=other_prob)            # another operator, same sampler
 
 Notation: s(t) = sqrt((1 - ab_t) / ab_t) the VE noise level, D the (adapted) Tweedie denoiser,
-sigma the measurement noise, sigma' = 2 sigma (``sigma_factor``, as in the public code).
+sigma the measurement noise, sigma' = ``sigma_factor`` sigma (default 2; the public code's is
+sigma, x13 for inpainting, in our [-1, 1] units: ``with_preset("code")``, ``ud2m_presets``).
 
 Outer loop: N DDIM steps on the quadratic grid t_n = floor((n sqrt(T) / N)^2), first = T - 1
 (N = 3: 999, 444, 111), started from x ~ N(0, I).  At each outer time t one unfolded block
@@ -15,13 +16,15 @@ L(x_t, y, t) of K iterations estimates x0 from p(x0 | x_t, y):
 
     rho   = sigma' s / sqrt(sigma'^2 + s^2),     s = s(t)
     tau   = argmin_tau |s(tau) - rho|                                   (schedule.t_from_sigma)
-    x^(0) = (A^T y sqrt(1 - ab_t) + sqrt(ab_t) x_t sigma') / sqrt(sigma'^2 + 1 - ab_t)   (code)
+    x^(0) = (A^T y sqrt(1 - ab_t) + sqrt(ab_t) x_t sigma') / sqrt(sigma'^2 + 1 - ab_t)   (code's
+            form; the code puts the true sigma there)
     for k = 1..K:
         z_k   = argmin_z |y - A z|^2 / (2 lambda sigma^2) + |z - x^(k-1)|^2 / (2 rho^2)
                         + |z - x_t / sqrt(ab_t)|^2 / (2 s^2)
         z~_k  = sqrt(ab_tau) z_k + sqrt(1 - ab_tau) eps_k,   eps_k ~ N(0, I)   (re-noise to tau)
         x^(k) = D(z~_k, tau)                                                (one network call)
     eps_hat = (x_t - sqrt(ab_t) x^(K)) / sqrt(1 - ab_t);  x_{t'} = DDIM(x^(K), eps_hat, eta = 0.8)
+(standard DDIM noise; the code's rule with the single-step beta_t adds 1.3% fresh variance, not 64%)
 
 so NFE = K N (9 with the defaults), and the last block's x^(K) is the sample.
 
@@ -67,15 +70,18 @@ smaller, A^T y when it is not an image).  The R1 penalty is zero-centred on real
 random masks): the operator enters only through the prox, so a trained sampler accepts another
 operator at inference (``problem=``).
 
-Defaults.  Paper: K = 3, N = 3, eta = 0.8, sigma' = 2 sigma, LoRA rank 5 (alpha 1.5) on attention,
-AdamW lr 1e-4 (wd 0.01), batch 32, adversarial weight 1, LPIPS weight 0.1, R1 weight 0.01 (MNIST).
+Defaults.  Paper: K = 3, N = 3, eta = 0.8, sigma' = sigma ([-1, 1] units; x13 inpainting), LoRA
+rank 5 (alpha 1.5) on attention, AdamW lr 1e-4 (wd 0.01), batch 32, adversarial weight 1, LPIPS
+weight 0.1, R1 weight 0.01 (MNIST).
 Here: rank 4, adversarial weight 1 (the paper's; on the toy problem 0 and 0.05 left the sampler
 where it started, 1 improved it); vectors (toy) lr 1e-3, batch 256, 500 steps, R1 weight 0.1;
 images lr 1e-4, batch 32, 2000 steps, R1 weight 0.01; LPIPS off (its ImageNet weights need a
 download; ask for it with lpips_weight=0.1).
 
 sigma' on images matters more than training.  s(tau) = rho <= sigma', so sigma' caps the noise at
-which the prior ever works; at 2 sigma = 0.1 it cannot fill in what A removed.  MNIST, sigma = 0.05,
+which the prior ever works; at 2 sigma = 0.1 it cannot fill in what A removed (nor at the
+code's sigma' = sigma for SR: shipped SR sampler 12.91 dB against 24.28 at 20 sigma,
+docs/notes/ud2m.md).  MNIST, sigma = 0.05,
 16 held-out digits x 32 samples, PSNR of the mean (90% coverage):
   random inpainting  untrained sigma' = 2 sigma 13.3 (6 digits); trained (1500 steps, adversarial
                      weight 1) 21.5 (0.91); untrained 13 sigma (the code's inpainting factor) 25.9
@@ -166,10 +172,13 @@ Departures from the paper and its code, and why:
 * No learned time offsets.  The code adds learned offsets to tau and t (TAUG, TLAT) and casts the
   result to an integer (.long()), so they never receive a gradient: dead parameters.  We learn only
   what gets a gradient (LoRA / residual, lambda); tests check that every trained parameter does.
-* No learned rho scale and no x13 sigma' for inpainting (task-specific constants of the code); one
-  sigma' = ``sigma_factor`` sigma for every operator.  No hard data replacement for inpainting
-  ((1 - M) x + M y between iterations): the exact prox already enforces the data; it is the same
-  for every operator, which the general-operator mode needs.
+* No learned rho scale.  sigma' = ``sigma_factor`` sigma for every operator (shipped: 13 for
+  inpainting, the code's factor; 20 for SR, where the code's sigma gives 12.91 dB against 24.28),
+  the same sigma' in x^(0) (the code: the true sigma; within 0.1 dB) and the standard DDIM eta
+  rule (the code: single-step beta_t; within 0.1 dB): ``ud2m_presets``, docs/notes/ud2m.md.
+  No hard data replacement for inpainting ((1 - M) x + M y between iterations): the exact prox
+  already enforces the data; it is the same for every operator, which the general-operator mode
+  needs.
 * Exact proxes for every operator of ``pt.operators`` (closed form for SR, where the code
   approximates); a nonlinear A has no A^T y, so its x^(0) drops that term.
 * Discriminator with logits and BCE-with-logits (the code applies a sigmoid, then BCEWithLogits:
@@ -200,11 +209,11 @@ from .checkpoints import (CheckpointError, check_trained_on, prior_fingerprint,
 from .denoisers import Denoiser, parameters_of
 from .nets import seeded_init, time_embedding
 from .operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, SuperResolution
+from . import ud2m_presets
 from .options import Anything, Choice, Flag, Int, Real, check_options
 from .progress import bar
-from .samplers.base import (Step, back_projection, check_trained_call, ddim_update,
-                            eps_from_x0, initial_noise)
 from .run_checkpoint import as_run_checkpoint, ud2m_parts, ud2m_settings
+from .samplers.base import Step, back_projection, check_trained_call, eps_from_x0, initial_noise
 from .schedules import randn
 
 __all__ = ["train", "pretrained", "UD2MSampler", "AdaptedDenoiser", "LoRA", "add_lora", "merge_lora",
@@ -230,8 +239,9 @@ _BATCHED_Y_PROX = (Inpainting, Denoising, Blur, SuperResolution)  # their prox b
 
 def data_prox(prob: InverseProblem, z, y, radius, batched_y: bool = False):
     """argmin_x |A x - y|^2/(2 sigma^2) + |x - z|^2/(2 radius^2); ``batched_y``: one y per sample
-    (training).  Differentiable in z and in a tensor radius for linear operators; the Gauss-Newton
-    prox of a nonlinear operator starts from a detached copy, so it passes no gradient."""
+    (training).  Differentiable in z and in a tensor radius: exactly for linear operators; for a
+    nonlinear one through the unrolled Gauss-Newton steps (their Jacobians are taken at detached
+    iterates, so it is not the implicit-function gradient, but lambda and z do get one)."""
     if not batched_y:
         return prob.prox(z, y, radius)
     op = prob.operator
@@ -277,11 +287,13 @@ def block_levels(sched, t: int, sigma: float, sigma_factor: float):
 
 
 def unfolded_block(den, log_lam, prob, x_t, y, t: int, K: int, sigma_factor: float = 2.0,
-                   generator=None, batched_y: bool = False):
-    """The block L(x_t, y, t): a ``BlockStep`` per iteration k = 1..K (the last x is x^(K))."""
-    ab, s, sp, rho, tau = block_levels(den.schedule, t, prob.sigma, sigma_factor)
+                   generator=None, batched_y: bool = False, preset: str = "ours"):
+    """The block L(x_t, y, t): a ``BlockStep`` per iteration k = 1..K (the last x is x^(K));
+    ``preset``: whose sigma' (``ud2m_presets``: "ours" = sigma_factor sigma, or "code")."""
+    sp, sp_init = ud2m_presets.sigma_primes(preset, prob, sigma_factor)
+    ab, s, sp, rho, tau = block_levels(den.schedule, t, 1.0, sp)
     ab_tau = den.schedule.abar(tau).item()
-    x = initial_estimate(prob, x_t, y, ab, sp, batched_y)
+    x = initial_estimate(prob, x_t, y, ab, sp_init, batched_y)
     for k in range(1, K + 1):
         m, r = combined_quadratic(x, x_t, ab, rho, s)
         z = data_prox(prob, m, y, torch.exp(-0.5 * log_lam) * r, batched_y)
@@ -586,7 +598,19 @@ class UD2MSampler:
     def block(self, x_t, y, t, problem, generator=None, batched_y=False):
         """The unfolded block at outer time t (an iterator of ``BlockStep``)."""
         return unfolded_block(self.denoiser, self.log_lam, problem, x_t, y, t, self.K,
-                              self.config["sigma_factor"], generator, batched_y)
+                              self.config["sigma_factor"], generator, batched_y, self.preset)
+
+    @property
+    def preset(self) -> str:
+        """Whose noise bookkeeping the sampler runs (``posterior_tutor/ud2m_presets.py``)."""
+        return self.config.get("preset", "ours")
+
+    def with_preset(self, preset: str) -> "UD2MSampler":
+        """The same adapters and lambda (shared) run with another noise bookkeeping: "ours"
+        (sigma_factor sigma everywhere, standard DDIM eta) or "code" (the public code's)."""
+        other = copy.copy(self)
+        other.config = dict(self.config, preset=ud2m_presets.check_preset(preset))
+        return other
 
     # -- sampling ------------------------------------------------------------------------------
     def iterate(self, y, n: int = 1, generator=None, problem=None):
@@ -609,8 +633,9 @@ class UD2MSampler:
                     if b.k == self.K:
                         x0 = b.x.clamp(-1, 1) if image else b.x
                         eps = eps_from_x0(self.prior.schedule, x, x0, t)
-                        x = state = ddim_update(self.prior.schedule, x0, eps, t, t_next,
-                                                self.config["eta"], generator)
+                        x = state = ud2m_presets.ddim_step(self.prior.schedule, x0, eps, t,
+                                                           t_next, self.config["eta"],
+                                                           generator, self.preset)
                     yield Step(i, t if b.k < self.K else max(t_next, 0), state, b.x,
                                f"outer {j + 1}/{len(grid)}, block {b.k}/{self.K}",
                                {"prox": b.z, "noised": b.noised, "t": t, "tau": b.tau,
@@ -817,6 +842,8 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
                steps = 0 gives the untrained sampler (adapters at zero, lambda = 1);
                batch 32, 400 epochs of 16k images on MNIST).
     K, N, eta : iterations per block, outer DDIM steps, DDIM eta; paper 3, 3, 0.8.  NFE = K N.
+               eta has its DDIM meaning; the paper's 0.8 is under the code's rule (1.3% fresh
+               noise at 999 -> 444, not 64%): ``with_preset("code")``.
     rank     : LoRA rank (paper 5); ``lora_layers`` names the adapted layers (default: attention
                projections + output layer, or every Linear layer of a network without attention).
     adv_weight, gp_weight : weight of the adversarial term and of the discriminator's R1 penalty;
@@ -826,7 +853,8 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
     operators : None, a callable returning an InverseProblem, or a list of them: a fresh problem
                per batch ("general operator" training; with the discriminator on, every problem
                must give measurements of one shape); ``prob`` stays the default at inference.
-    sigma_factor : sigma' = sigma_factor sigma (default: the code's 2, or init's).
+    sigma_factor : sigma' = sigma_factor sigma (default 2, or init's; the code-equivalent is 1,
+               13 for inpainting: ``UD2MSampler.with_preset("code")``).
     train_times : "uniform" (paper, t ~ U{1..T-1}) or "grid" (only the N times the sampler visits).
     hidden   : width of the residual MLP used for a denoiser without parameters.
     x0_weighting : "snr" (paper: ab_t / (1 - ab_t) |x^(K) - x0|^2 = the eps error) or "uniform"

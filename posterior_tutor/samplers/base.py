@@ -193,15 +193,18 @@ def ddim_update(sched, x0, eps, t, t_prev, eta, generator):
 
     x_{t'} = sqrt(ab') x0 + sqrt(1 - ab' - c^2) eps + c z,
     c = eta * sqrt((1 - ab') / (1 - ab)) * sqrt(1 - ab / ab')   (eta = 1: DDPM, eta = 0: DDIM).
-    t_prev < 0 ends the chain at x0."""
+    t_prev < 0 ends the chain at x0; c = 0 (eta = 0) draws no noise at all, so a deterministic
+    step leaves the generator (and torch's global random state) untouched."""
     if t_prev < 0:
         return x0
     ab = sched.abar(t).item()
     ab_prev = sched.abar(t_prev).item()
     c = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)) ** 0.5
     c = min(c, (1 - ab_prev) ** 0.5)
-    z = randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    return ab_prev ** 0.5 * x0 + max(1 - ab_prev - c * c, 0.0) ** 0.5 * eps + c * z
+    x = ab_prev ** 0.5 * x0 + max(1 - ab_prev - c * c, 0.0) ** 0.5 * eps
+    if c == 0:
+        return x
+    return x + c * randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
 
 
 def eps_from_x0(sched, x_t, x0, t):

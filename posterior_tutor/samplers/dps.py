@@ -7,19 +7,24 @@ measurement error of the Tweedie estimate, taken through the denoiser:
     x'_{t-1} = DDPM step from (x_t, x0_hat)                     (Ho et al. 2020)
     x_{t-1}  = x'_{t-1} - zeta * grad_{x_t} |y - A(x0_hat(x_t))|
 
-The norm (not its square) is the paper's Algorithm 1 choice; zeta_t = zeta / |y - A x0_hat| in
-the squared form is equivalent.  Cost: one denoiser call AND one backward pass (vector-Jacobian
-product through the network) per step; that backward pass is what Spin and DiffPIR avoid.
+Step form: the public code's, zeta times the gradient of the norm |y - A x0_hat| (not its
+square).  The paper's Algorithm 1 writes zeta_i grad |y - A x0_hat|^2 with zeta_i = zeta' /
+|y - A x0_hat| (appendix); since grad |r|^2 = 2 |r| grad |r| that is the norm step with
+zeta = 2 zeta': the two forms differ by a factor 2, and every zeta quoted here is the code's
+(norm form).  Cost: one denoiser call AND one backward pass (vector-Jacobian product through the
+network) per step; that backward pass is what Spin and DiffPIR avoid.
 
-Paper defaults: 1000 steps, zeta 1.0 (0.3 for super-resolution and deblurring, 0.5 for
-inpainting, images in [-1, 1], sigma_y = 0.05).  Departures: (1) the default zeta is 0.3, the
-paper's value for super-resolution and deblurring, because 1.0 overshoots on the toy problems
-(measured with the default 1000 steps: 2D sliced Wasserstein to the exact posterior 0.39
-at zeta 0.3 vs 0.77 at 1.0; in d = 16 the median data residual is 1.07 at 0.3 and 3.5 at 1.0,
-where exact posterior samples give 0.57).  The guidance acts at every step, so its total grows
-with the step count: fewer steps at the same zeta guide less; (2) the step count
-is an option (``steps``) for teaching on a CPU; the DDPM update then becomes DDIM with eta = 1 on a
-coarser grid.
+Paper (public configs, images in [-1, 1], sigma_y = 0.05): 1000 steps; zeta 0.3 for
+super-resolution and deblurring, 0.5 for inpainting, 1.0 only for phase retrieval.
+
+Departures, and why (one line each):
+* zeta = 0.3 for every task, inpainting included (paper 0.5 there): one setting for the
+  benchmark; 1.0 overshoots on the toy problems (1000 steps: 2D sliced Wasserstein to the exact
+  posterior 0.39 at 0.3 vs 0.77 at 1.0; d = 16 median data residual 1.07 at 0.3, 3.5 at 1.0,
+  exact posterior samples 0.57).  The guidance acts at every step, so its total grows with the
+  step count: fewer steps at the same zeta guide less.
+* The step count is an option (``steps``) for teaching on a CPU; the DDPM update then becomes
+  DDIM with eta = 1 on a coarser grid.
 """
 from __future__ import annotations
 
@@ -40,8 +45,8 @@ def run(den, prob, y, n, generator=None, shape=None, steps: int = 1000, zeta: fl
     """DPS.
 
     steps : denoiser calls (= backward passes); paper 1000.
-    zeta  : guidance scale on grad |y - A(x0_hat)|; paper 1.0 (0.3 SR/deblur, 0.5 inpainting);
-            default 0.3 (see the module docstring).
+    zeta  : guidance scale on grad |y - A(x0_hat)| (norm form, as the public code); paper configs
+            0.3 SR/deblur, 0.5 inpainting, 1.0 phase retrieval; default 0.3 (module docstring).
     eta   : 1.0 DDPM noise as in the paper; 0 gives a deterministic (DDIM) prior part.
     """
     sched = den.schedule

@@ -1,0 +1,67 @@
+"""The shipped UD2M samplers under each noise bookkeeping (``posterior_tutor/ud2m_presets.py``), on
+the stored benchmark's digits and measurements (docs/benchmark/ud2m_vs_dps: mnist test[8000:8004],
+masks seeded 100 + i, y and samples seeded 0 + i, 32 samples each), with the benchmark's own
+``bench_images.measure``: PSNR of a single sample, PSNR of the mean, 90% coverage.
+
+    python scripts/measure_ud2m_presets.py [--images 4] [--samples 32] [--json out.json]
+
+Rows: the shipped (trained) sampler and the untrained one (adapters at zero, same K, N and
+sigma_factor) under "ours", "code" and "ours" with one part of the code's bookkeeping.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+import posterior_tutor as pt
+from posterior_tutor import bench_images, tasks
+from posterior_tutor.ud2m_presets import PARTS
+
+PRESETS = ["ours", "code"] + [f"ours+code_{p}" for p in PARTS]
+
+
+def untrained_like(ud, den):
+    prob = ud.problem
+    xs = torch.zeros((1, *ud.shape))
+    return pt.ud2m.train(den, prob, xs, steps=0, K=ud.K, N=ud.N, eta=ud.config["eta"],
+                         sigma_factor=ud.config["sigma_factor"], rank=ud.config["rank"],
+                         lora_layers=ud.config["layers"], adv_weight=0.0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--samples", type=int, default=32)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    den = pt.pretrained("mnist")
+    den.clip = 1.0
+    xs_true, source = bench_images.test_images(a.images, den, 0)
+    rows = []
+    for task in ("random_inpainting", "sr4"):
+        shipped = pt.ud2m.pretrained(f"mnist-{task.replace('_', '-')}", den)
+        for which, ud in (("shipped", shipped), ("untrained", untrained_like(shipped, den))):
+            for preset in PRESETS:
+                run_ud = ud.with_preset(preset)
+
+                def run(prob, y, n, g, u=run_ud):
+                    return u.sample(y, n, generator=g, problem=prob)
+
+                q, *_ = bench_images.measure(run, den, task, xs_true, a.samples, 0)
+                rows.append(dict(task=task, sampler=which, preset=preset, psnr_single=q[0],
+                                 psnr_mean=q[1], coverage=q[5],
+                                 K=ud.K, N=ud.N, sigma_factor=ud.config["sigma_factor"]))
+                print(f"| {task} | {which} | {preset} | {q[0]:.2f} | {q[1]:.2f} | {q[5]:.3f} |",
+                      flush=True)
+    print(f"({source}, {a.images} images x {a.samples} samples; columns: PSNR single, PSNR of the "
+          "mean, 90% coverage)")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
