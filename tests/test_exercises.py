@@ -71,6 +71,7 @@ def test_an_unknown_id_lists_the_ids():
     assert all(i in str(err.value) for i in IDS)
     with pytest.raises(ValueError, match="unknown exercise"):
         pt.exercises.solution("02.9")
+    assert pt.exercises.solution("2.1") is pt.exercises.solution("02.1")
 
 
 def test_list_names_every_exercise(capsys):
@@ -128,3 +129,4 @@ def test_solved_notebooks_script(tmp_path, capsys):
     text = "\n".join(c.source for c in nb.cells)
     assert "NotImplementedError" not in text
     assert text.count("pt.exercises.solution(") == 3
+    assert text.count('assert pt.exercises.check("02.') == 3

@@ -28,6 +28,8 @@ def ids() -> "list[str]":
 
 def _get(exercise_id: str):
     key = str(exercise_id).strip()
+    if key.count(".") == 1 and key.split(".")[0].isdigit():
+        key = key.split(".")[0].zfill(2) + "." + key.split(".")[1]      # "2.1" -> "02.1"
     if key not in REGISTRY:
         raise ValueError(f"unknown exercise {exercise_id!r}; the exercises are: "
                          f"{', '.join(ids())} (pt.exercises.list() shows their titles).")

@@ -1,6 +1,7 @@
 """Chapters with their exercises solved: each cell tagged ``exercise`` (jupytext: ``# %%
 tags=["exercise"]``) is replaced by ``name = pt.exercises.solution("<id>")``, the id read from the
-cell's first line ``# Exercise <id>: ...``.  ``scripts/solved_notebooks.py`` writes such copies as
+cell's first line ``# Exercise <id>: ...``, and the check cell after it becomes an ``assert``.
+``scripts/solved_notebooks.py`` writes such copies as
 .ipynb files so that ``pytest --nbval-lax`` runs every chapter with its exercises filled in.
 """
 from __future__ import annotations
@@ -36,10 +37,15 @@ def solved_source(ex_id: str) -> str:
 
 
 def solve(nb):
-    """Replace every exercise cell of ``nb`` (in place) by its solution; returns the ids."""
+    """Replace every exercise cell of ``nb`` (in place) by its solution, and make the check cell
+    after it assert that the check passes (so nbval fails on a solution the checker rejects);
+    returns the ids."""
     ids = []
     for i, ex_id in exercise_cells(nb):
         nb.cells[i].source = solved_source(ex_id)
+        after = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+        if after is not None and after.source.startswith(f'pt.exercises.check("{ex_id}"'):
+            after.source = f"assert {after.source.strip()}, \"the reference solution must pass\""
         ids.append(ex_id)
     return ids
 
