@@ -163,6 +163,25 @@ assert torch.allclose(hand_weights, posterior.weights, atol=1e-8)
 print("hand-derived posterior == tp.posterior (means, covariances, weights to 1e-8)")
 
 # %% [markdown]
+# ### Exercise 00.1: the posterior of one Gaussian component
+#
+# Write `gaussian_posterior(mu, C, A, y, sigma)` for a Gaussian prior $\mathcal N(\mu, C)$ and the
+# likelihood $y = Ax + \sigma n$: it returns the posterior mean $m$ and covariance $P$ (float64
+# tensors of shapes `(d,)` and `(d, d)`), with the Kalman formulas above. The checker compares it
+# with `pt.GaussianMixture([1.0], mu[None], C[None]).posterior(...)` on random problems in 2 to 4
+# dimensions.
+
+# %% tags=["exercise"]
+# Exercise 00.1: your answer (the solution: pt.exercises.solution("00.1"))
+def gaussian_posterior(mu, C, A, y, sigma):
+    """Posterior mean (d,) and covariance (d, d) of N(mu, C) given y = A x + sigma n."""
+    raise NotImplementedError("compute G, K, then the mean and the covariance")
+
+
+# %%
+pt.exercises.check("00.1", gaussian_posterior)
+
+# %% [markdown]
 # Two components carry almost all the mass and a third one a few percent: the posterior is
 # **multimodal**. Its mean falls between the two main modes, where the posterior density is low:
 # a single point estimate would be a poor summary here.
@@ -365,6 +384,54 @@ def scatter_panels(rows, tp, exact, suptitle):
 
 
 scatter_panels(rows_exact, tp, exact_samples, "samples over the exact posterior contours")
+
+# %% [markdown]
+# ### Exercise 00.2: one DPS guidance step
+#
+# DPS approximates $p(y \mid x_t) \approx \mathcal N(y; A D(x_t, t), \sigma^2 I)$ and, after each
+# DDPM step, moves $x$ along the gradient of the data misfit **of the denoised estimate**, taken
+# with respect to $x_t$ (so through the denoiser: a vector-Jacobian product):
+#
+# $$ \text{correction} = -\zeta\, \nabla_{x_t} \big\lVert y - A\, D(x_t, t) \big\rVert \quad
+#    \text{(the norm, per sample, as in the paper's Algorithm 1).} $$
+#
+# Write `dps_correction(den, prob, y, x_t, t, zeta)` returning it, shape `(n, d)`
+# (`prob.residual(x, y)` is $Ax - y$; use `torch.enable_grad()`, `x_t.detach().requires_grad_(True)`
+# and `torch.autograd.grad`). The checker compares it with the corrections a library DPS run records
+# (`step.extras["correction"]`).
+
+# %% tags=["exercise"]
+# Exercise 00.2: your answer (the solution: pt.exercises.solution("00.2"))
+def dps_correction(den, prob, y, x_t, t, zeta):
+    """-zeta * grad_{x_t} |y - A D(x_t, t)| for each sample, shape (n, d)."""
+    raise NotImplementedError("differentiate the residual norm through the denoiser")
+
+
+# %%
+pt.exercises.check("00.2", dps_correction)
+
+# %% [markdown]
+# ### Exercise 00.3: one DiffPIR step
+#
+# DiffPIR splits each step into a prior half and a data half: denoise, solve the data term in closed
+# form around the denoised estimate, then re-noise to the next time with a share $\zeta$ of fresh noise:
+#
+# $$ \hat x_0 = \mathrm{prox}\big(D(x_t, t), y, r_t\big),\ r_t = \frac{s(t)}{\sqrt\lambda},\quad
+#    \hat\varepsilon = \frac{x_t - \sqrt{\bar\alpha_t}\,\hat x_0}{\sqrt{1 - \bar\alpha_t}},\quad
+#    x_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat x_0 + \sqrt{1 - \bar\alpha_{t'}}\,\big(\sqrt{1-\zeta}\,\hat\varepsilon + \sqrt\zeta\, z\big). $$
+#
+# Write `diffpir_step(den, prob, y, x_t, t, t_prev, lam, zeta, z)` returning $x_{t'}$ (`prob.prox(x,
+# y, r)` is the prox, `den.schedule.sigma(t)` is $s(t)$, `den.schedule.abar(t)` is $\bar\alpha_t$).
+
+# %% tags=["exercise"]
+# Exercise 00.3: your answer (the solution: pt.exercises.solution("00.3"))
+def diffpir_step(den, prob, y, x_t, t, t_prev, lam, zeta, z):
+    """One DiffPIR step from x_t at time t to time t_prev, with fresh noise z."""
+    raise NotImplementedError("denoise, prox with r_t = s(t) / sqrt(lam), re-noise")
+
+
+# %%
+pt.exercises.check("00.3", diffpir_step)
 
 # %% [markdown]
 # ## 5. A learned denoiser

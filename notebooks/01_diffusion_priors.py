@@ -186,6 +186,22 @@ at_T = moments_match(999)
 assert torch.allclose(at_T.covariance(), torch.eye(2, dtype=torch.float64), atol=1e-3)
 
 # %% [markdown]
+# ### Exercise 01.1: forward noising
+#
+# Write `add_noise(x0, t, eps, sched)` returning $x_t = \sqrt{\bar\alpha_t}\,x_0 +
+# \sqrt{1-\bar\alpha_t}\,\varepsilon$ for an integer time `t` (`sched.abar(t)` is $\bar\alpha_t$).
+
+# %% tags=["exercise"]
+# Exercise 01.1: your answer (the solution: pt.exercises.solution("01.1"))
+def add_noise(x0, t, eps, sched):
+    """x_t from x0 and the noise eps, in one jump."""
+    raise NotImplementedError("combine x0 and eps with the right coefficients")
+
+
+# %%
+pt.exercises.check("01.1", add_noise)
+
+# %% [markdown]
 # ## 2. Tweedie's formula: the denoiser is a posterior mean
 #
 # Take any prior $p(x_0)$ and write the noised density as an average over clean signals,
@@ -245,6 +261,23 @@ for t in (20, 250, 700):
     assert torch.allclose(score_by_hand(xs_check, t), exact_den.score(xs_check, t), atol=1e-8)
     assert torch.allclose(tweedie_by_hand(xs_check, t), exact_den(xs_check, t), atol=1e-8)
 print("score and Tweedie by hand == gmm.noised(...).score == exact_den.score / exact_den (to 1e-8)")
+
+# %% [markdown]
+# ### Exercise 01.2: Tweedie's formula from a score
+#
+# Write `tweedie(x_t, score, t, sched)`: given $x_t$ and the score $\nabla \log p_t(x_t)$ (a tensor
+# of the same shape), return the denoised estimate $\mathbb E[x_0 \mid x_t]$. The checker feeds it
+# the exact score of the ring and compares with `gmm.denoiser(sched)`.
+
+# %% tags=["exercise"]
+# Exercise 01.2: your answer (the solution: pt.exercises.solution("01.2"))
+def tweedie(x_t, score, t, sched):
+    """E[x0 | x_t] from the score of p_t at x_t."""
+    raise NotImplementedError("Tweedie's formula")
+
+
+# %%
+pt.exercises.check("01.2", tweedie)
 
 # %% [markdown]
 # ### A posterior mean, checked by Monte Carlo
@@ -402,6 +435,23 @@ library = pt.sample("ddpm", exact_den, None, None, n=500, steps=50, eta=0.0, gen
 assert torch.allclose(mine, library, atol=1e-5)
 print("DDIM by hand == pt.sample('ddpm', eta=0), max difference",
       f"{(mine - library).abs().max().item():.1e}")
+
+# %% [markdown]
+# ### Exercise 01.3: one DDIM update
+#
+# Write `ddim_step(x_t, x0_hat, t, t_prev, sched)`: one deterministic ($\eta = 0$) update from time
+# `t` to the earlier time `t_prev >= 0`, given the denoiser's estimate `x0_hat`. The checker compares
+# it with the library's `ddim_update`.
+
+# %% tags=["exercise"]
+# Exercise 01.3: your answer (the solution: pt.exercises.solution("01.3"))
+def ddim_step(x_t, x0_hat, t, t_prev, sched):
+    """x_{t_prev} from x_t and x0_hat, with eta = 0."""
+    raise NotImplementedError("estimate the noise, then re-noise x0_hat to t_prev")
+
+
+# %%
+pt.exercises.check("01.3", ddim_step)
 
 # %% [markdown]
 # ### A learned score

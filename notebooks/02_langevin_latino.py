@@ -81,6 +81,23 @@ def ula(score, x, delta, steps, generator):
 
 
 # %% [markdown]
+# ### Exercise 02.1: one ULA step
+#
+# Write `ula_step(x, score, delta, z)`: one step of the unadjusted Langevin algorithm from the
+# particles `x` (shape `(n, d)`), with `score` a function returning $\nabla\log\pi$ at its argument
+# and `z` the standard normal noise of this step.
+
+# %% tags=["exercise"]
+# Exercise 02.1: your answer (the solution: pt.exercises.solution("02.1"))
+def ula_step(x, score, delta, z):
+    """One ULA step with step size delta and noise z."""
+    raise NotImplementedError("drift along the score, plus noise")
+
+
+# %%
+pt.exercises.check("02.1", ula_step)
+
+# %% [markdown]
 # Two separate questions. **Bias**: start the chains *at* the posterior (exact samples) and see
 # whether they stay there. **Mixing**: start them at the prior and see how long they take to find
 # the right mode weights.
@@ -114,6 +131,26 @@ assert long_ < short, "running longer moves probability between the modes"
 # %% [markdown]
 # Even with the exact score, moving mass between modes separated by low-density regions takes
 # thousands of steps: Langevin chains mix slowly across modes.
+
+# %% [markdown]
+# ### Exercise 02.2: the step-size bias, in closed form
+#
+# On a 1D Gaussian target $\pi = \mathcal N(0, v)$ the score is $-x/v$ and one ULA step is
+# $x' = (1 - \delta/v)\,x + \sqrt{2\delta}\,z$. Find the chain's **stationary variance** (the
+# variance that a step leaves unchanged) and write it as `ula_stationary_variance(v, delta)` (valid
+# for $0 < \delta < 2v$). Then try it: run `ula(lambda x: -x / v, ...)` on many chains for a few
+# step sizes and compare the empirical variance with your formula. Which step keeps the variance
+# within 10% of $v$?
+
+# %% tags=["exercise"]
+# Exercise 02.2: your answer (the solution: pt.exercises.solution("02.2"))
+def ula_stationary_variance(v, delta):
+    """The variance ULA's chain settles at on N(0, v) with step size delta."""
+    raise NotImplementedError("solve Var = a^2 Var + 2 delta for Var")
+
+
+# %%
+pt.exercises.check("02.2", ula_stationary_variance)
 
 # %% [markdown]
 # ## 2. PnP-ULA and MYULA: the prior score from a denoiser
@@ -177,6 +214,25 @@ print("by hand:", x_hand[:2].tolist())
 print("library:", s.x[:2].tolist())
 assert torch.allclose(x_hand, s.x.double(), atol=1e-5), "the library's LATINO step is the equation above"
 assert [st.t for st in steps] == [999, 874, 749, 624, 499, 374, 249, 124]
+
+# %% [markdown]
+# ### Exercise 02.3: LATINO's proximal step for inpainting
+#
+# For inpainting $A$ is a 0/1 mask $M$ and $y = M x + \sigma n$ (0 on the missing pixels), so the
+# prox separates pixel by pixel. Write `inpainting_prox(u, y, mask, sigma, rho)` for images `u` of
+# shape `(n, C, H, W)`, `y` and `mask` of shape `(C, H, W)`, and one radius per sample (`rho` of
+# shape `(n,)`): it minimises $\lvert Mx - y\rvert^2/(2\sigma^2) + \lvert x - u\rvert^2/(2\rho^2)$.
+# The checker compares it with `pt.operators.Inpainting(mask).prox`.
+
+# %% tags=["exercise"]
+# Exercise 02.3: your answer (the solution: pt.exercises.solution("02.3"))
+def inpainting_prox(u, y, mask, sigma, rho):
+    """argmin_x |M x - y|^2 / (2 sigma^2) + |x - u|^2 / (2 rho^2), rho one value per sample."""
+    raise NotImplementedError("observed pixels: a weighted average of y and u; missing ones: u")
+
+
+# %%
+pt.exercises.check("02.3", inpainting_prox)
 
 # %% [markdown]
 # ## 4. With a Tweedie denoiser, LATINO under-disperses

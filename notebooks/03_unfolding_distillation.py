@@ -115,6 +115,42 @@ assert torch.allclose(first.z.double(), z_hand, atol=1e-4), "the block's prox is
 assert torch.allclose(first.x, x1_hand, atol=1e-4), "then re-noise to tau and one denoiser call"
 
 # %% [markdown]
+# ### Exercise 03.1: the block's noise level rho and time tau
+#
+# Write `rho_tau(sched, t, sigma, sigma_factor=2.0)` returning $(\rho, \tau)$ of the block at outer
+# time `t`: $\rho = \sigma' s / \sqrt{\sigma'^2 + s^2}$ with $s = s(t)$ and $\sigma' =$
+# `sigma_factor * sigma`, and $\tau$ the integer time whose level $s(\tau)$ is closest to $\rho$
+# (`sched.t_from_sigma`). The checker compares with the library's `pt.ud2m.block_levels`.
+
+# %% tags=["exercise"]
+# Exercise 03.1: your answer (the solution: pt.exercises.solution("03.1"))
+def rho_tau(sched, t, sigma, sigma_factor=2.0):
+    """(rho, tau) of UD2M's block at outer time t."""
+    raise NotImplementedError("combine sigma' and s(t), then find tau")
+
+
+# %%
+pt.exercises.check("03.1", rho_tau)
+
+# %% [markdown]
+# ### Exercise 03.2: two quadratics as one
+#
+# Write `combine(x_prev, x_t, ab, rho, s)` returning the centre `m` and the radius `r` (a number)
+# with $\lvert z - x^{(k-1)}\rvert^2/(2\rho^2) + \lvert z - x_t/\sqrt{\bar\alpha_t}\rvert^2/(2s^2) =
+# \lvert z - m\rvert^2/(2r^2) + \text{const}$. With it the block's $z_k$ is
+# `problem.prox(m, y, r / sqrt(lam))`. The checker compares with `pt.ud2m.combined_quadratic`.
+
+# %% tags=["exercise"]
+# Exercise 03.2: your answer (the solution: pt.exercises.solution("03.2"))
+def combine(x_prev, x_t, ab, rho, s):
+    """(m, r) of the quadratic that sums the two proximity terms."""
+    raise NotImplementedError("add the precisions, weight the centres by them")
+
+
+# %%
+pt.exercises.check("03.2", combine)
+
+# %% [markdown]
 # The block never moves far from the data: each iteration is pulled towards $A^\top y$ by the
 # likelihood and towards $x_t/\sqrt{\bar\alpha_t}$ by the outer state, and its only source of spread
 # is the re-noising at $\tau$. The **outer loop** is DDIM on the quadratic grid

@@ -166,6 +166,26 @@ print(f"hand Landweber vs library correction: max difference {err:.2e}; data res
 assert err < 1e-4, "the library's guided step is 30 Landweber steps from the denoised estimate"
 
 # %% [markdown]
+# ### Exercise 04.1: the Spin correction
+#
+# Write `spin_correction(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0)` for a **linear** operator
+# `op = prob.operator`: `opt_steps` gradient steps $x \leftarrow x - (\mathrm{lr}/L)\,\nabla f(x)$ on
+# $f(x) = \lvert y - Ax\rvert^2 + \mu\lvert x - x_0\rvert^2$, started at $x = x_0$, with
+# $L = 2(\lvert A\rvert^2 + \mu)$. `op(x)` is $Ax$, `op.adjoint(r)` is $A^\top r$ and
+# `op.norm_squared(x0.shape[1:])` is $\lvert A\rvert^2$. The checker compares with the library's
+# `pt.samplers.spin.correct` on a blur and on a matrix, with and without $\mu$.
+
+# %% tags=["exercise"]
+# Exercise 04.1: your answer (the solution: pt.exercises.solution("04.1"))
+def spin_correction(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    """Gradient descent on |y - A x|^2 + mu |x - x0|^2 from x0 (gradients through A only)."""
+    raise NotImplementedError("loop opt_steps times: gradient of f, step lr / L")
+
+
+# %%
+pt.exercises.check("04.1", spin_correction)
+
+# %% [markdown]
 # ## 3. The warm start and the sparse schedule
 #
 # **Warm start** at a fixed $t^*$ (default 400, VE noise level $s(t^*) \approx 2$): start from the
@@ -198,6 +218,24 @@ print("warm-start residuals (denoised -> corrected):",
 assert [s.phase for s in run[:3]] == ["warm start"] * 3 and len(guided_idx) == 8
 assert all((s.extras["residual_after"] < s.extras["residual_before"]).all() for s in run
            if "residual_after" in s.extras), "every correction lowers the data residual"
+
+# %% [markdown]
+# ### Exercise 04.2: one warm-start round
+#
+# Write `warm_start_round(den, correct, x_t, t_star, z)`: denoise `x_t` at `t_star`, apply the
+# correction `correct` (a function of the denoised estimate, e.g. the one of exercise 04.1 with its
+# other arguments fixed), and re-noise the result to `t_star` with the given noise `z`. Return
+# `(x0, x_t_star)`: the corrected estimate and the new state.
+
+# %% tags=["exercise"]
+# Exercise 04.2: your answer (the solution: pt.exercises.solution("04.2"))
+def warm_start_round(den, correct, x_t, t_star, z):
+    """One round of Spin's warm start: returns (corrected x0, re-noised x_t*)."""
+    raise NotImplementedError("denoise, correct, re-noise")
+
+
+# %%
+pt.exercises.check("04.2", warm_start_round)
 
 # %% [markdown]
 # ## 4. The trade-offs: where to start and how often to guide

@@ -118,6 +118,26 @@ assert sw(gauss_vi, exact) < prior_dist, "still far better than the prior"
 # Only measurements are needed, never clean images: the prior enters through $\log p$.
 
 # %% [markdown]
+# ### Exercise 05.2: the log-density of an affine coupling
+#
+# An affine coupling layer maps $z \mapsto x$ with $x_a = z_a$ and
+# $x_b = z_b \odot e^{s(z_a)} + t(z_a)$, where $a$ is the first half of the coordinates ($d/2$) and
+# $b$ the rest. Its Jacobian is triangular, so $\log\lvert\det \partial x/\partial z\rvert = \sum_i s_i(z_a)$.
+# Write `coupling_log_prob(x, s_net, t_net)` returning $\log q(x)$ per sample (shape `(n,)`) for
+# $z \sim \mathcal N(0, I)$: invert the layer, then use the change of variables. The checker
+# compares with the same density computed from an autograd Jacobian.
+
+# %% tags=["exercise"]
+# Exercise 05.2: your answer (the solution: pt.exercises.solution("05.2"))
+def coupling_log_prob(x, s_net, t_net):
+    """log q(x) of x = G(z), z ~ N(0, I), G one affine coupling layer; shape (n,)."""
+    raise NotImplementedError("invert the coupling, then log N(z) minus the log-determinant")
+
+
+# %%
+pt.exercises.check("05.2", coupling_log_prob)
+
+# %% [markdown]
 # ## 2. Why the ELBO replaces $\log p$
 #
 # A diffusion prior gives the *score* of noised versions of $p$, not $\log p(x)$ itself (that needs
@@ -164,6 +184,24 @@ print(f"relative difference {rel:.3f}")
 # %%
 assert rel < 0.1, "for a Gaussian the ELBO's expected x-gradient is the exact score"
 assert (xl.grad.mean(0) - want).norm() < 0.1 * want.norm(), "the library computes the same"
+
+# %% [markdown]
+# ### Exercise 05.1: the ELBO weight
+#
+# Write `elbo_weights(sched, t_min=1)` returning the vector of weights $w_t =
+# \beta_t / (2\alpha_t(1-\bar\alpha_t))$, $\alpha_t = 1 - \beta_t$, for $t \ge t_{\min}$ and 0 below
+# (shape `(T,)`, from `sched.betas` and `sched.alpha_bar`). The checker compares with
+# `pt.aps.elbo_weights`.
+
+# %% tags=["exercise"]
+# Exercise 05.1: your answer (the solution: pt.exercises.solution("05.1"))
+def elbo_weights(sched, t_min=1):
+    """The weights w_t of the DDPM bound used as APS's prior term; shape (T,)."""
+    raise NotImplementedError("beta_t / (2 alpha_t (1 - abar_t)), zero below t_min")
+
+
+# %%
+pt.exercises.check("05.1", elbo_weights)
 
 # %% [markdown]
 # For a Gaussian the agreement is no accident: summing the closed form over $t$ gives

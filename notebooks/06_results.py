@@ -218,6 +218,42 @@ for task, name, gap, ratio, *_ in checked:
 # coverage from 0.81 to 0.93 (Gaussian deblur; see `peer.py`).
 
 # %% [markdown]
+# ### Exercise 06.1: the PSNR of the posterior mean
+#
+# The tables report the **PSNR of the mean**: average the samples of one measurement, then compare
+# that one image with the truth, $10\log_{10}(\text{range}^2/\text{MSE})$ with range 2 for images in
+# $[-1, 1]$. Write `psnr_of_mean(samples, x_true, data_range=2.0)` (samples `(n, C, H, W)`, `x_true`
+# `(C, H, W)`); the checker compares with `pt.metrics.psnr(samples.mean(0), x_true)`.
+
+# %% tags=["exercise"]
+# Exercise 06.1: your answer (the solution: pt.exercises.solution("06.1"))
+def psnr_of_mean(samples, x_true, data_range=2.0):
+    """PSNR (dB) of the samples' mean against the true image."""
+    raise NotImplementedError("average, then 10 log10(range^2 / MSE)")
+
+
+# %%
+pt.exercises.check("06.1", psnr_of_mean)
+
+# %% [markdown]
+# ### Exercise 06.2: the coverage of a credible interval
+#
+# The **coverage** at level 0.9 is the fraction of pixels whose true value lies inside the samples'
+# central 90% interval, between the empirical 5% and 95% quantiles of that pixel over the samples
+# (`torch.quantile`, linear interpolation). A calibrated sampler covers about 90% of the pixels.
+# Write `coverage(samples, x_true, level=0.9)`; the checker compares with `pt.metrics.coverage`.
+
+# %% tags=["exercise"]
+# Exercise 06.2: your answer (the solution: pt.exercises.solution("06.2"))
+def coverage(samples, x_true, level=0.9):
+    """Fraction of coordinates of x_true inside the samples' central `level` interval."""
+    raise NotImplementedError("per-pixel quantiles, then the fraction inside")
+
+
+# %%
+pt.exercises.check("06.2", coverage)
+
+# %% [markdown]
 # ## 4. A fresh slice, run here
 #
 # The stored table could be stale; a small slice is rerun now (fast mode: one task, one image, a
