@@ -222,8 +222,9 @@ def test_corrupt_or_foreign_checkpoints_are_refused(toy, single_fit, tmp_path, m
     bad.write_bytes(path.read_bytes()[:200])
     with pytest.raises(CheckpointError, match="truncated"):
         A.load(bad, den, tp.problem)
-    torch.save({"config": {}, "format": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(CheckpointError, match="not an APS flow"):
+    torch.save({"config": {}, "format": "something else"}, tmp_path / "other.pt")  # no checksum
+    with pytest.raises(CheckpointError, match="not an APS flow"), \
+            pytest.warns(UserWarning, match="carries no checksum"):
         A.load(tmp_path / "other.pt", den, tp.problem)
     mnist_prior = pt.pretrained("mnist")
     monkeypatch.setenv("POSTERIOR_TUTOR_CHECKPOINTS", str(tmp_path))

@@ -133,6 +133,16 @@ def _wait_for_server(proc: subprocess.Popen, port: int, log_path: Path, timeout:
                 f"{_log_tail(log_path)}")
 
 
+def _shut_down(browser, proc: subprocess.Popen):
+    """Close the browser (if still open) and stop the server, whatever happened before."""
+    if browser is not None:
+        try:
+            browser.close()
+        except Exception:
+            pass
+    _stop(proc)
+
+
 def _stop(proc: subprocess.Popen):
     """Stop the server we started (and its kernels, which are in its session)."""
     if proc.poll() is not None:
@@ -347,12 +357,7 @@ def test_stepper_in_jupyterlab(tmp_path):
             browser.close()
             browser = None
     finally:
-        if browser is not None:
-            try:
-                browser.close()
-            except Exception:
-                pass
-        _stop(proc)
+        _shut_down(browser, proc)
     total = time.monotonic() - t_start
     print(f"browser test: {total:.1f} s (cumulative: " +
           ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) + f"); screenshot {shot}")
@@ -444,9 +449,4 @@ def test_tutorial_url_opens_chapter_00(tmp_path):
             browser.close()
             browser = None
     finally:
-        if browser is not None:
-            try:
-                browser.close()
-            except Exception:
-                pass
-        _stop(proc)
+        _shut_down(browser, proc)
