@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 
 from .operators import Inpainting
-from .samplers.base import ddim_update
+from .samplers.diffusion import ddim_update
 from .schedules import randn
 
 PRESETS = ("ours", "code")

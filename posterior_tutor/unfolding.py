@@ -213,7 +213,8 @@ from . import ud2m_presets
 from .options import Anything, Choice, Flag, Int, Real, check_options
 from .progress import bar
 from .run_checkpoint import as_run_checkpoint, ud2m_parts, ud2m_settings
-from .samplers.base import Step, back_projection, check_trained_call, eps_from_x0, initial_noise
+from .samplers.base import Step, check_trained_call
+from .samplers.diffusion import back_projection, eps_from_x0, initial_noise
 from .schedules import randn
 
 __all__ = ["train", "pretrained", "UD2MSampler", "AdaptedDenoiser", "LoRA", "add_lora", "merge_lora",

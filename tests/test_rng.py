@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor.samplers.base import ddim_update
+from posterior_tutor.samplers.diffusion import ddim_update
 
 # options that keep each run short: only randomness is checked here, not quality
 SHORT = {

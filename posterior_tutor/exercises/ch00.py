@@ -140,7 +140,7 @@ def _diffpir_ref(den, prob, y, x_t, t, t_prev, lam, zeta, z):
     """The library's update (samplers/diffpir.py) with the given noise z instead of a fresh draw."""
     sched = den.schedule
     x0_hat = prob.prox(den(x_t, t), y, sched.sigma(t).item() / lam ** 0.5)
-    eps_hat = samplers.base.eps_from_x0(sched, x_t, x0_hat, t)
+    eps_hat = samplers.diffusion.eps_from_x0(sched, x_t, x0_hat, t)
     ab_prev = sched.abar(t_prev).item()
     return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * (
         (1 - zeta) ** 0.5 * eps_hat + zeta ** 0.5 * z)

@@ -2,7 +2,7 @@
 
 Equations: x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps (schedules.py, ``add_noise``);
 E[x0 | x_t] = (x_t + (1 - ab_t) grad log p_t(x_t)) / sqrt(ab_t) (denoisers.py, the exact GMM
-denoiser); DDIM with eta = 0 (samplers/base.py, ``ddim_update``).
+denoiser); DDIM with eta = 0 (samplers/diffusion.py, ``ddim_update``).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from .base import Exercise, Mistake, register
 from .. import toy
-from ..samplers.base import ddim_update, eps_from_x0
+from ..samplers.diffusion import ddim_update, eps_from_x0
 from ..schedules import VPSchedule
 
 

@@ -2,7 +2,8 @@
 
 A sampler is a generator function ``run(den, prob, y, n, generator, **options)`` that yields
 ``Step`` records.  ``sample`` runs it to the end and returns the last state; widgets, benchmarks
-and tests consume the very same steps, so no method has a second, private loop.
+and tests consume the very same steps, so no method has a second, private loop.  The pieces the
+samplers are built from (DDIM update, noise, back-projection) are in ``diffusion.py``.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from ..denoisers import Denoiser
 from ..operators import InverseProblem
 from ..options import check_options
 from ..progress import bar
-from ..schedules import randn
 
 
 @dataclass
@@ -174,59 +174,7 @@ def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
     return tuple(shape)
 
 
-# -- small shared pieces of the samplers ---------------------------------------------------------
-def initial_noise(n, shape, y, generator, den=None):
-    """x_T ~ N(0, I) with the device and dtype of y (else of the denoiser's network, else the
-    default dtype)."""
-    device, dtype = "cpu", dtype_of(den) or torch.get_default_dtype()
-    if y is not None:
-        device, dtype = y.device, y.dtype
-    elif den is not None and getattr(den, "device", None) is not None:
-        device = den.device
-    elif generator is not None:
-        device = generator.device
-    return randn((n, *shape), generator=generator, device=device, dtype=dtype)
-
-
-def ddim_update(sched, x0, eps, t, t_prev, eta, generator):
-    """One DDIM / DDPM update from time t to t_prev given x0 and eps estimates.
-
-    x_{t'} = sqrt(ab') x0 + sqrt(1 - ab' - c^2) eps + c z,
-    c = eta * sqrt((1 - ab') / (1 - ab)) * sqrt(1 - ab / ab')   (eta = 1: DDPM, eta = 0: DDIM).
-    t_prev < 0 ends the chain at x0; c = 0 (eta = 0) draws no noise at all, so a deterministic
-    step leaves the generator (and torch's global random state) untouched."""
-    if t_prev < 0:
-        return x0
-    ab = sched.abar(t).item()
-    ab_prev = sched.abar(t_prev).item()
-    c = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)) ** 0.5
-    c = min(c, (1 - ab_prev) ** 0.5)
-    x = ab_prev ** 0.5 * x0 + max(1 - ab_prev - c * c, 0.0) ** 0.5 * eps
-    if c == 0:
-        return x
-    return x + c * randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-
-
-def eps_from_x0(sched, x_t, x0, t):
-    ab = sched.abar(t).item()
-    return (x_t - ab ** 0.5 * x0) / (1 - ab) ** 0.5
-
-
-def renoise(sched, x0, t, generator):
-    """x_t ~ q(x_t | x0)."""
-    return sched.add_noise(x0, int(t), generator=generator)
-
-
-def back_projection(prob: InverseProblem, y, like, batched_y: bool = False):
-    """A^T y shaped like ``like`` (zeros for a nonlinear A, which has no adjoint); ``batched_y``:
-    one measurement per sample instead of one for all."""
-    op = prob.operator
-    if not op.linear:
-        return torch.zeros_like(like)
-    aty = op.adjoint(y if batched_y else y.unsqueeze(0)).to(like)
-    return aty.expand_as(like)
-
-
+# -- input checks shared with the trained samplers ------------------------------------------
 def check_trained_call(problem, default, y, n, generator, shape, device, what: str = "sampler"):
     """The problem a trained sampler (UD2M, APS) samples for, after checking the call: a problem
     (``problem`` or the sampler's ``default``), n >= 1, y of that problem's measurement shape
@@ -257,10 +205,3 @@ def check_grid(owner: str, sched, steps: int, kind: str = "uniform", **bounds) -
     except ValueError as e:
         raise ValueError(f"{owner}: steps={steps} does not fit on the {kind!r} grid: {e} Use "
                          "fewer steps.") from None
-
-
-def data_lipschitz(prob, shape) -> float:
-    """L of grad g(x) = J^T (A x - y) / sigma^2, i.e. |A|^2 / sigma^2 (a bound for nonlinear A)."""
-    op = prob.operator
-    sq = op.norm_squared(shape) if op.linear else op.lipschitz_squared(shape)
-    return sq / prob.sigma ** 2

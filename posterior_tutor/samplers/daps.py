@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Step, data_lipschitz, ddim_update, eps_from_x0, initial_noise, register, renoise
+from .base import Step, register
+from .diffusion import data_lipschitz, ddim_update, eps_from_x0, initial_noise, renoise
 from ..options import Int, Real
 from ..schedules import randn
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Step, ddim_update, eps_from_x0, initial_noise, register
+from .base import Step, register
+from .diffusion import ddim_update, eps_from_x0, initial_noise
 from ..options import Int, Real
 
 OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one per time"),

@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Step, check_grid, initial_noise, register
+from .base import Step, check_grid, register
+from .diffusion import initial_noise
 from ..options import Choice, Int, Real
 from ..schedules import randn
 

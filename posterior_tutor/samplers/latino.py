@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Step, back_projection, register
+from .base import Step, register
+from .diffusion import back_projection
 from ..options import Int, Real
 from ..schedules import randn
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Step, data_lipschitz, initial_noise, register
+from .base import Step, register
+from .diffusion import data_lipschitz, initial_noise
 from ..options import Choice, Int, Real
 from ..schedules import randn
 

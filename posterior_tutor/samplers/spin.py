@@ -67,7 +67,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Step, ddim_update, eps_from_x0, register, renoise
+from .base import Step, register
+from .diffusion import ddim_update, eps_from_x0, renoise
 from ..options import Anything, Choice, Int, Real
 
 OPTIMIZERS = ("gd", "adam")
