@@ -10,13 +10,10 @@ import posterior_tutor as pt
 from posterior_tutor import amortized as A
 from posterior_tutor.checkpoints import CheckpointError
 from posterior_tutor.metrics import sliced_wasserstein
+from conftest import seeded as _gen
 
 torch.set_num_threads(1)
 N_EVAL = 2000
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 def _sw(a, b):

@@ -16,14 +16,11 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor import checkpoints, safe_io, train
 from posterior_tutor.checkpoints import CheckpointError
+from conftest import seeded as _gen
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(data="digits", size=8, channels=(8, 16), attention=False, batch=8, lr=2e-3, warmup=2,
             ckpt_every=4, seed=3)
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 def _flip(path, at=None):
@@ -124,12 +121,6 @@ def test_bad_shipped_card_gives_checkpoint_error(tmp_path, monkeypatch):
 
 
 # -- user-saved samplers --------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def toy():
-    tp = pt.toy.bimodal_problem_2d()
-    return tp, tp.prior.denoiser(pt.VPSchedule())
-
-
 @pytest.mark.parametrize("kind", ["ud2m", "aps"])
 def test_user_saved_samplers_refuse_flipped_or_empty_files(toy, tmp_path, kind):
     tp, den = toy

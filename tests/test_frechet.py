@@ -11,12 +11,9 @@ import torch
 from posterior_tutor import data
 from posterior_tutor import frechet as fr
 from posterior_tutor.checkpoints import CheckpointError
+from conftest import seeded as gen
 
 torch.set_num_threads(1)
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def random_cov(d, seed):

@@ -8,10 +8,7 @@ import scipy.stats
 import torch
 
 from posterior_tutor import metrics as M
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
+from conftest import seeded as gen
 
 
 # --------------------------------------------------------------------------- PSNR

@@ -7,12 +7,9 @@ import torch
 
 from posterior_tutor import operators as O
 from posterior_tutor.operators import InverseProblem
+from conftest import seeded as gen
 
 F64 = torch.float64
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def randn(*shape, seed=0):

@@ -7,6 +7,7 @@ import torch
 
 import posterior_tutor as pt
 from posterior_tutor.samplers.diffusion import ddim_update
+from conftest import seeded as _gen
 
 # options that keep each run short: only randomness is checked here, not quality
 SHORT = {
@@ -18,16 +19,6 @@ SHORT = {
     "latino": dict(steps=4),
     "spin": dict(),
 }
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    tp = pt.toy.bimodal_problem_2d()
-    return tp, tp.prior.denoiser(pt.VPSchedule())
 
 
 def _untouched(fn):

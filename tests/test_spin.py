@@ -8,6 +8,7 @@ import posterior_tutor as pt
 from posterior_tutor import operators as O
 from posterior_tutor.metrics import sliced_wasserstein
 from posterior_tutor.samplers.spin import correct, guided_times
+from conftest import seeded
 
 N = 600
 
@@ -35,10 +36,6 @@ class SpyDenoiser(pt.EpsNetDenoiser):
     def _x0(self, x_t, t):
         self.calls.append((x_t.requires_grad, torch.is_grad_enabled()))
         return super()._x0(x_t, t)
-
-
-def seeded(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 def test_no_backward_pass_through_the_denoiser_and_nfe_is_m_plus_steps():

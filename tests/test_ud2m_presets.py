@@ -8,10 +8,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor import ud2m_presets as P
 from posterior_tutor.operators import Inpainting, InverseProblem, Matrix
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
+from conftest import seeded as _gen
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import posterior_tutor as pt
 from posterior_tutor import unfolding as U
 from posterior_tutor.checkpoints import CheckpointError
 from posterior_tutor.metrics import sliced_wasserstein
+from conftest import seeded as _gen
 
 torch.set_num_threads(1)
 N_EVAL = 2000
@@ -18,10 +19,6 @@ N_EVAL = 2000
 
 def _sw(a, b):
     return float(sliced_wasserstein(a, b, generator=torch.Generator().manual_seed(3)))
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 @pytest.fixture(scope="module")
