@@ -335,21 +335,14 @@ dps_steps, dps_samples = (100, 4) if FAST else (1000, 8)
 
 
 def evaluate(sample_fn, make_problem, n=n_samples):
-    """Over the test digits: PSNR of single samples and of their mean, 90% coverage, s / sample.
+    """Over the test digits: PSNR of single samples and of their mean, 90% coverage, s / sample
+    (`pt.evaluation.evaluate_images`, the evaluation the benchmark uses, with this chapter's seeds).
     ``make_problem(i)`` gives the problem of digit i; ``sample_fn(prob, y, generator, n)``."""
-    psnr_single, psnr_mean, cover, seconds = [], [], [], 0.0
-    for i, x in enumerate(test_digits):
-        prob = make_problem(i)
-        yy = prob.measure(x, generator=seeded(200 + i))
-        start = time.perf_counter()
-        xs_ = sample_fn(prob, yy, seeded(300 + i), n)
-        seconds += time.perf_counter() - start
-        psnr_single.append(pt.metrics.psnr(xs_, x.expand_as(xs_)).mean().item())
-        psnr_mean.append(pt.metrics.psnr(xs_.mean(0, keepdim=True), x[None]).item())
-        cover.append(float(pt.metrics.coverage(xs_, x)))
-    k = len(test_digits)
-    return dict(single=sum(psnr_single) / k, mean=sum(psnr_mean) / k, coverage=sum(cover) / k,
-                s_per_sample=seconds / (k * n))
+    r = pt.evaluation.evaluate_images(lambda prob, yy, n_, g: sample_fn(prob, yy, g, n_),
+                                      test_digits, make_problem,
+                                      lambda i: (seeded(200 + i), seeded(300 + i)), n)
+    return dict(single=r["psnr_single"], mean=r["psnr_mean"], coverage=r["coverage"],
+                s_per_sample=r["seconds_per_sample"])
 
 
 def task_problems(task, **options):

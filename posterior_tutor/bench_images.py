@@ -33,6 +33,7 @@ import torch
 
 from . import metrics, tasks
 from .config import fast_mode
+from .evaluation import evaluate_images
 from .samplers import methods, sample
 
 #: zero-shot options on 32x32 images per method: (full mode, fast mode).  PnP-ULA is left out: its
@@ -50,6 +51,11 @@ HELD_OUT = "held-out MNIST digits (test[8000:])"
 PRIOR_TRUTH = ("samples of the prior (DDIM, 50 steps), not held-out digits, because MNIST is not "
                "installed: not comparable with runs on MNIST; pt.data.load('mnist') says how to "
                "get it")
+
+
+#: the quality numbers of a row, in ImageRow's order (``evaluation.image_scores``' keys)
+QUALITY = ("psnr_single", "psnr_mean", "ssim_single", "ssim_mean", "lpips_mean", "coverage",
+           "rank_coverage")
 
 
 @dataclass
@@ -202,34 +208,31 @@ def method_runners(den, task, names, fast: bool, peer: bool) -> dict:
     return runners
 
 
-def _quality(xs, x, with_lpips: bool):
-    """(psnr single, psnr mean, ssim single, ssim mean, lpips of the mean, coverage, rank
-    coverage) of one image."""
-    ref, mean = x[None].expand_as(xs), xs.mean(0, keepdim=True)
-    lp = metrics.lpips(mean, x[None]).item() if with_lpips else math.nan
-    return (metrics.psnr(xs, ref).mean().item(), metrics.psnr(mean, x[None]).item(),
-            metrics.ssim(xs, ref).mean().item(), metrics.ssim(mean, x[None]).item(), lp,
-            float(metrics.coverage(xs, x)), float(metrics.rank_coverage(xs, x)))
-
-
 def measure(run, den, task, xs_true, n, seed, with_lpips: bool = False):
-    """One method on one task: the mean over images of the quality numbers, and its costs."""
+    """One method on one task (``evaluation.evaluate_images``): the mean over images of the
+    quality numbers (the order of ``QUALITY``), and its costs per image and sample."""
     dev = den.device
-    quality, nfe, backward, seconds, peak = [], 0, 0, 0.0, 0.0
-    for i, x in enumerate(xs_true.to(dev)):
-        prob = tasks.image_problem(task, generator=torch.Generator().manual_seed(100 + i))
-        g = torch.Generator(device=dev).manual_seed(seed + i)
-        y = prob.measure(x, generator=g)
+    nfe, backward, peak = [], [], [0.0]
+
+    def counted(call):
         den.reset_counters()
         with PeakMemory(dev) as mem:
-            start = time.perf_counter()
-            samples = run(prob, y, n, g)
-            seconds += time.perf_counter() - start
-        nfe, backward, peak = nfe + den.nfe, backward + den.nfe_grad, max(peak, mem.mb)
-        quality.append(_quality(samples.detach().float(), x, with_lpips))
-    q = torch.tensor(quality).nanmean(0).tolist() if quality else [math.nan] * 7
+            out = call()
+        nfe.append(den.nfe)
+        backward.append(den.nfe_grad)
+        peak[0] = max(peak[0], mem.mb)
+        return out
+
+    def generators(i):
+        g = torch.Generator(device=dev).manual_seed(seed + i)
+        return g, g
+    problem_for = lambda i: tasks.image_problem(  # noqa: E731
+        task, generator=torch.Generator().manual_seed(100 + i))
+    r = evaluate_images(run, xs_true.to(dev), problem_for, generators, n, with_lpips,
+                        wrap=counted)
     k = len(xs_true)
-    return q, nfe / k, backward / k, seconds / (k * n), peak
+    return ([r[key] for key in QUALITY], sum(nfe) / k, sum(backward) / k, r["seconds_per_sample"],
+            peak[0])
 
 
 def peak_memory_here(task: str, label: str, n: int, device="cpu") -> float:

@@ -65,29 +65,33 @@ def baseline(y, x):
 
 def evaluate(fl, prob, xs, n_samples, seed):
     """Mean over images of the sample-mean / single-sample PSNR and SSIM, chi^2 per measurement
-    dimension (near 1 when calibrated), 90% coverage, pixel spread; seconds per sample."""
+    dimension (near 1 when calibrated), 90% coverage, pixel spread; seconds per sample
+    (``pt.evaluation.evaluate_images``; one generator for every measurement and sample)."""
     g = torch.Generator().manual_seed(seed)
-    rows, seconds = [], 0.0
-    for x in xs:
-        y = prob.measure(x, generator=g)
-        start = time.perf_counter()
+
+    def extra(prob_, y, s, x):
+        return dict(psnr_baseline=pt.metrics.psnr(baseline(y[None], x[None]), x[None]).item(),
+                    chi2_per_dim=float(_chi2(prob_, y, s)), pixel_std=float(s.std(0).mean()))
+
+    def run(prob_, y, n, gen):
         with torch.no_grad():
-            s = fl.sample(y, n_samples, generator=g)
-        seconds += time.perf_counter() - start
-        ref = x[None].expand_as(s)
-        mean = s.mean(0, keepdim=True)
-        chi2 = (prob.operator(s) - y).pow(2).flatten(1).mean(1).mean() / prob.sigma ** 2
-        rows.append([pt.metrics.psnr(mean, x[None]).item(), pt.metrics.psnr(s, ref).mean().item(),
-                     pt.metrics.ssim(mean, x[None]).item(), pt.metrics.ssim(s, ref).mean().item(),
-                     pt.metrics.psnr(baseline(y[None], x[None]), x[None]).item(), float(chi2),
-                     float(pt.metrics.coverage(s, x)), float(s.std(0).mean())])
-    m = torch.tensor(rows).mean(0).tolist()
-    keys = ["psnr_mean", "psnr_single", "ssim_mean", "ssim_single", "psnr_baseline",
-            "chi2_per_dim", "coverage90", "pixel_std"]
-    out = {k: round(v, 4) for k, v in zip(keys, m)}
+            return fl.sample(y, n, generator=gen)
+    r = pt.evaluation.evaluate_images(run, xs, lambda i: prob, lambda i: (g, g), n_samples,
+                                      extra=extra)
+    keys = {"psnr_mean": "psnr_mean", "psnr_single": "psnr_single", "ssim_mean": "ssim_mean",
+            "ssim_single": "ssim_single", "psnr_baseline": "psnr_baseline",
+            "chi2_per_dim": "chi2_per_dim", "coverage90": "coverage",
+            "rank_coverage90": "rank_coverage", "pixel_std": "pixel_std"}
+    out = {k: round(r[v], 4) for k, v in keys.items()}
     out.update(images=len(xs), samples_per_image=n_samples,
-               seconds_per_sample=seconds / (len(xs) * n_samples))
+               seconds_per_sample=r["seconds_per_sample"])
     return out
+
+
+def _chi2(prob, y, s):
+    """Mean squared residual per measurement dimension over sigma^2 (1 when the samples fit y
+    as well as the truth does)."""
+    return (prob.operator(s) - y).pow(2).flatten(1).mean(1).mean() / prob.sigma ** 2
 
 
 def dps_comparison(fl, prob, xs, n_aps, n_dps, seed=1000):
@@ -104,10 +108,9 @@ def dps_comparison(fl, prob, xs, n_aps, n_dps, seed=1000):
             start = time.perf_counter()
             s = run(y, n).detach()
             seconds += time.perf_counter() - start
-            ref, mean = x[None].expand_as(s), s.mean(0, keepdim=True)
-            rows.append([pt.metrics.psnr(mean, x[None]).item(), pt.metrics.psnr(s, ref).mean().item(),
-                         pt.metrics.ssim(mean, x[None]).item(), pt.metrics.ssim(s, ref).mean().item(),
-                         float((prob.operator(s) - y).pow(2).flatten(1).mean(1).mean() / prob.sigma ** 2)])
+            q = pt.evaluation.image_scores(s, x)
+            rows.append([q["psnr_mean"], q["psnr_single"], q["ssim_mean"], q["ssim_single"],
+                         float(_chi2(prob, y, s))])
         m = torch.tensor(rows).mean(0).tolist()
         out[name] = dict(zip(["psnr_mean", "psnr_single", "ssim_mean", "ssim_single", "chi2_per_dim"],
                              [round(v, 4) for v in m]), samples=n,

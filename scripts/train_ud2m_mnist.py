@@ -20,7 +20,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -74,24 +73,16 @@ SIGMA_FACTOR = dict(random_inpainting=13.0, box_inpainting=13.0, sr4=20.0, gauss
 
 
 def evaluate(ud, task, sigma, xs, n_samples, seed):
-    """PSNR / SSIM of single samples and of the sample mean, 90% coverage, seconds per sample."""
+    """PSNR / SSIM of single samples and of the sample mean, 90% coverage, seconds per sample
+    (``pt.evaluation.evaluate_images``; one generator for every measurement and sample)."""
     g = torch.Generator().manual_seed(seed)
-    rows, seconds = [], 0.0
-    for i, x in enumerate(xs):
-        prob = image_problem(task, sigma, generator=torch.Generator().manual_seed(10_000 + i))
-        y = prob.measure(x, generator=g)
-        start = time.perf_counter()
-        s = ud.sample(y, n_samples, generator=g, problem=prob)
-        seconds += time.perf_counter() - start
-        ref = x[None].expand_as(s)
-        rows.append([pt.metrics.psnr(s, ref).mean().item(),
-                     pt.metrics.psnr(s.mean(0, keepdim=True), x[None]).item(),
-                     pt.metrics.ssim(s, ref).mean().item(),
-                     pt.metrics.ssim(s.mean(0, keepdim=True), x[None]).item(),
-                     float(pt.metrics.coverage(s, x))])
-    m = torch.tensor(rows).mean(0).tolist()
-    return dict(psnr_single=m[0], psnr_mean=m[1], ssim_single=m[2], ssim_mean=m[3],
-                coverage_90=m[4], seconds_per_sample=seconds / (len(xs) * n_samples),
+    r = pt.evaluation.evaluate_images(
+        lambda prob, y, n, gen: ud.sample(y, n, generator=gen, problem=prob), xs,
+        lambda i: image_problem(task, sigma, generator=torch.Generator().manual_seed(10_000 + i)),
+        lambda i: (g, g), n_samples)
+    return dict(psnr_single=r["psnr_single"], psnr_mean=r["psnr_mean"],
+                ssim_single=r["ssim_single"], ssim_mean=r["ssim_mean"], coverage_90=r["coverage"],
+                rank_coverage_90=r["rank_coverage"], seconds_per_sample=r["seconds_per_sample"],
                 images=len(xs), samples_per_image=n_samples, held_out="mnist test[8000:]")
 
 
