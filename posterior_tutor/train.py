@@ -22,6 +22,7 @@ import torch
 from .checkpoints import CheckpointError, file_sha256, load_state, save_atomic
 from .denoisers import EpsNetDenoiser
 from .progress import bar, wanted
+from .recipes import parse_with_recipe
 from .safe_io import changed_settings, read_card, read_latest, write, write_card
 from .schedules import VPSchedule
 
@@ -155,13 +156,15 @@ def build_unet(cfg: TrainConfig, in_ch: int = 1):
     return UNet(in_ch, channels=tuple(cfg.channels), attention=cfg.attention, dropout=cfg.dropout)
 
 
-def train_prior(cfg: TrainConfig, progress: bool | None = None, device: str = "cpu") -> Path:
+def train_prior(cfg: TrainConfig, progress: bool | None = None, device: str = "cpu",
+                recipe: dict | None = None) -> Path:
     """Train (or resume) an image prior; returns the path of the final checkpoint ``prior.pt``.
 
     Writes ``out/last.pt`` every ``ckpt_every`` steps (checksummed, atomically; the one before is
     kept as ``prev.pt`` and used when ``last.pt`` is damaged) and, at the end, ``prior.pt`` (EMA
     weights + config) with ``model_card.json`` (its sha256 and the run's metadata).  A resume must
-    have the settings the run started with (``_resume``), so the card describes the whole run."""
+    have the settings the run started with (``_resume``), so the card describes the whole run.
+    ``recipe``: the recipe record (``recipes.parse_with_recipe``) the card keeps, if any."""
     import torch.distributed as dist
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     if world > 1 and not dist.is_initialized():
@@ -204,7 +207,7 @@ def train_prior(cfg: TrainConfig, progress: bool | None = None, device: str = "c
                   out / "last.pt", keep_previous=True)
     wall += time.perf_counter() - t0
     if rank == 0:
-        _write_final(out, cfg, ema, x, wall, world, device, losses, resumed)
+        _write_final(out, cfg, ema, x, wall, world, device, losses, resumed, recipe)
     if world > 1:
         dist.barrier()
     return out / "prior.pt"
@@ -241,7 +244,7 @@ def hardware() -> str:
 
 
 def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losses,
-                 resumed=()) -> None:
+                 resumed=(), recipe=None) -> None:
     path = out / "prior.pt"
     save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
                   "shape": list(x.shape[1:]), "ema": ema.state_dict()}, path)
@@ -255,7 +258,7 @@ def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losse
             "final_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 4) if losses else None,
             "torch": torch.__version__,
             "command": "python -m posterior_tutor.train " + " ".join(sys.argv[1:]),
-            "config": dataclasses.asdict(cfg)}
+            "recipe": recipe, "config": dataclasses.asdict(cfg)}
     old = out / "model_card.json"
     if old.exists():  # keep metrics that an evaluation added earlier only if the weights match
         try:
@@ -267,7 +270,8 @@ def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losse
     write_card(old, card)
 
 
-def main(argv=None) -> None:
+def build_parser():
+    """The command line of ``python -m posterior_tutor.train`` (one flag per TrainConfig field)."""
     import argparse
     p = argparse.ArgumentParser(prog="python -m posterior_tutor.train",
                                 description="Train a diffusion prior (eps-prediction UNet, DSM, "
@@ -287,7 +291,13 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true")
-    a = vars(p.parse_args(argv))
+    return p
+
+
+def main(argv=None) -> None:
+    args, recipe = parse_with_recipe(build_parser(), argv)
+    a = vars(args)
+    a.pop("recipe")
     device, threads, quiet = a.pop("device"), a.pop("threads"), a.pop("no_progress")
     if threads:
         torch.set_num_threads(threads)
@@ -296,7 +306,8 @@ def main(argv=None) -> None:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
         torch.cuda.set_device(device)
     try:
-        path = train_prior(TrainConfig(**a), progress=False if quiet else None, device=device)
+        path = train_prior(TrainConfig(**a), progress=False if quiet else None, device=device,
+                           recipe=recipe)
     except CheckpointError as err:   # a damaged checkpoint or a resume with other settings
         raise SystemExit(f"error: {err}") from None
     if int(os.environ.get("RANK", 0)) == 0:

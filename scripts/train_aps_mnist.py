@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 import posterior_tutor as pt
+from posterior_tutor.recipes import parse_with_recipe, recipe_line
 from posterior_tutor.checkpoints import file_sha256
 from posterior_tutor.safe_io import write_card
 
@@ -53,7 +54,7 @@ def parse_args(argv=None):
     p.add_argument("--eval-samples", type=int, default=128)
     p.add_argument("--dps-images", type=int, default=4, help="held-out y also sampled by DPS")
     p.add_argument("--dps-samples", type=int, default=4)
-    return p.parse_args(argv)
+    return parse_with_recipe(p, argv)
 
 
 def baseline(y, x):
@@ -202,7 +203,7 @@ def continue_sessions(a, config: dict, done: int) -> None:
 
 
 def main(argv=None):
-    a = parse_args(argv)
+    a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
     den = pt.pretrained("mnist")
@@ -237,7 +238,7 @@ def main(argv=None):
                 hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
                 torch=torch.__version__,
                 final_loss_per_dim=sum(fl.losses[-50:]) / len(fl.losses[-50:]),
-                command="python " + " ".join(sys.argv), metrics=metrics)
+                command="python " + " ".join(sys.argv), recipe=recipe, metrics=metrics)
     samples_figure(fl, prob, xs[8000:8006], a.out / "samples.png")
     write_card(a.out / "model_card.json", card, indent=1)
     (a.out / "README.md").write_text(readme(card, a.task))
@@ -263,7 +264,7 @@ diffusion ELBO (importance-sampled t, gradients through the frozen prior) in pla
 Training: {card['data']}; {card['steps']} of {card['steps_planned']} planned steps
 (stopped: {card['stopped']}), options {card['options']}, {card['hardware']},
 {card['wall_seconds'] / 60:.1f} min{', resumed from ' + card['resumed_from'] if card['resumed_from'] else ''}.
-Command: `{card['command']}`{sessions_line(card.get('sessions', []))}
+Command: `{card['command']}`{recipe_line(card)}{sessions_line(card.get('sessions', []))}
 
 Evaluation, {m['images']} measurements each, {m['samples_per_image']} samples per measurement
 (baseline: {base}; chi^2 = |y - A x|^2 / (m sigma^2), 1 when calibrated):

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 import posterior_tutor as pt
+from posterior_tutor.recipes import parse_with_recipe, recipe_line
 from posterior_tutor.checkpoints import file_sha256
 from posterior_tutor.run_checkpoint import RunCheckpoint
 from posterior_tutor.safe_io import read_card, write_card
@@ -60,7 +61,7 @@ def parse_args(argv=None):
                    help="steps between checkpoints in OUT/checkpoints (a rerun resumes there)")
     p.add_argument("--eval-images", type=int, default=16)
     p.add_argument("--eval-samples", type=int, default=32)
-    return p.parse_args(argv)
+    return parse_with_recipe(p, argv)
 
 
 # sigma' / sigma per task.  The re-noise level tau of each block has s(tau) <= sigma', so sigma'
@@ -87,7 +88,7 @@ def evaluate(ud, task, sigma, xs, n_samples, seed):
 
 
 def main(argv=None):
-    a = parse_args(argv)
+    a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
     den = pt.pretrained("mnist")
     xs = pt.data.load("mnist", split="test")
@@ -130,7 +131,7 @@ def main(argv=None):
                 hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
                 wall_seconds=round(wall, 1), size_bytes=path.stat().st_size,
                 final_loss=sum(ud.losses[-50:]) / len(ud.losses[-50:]), torch=torch.__version__,
-                command="python " + " ".join(sys.argv), metrics=metrics,
+                command="python " + " ".join(sys.argv), recipe=recipe, metrics=metrics,
                 total_steps=len(ud.losses), init=init_card,
                 resumed_at_step=run.resumed_from[1] if run.resumed_from else None,
                 untrained_metrics=untrained_metrics)
@@ -181,7 +182,7 @@ Training: {card['data']}, {card['steps']} steps x batch {card['batch']}, lr {car
 adversarial weight {card['adv_weight']}, outer times {card.get('train_times', 'uniform')},
 x0 error weighted {X0_WEIGHTING[card.get('x0_weighting', 'snr')]},
 seed {card['seed']}, {card['hardware']}, {card['wall_seconds'] / 60:.1f} min.
-Command: `{card['command']}`
+Command: `{card['command']}`{recipe_line(card)}
 {continued_line(card)}
 Held-out evaluation ({m['images']} images of {m['held_out']}, {m['samples_per_image']} samples each):
 
