@@ -57,26 +57,8 @@ The flows.
   the data instead of at N(0, I), which a CPU budget needs.  Invertibility and the
   log-determinant are checked against autograd Jacobians in ``tests/test_amortized.py``.
 
-Measured (CPU, one thread).  ``pt.toy.bimodal_problem_2d()``, one flow fitted to its one y (NSF,
-3 transforms, 400 steps of batch 128, about 8 s each; sliced Wasserstein to the exact posterior,
-n = 2000; exact-sampling floor 0.09, prior 1.42): exact log p 0.17, ELBO with the exact denoiser
-0.16, its stop-gradient variant 0.49, ELBO with a learned MLP denoiser (chapter 01's) 0.43.  All
-reverse-KL fits drop the posterior's 5% mode; the learned-denoiser fit moves mass between modes.
-Digits 2x super-resolution (sigma 0.05, 100 steps of batch 8, 12 held-out y, 64 samples each):
-PSNR of the mean 25.4 dB vs 23.9 for bilinear upsampling, chi^2 per measurement dimension 4.2,
-90% coverage 0.42; with t_min = 50: 26.0 dB, coverage 0.97; stop-gradient 26.2 dB, coverage 0.89;
-without the prior term 23.9 dB (short runs: indications, not conclusions).
-
-Shipped MNIST flows (sigma 0.05; ``scripts/train_aps_mnist.py``; 100 held-out measurements x 128
-samples; DPS 1000 steps on 4 of them in the same run):
-* denoising (3000 steps, 17 min CPU): PSNR of the mean 38.9 dB (y itself 32.1), chi^2 per
-  dimension 0.89, 90% coverage 0.94; KMNIST (out of distribution) 35.5 dB, chi^2 1.13; DPS 41.9 dB
-  vs APS 39.3 on the same 4 y; 4.8 ms vs 6.6 s per sample (1,370x).
-* 4x SR (1848 steps, then 4152 more at lr 3e-4; 59 min CPU in all): 15.7 dB (bilinear 15.3),
-  chi^2 2.2, coverage 0.83; DPS 23.7 vs 15.5 dB on 4 y.  The extra 4152 steps lowered chi^2 from
-  3.8 to 2.2 and did not move the PSNR (15.9 -> 15.7): this flow's samples fit y but are barely
-  sharper than bilinear upsampling; the CPU-sized flow (256k parameters) is the suspect, not the
-  step count.
+Measurements (toy fits against the exact posterior, digits 2x SR, the shipped MNIST flows against
+DPS) live in ``docs/notes/aps.md`` with the commands that regenerate them.
 
 Departures from the paper and why:
 * The paper's flow (a conditional DPI-style RealNVP on flattened images, 32 steps, hidden D/8)
