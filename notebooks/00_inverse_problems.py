@@ -28,6 +28,8 @@
 # Every claim the text makes is also checked by an `assert`, so the notebook fails loudly if the
 # library stops behaving as described. Set `POSTERIOR_TUTOR_FAST=1` for a quick run (fewer steps
 # and particles; every method and every check still runs).
+#
+# Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
 # %%
 import math
@@ -254,8 +256,15 @@ assert torch.allclose(hand_x0, library_x0, atol=1e-10)
 # | **PnP-ULA** (Laumont et al. 2022) | a Langevin chain: denoiser score at a small fixed noise + likelihood gradient | 3000 |
 #
 # `ddpm` ignores $y$ and samples the prior: it is the "ignore the data" reference. We judge a
-# sample set by its **sliced Wasserstein distance** (SW) to `N` exact posterior samples, and read
-# that number against two yardsticks:
+# sample set by its **sliced Wasserstein distance** (SW) to `N` exact posterior samples:
+#
+# $$SW_2(\mu, \nu) = \Big(\mathbb{E}_{\theta}\, W_2^2\big(\theta^\top_{\#}\mu,\ \theta^\top_{\#}\nu\big)\Big)^{1/2},$$
+#
+# i.e. project both sample sets on a random unit direction $\theta$, compare the two 1-D
+# distributions (in 1-D the Wasserstein distance just pairs sorted samples), and average over
+# directions (`pt.metrics.sliced_wasserstein`, 256 directions). It is 0 for identical distributions
+# and grows with any difference in location, spread or mode weights. We read it against two
+# yardsticks:
 #
 # * the **noise floor**: the SW between two independent exact sample sets of the same size, i.e. the
 #   score of a perfect sampler (`pt.metrics.noise_floor`);
@@ -598,3 +607,15 @@ check_rows(rows16, ref16, beat_prior_by=math.inf)  # SW vs prior: see below, not
 # The next chapters look at methods that aim to do better per network call: LATINO (Langevin with
 # one-step denoising and a proximal data step), Spin (sparse scheduled guidance), and the trained
 # few-step samplers UD2M and APS.
+
+# %% [markdown]
+# ## References
+#
+# * Ho, Jain, Abbeel 2020, *Denoising diffusion probabilistic models*, arXiv 2006.11239
+# * Chung, Kim, Mccann, Klasky, Ye 2023, *Diffusion posterior sampling for general noisy inverse
+#   problems* (DPS), arXiv 2209.14687
+# * Zhu et al. 2023, *Denoising diffusion models for plug-and-play image restoration* (DiffPIR),
+#   arXiv 2305.08995
+# * Zhang et al. 2024, *Improving diffusion inverse problem solving with decoupled noise annealing*
+#   (DAPS), arXiv 2407.01521
+# * Laumont et al. 2022, *Bayesian imaging using Plug & Play priors* (PnP-ULA), arXiv 2103.04715

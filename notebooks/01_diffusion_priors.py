@@ -28,6 +28,8 @@
 # As in chapter 00, every claim the text makes is checked by an `assert`. Set
 # `POSTERIOR_TUTOR_FAST=1` for a quick run (smaller networks, fewer training and sampling steps;
 # every code path and every check still runs).
+#
+# Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
 # %%
 import math
@@ -930,3 +932,13 @@ plt.show()
 #   noisy pixels from digits; the classifier's features can.
 #
 # The next chapters put these priors to work on inverse problems.
+
+# %% [markdown]
+# ## References
+#
+# * Ho, Jain, Abbeel 2020, *Denoising diffusion probabilistic models*, arXiv 2006.11239
+# * Song, Meng, Ermon 2021, *Denoising diffusion implicit models* (DDIM), arXiv 2010.02502
+# * Song et al. 2021, *Score-based generative modeling through stochastic differential equations*,
+#   arXiv 2011.13456
+# * Efron 2011, *Tweedie's formula and selection bias*, J. Amer. Statist. Assoc. 106 (no arXiv
+#   version)

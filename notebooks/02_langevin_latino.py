@@ -27,6 +27,8 @@
 # 5. steppers over the chains, in 2D and on MNIST with the shipped prior.
 #
 # Every claim is checked by an `assert`. `POSTERIOR_TUTOR_FAST=1` shrinks the runs.
+#
+# Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
 # %%
 import matplotlib.pyplot as plt
@@ -351,3 +353,11 @@ plt.show()
 #   call is a sample; with a Tweedie denoiser it is a mean, and the chain keeps only a fraction of
 #   the posterior variance (measured above) and mis-weights the modes.
 # * Chapter 03 unfolds this chain and trains it.
+
+# %% [markdown]
+# ## References
+#
+# * Durmus, Moulines, Pereyra 2018, *Efficient Bayesian computation by proximal Markov chain Monte
+#   Carlo* (MYULA), arXiv 1612.07471
+# * Laumont et al. 2022, *Bayesian imaging using Plug & Play priors* (PnP-ULA), arXiv 2103.04715
+# * Spagnoletti et al. 2025, *LATINO-PRO* (LATINO), arXiv 2503.12615

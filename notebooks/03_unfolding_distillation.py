@@ -30,6 +30,8 @@
 # 6. a stepper over the $K \times N$ steps.
 #
 # Every claim is checked by an `assert`. `POSTERIOR_TUTOR_FAST=1` shrinks the runs.
+#
+# Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
 # %%
 import math
@@ -644,3 +646,11 @@ plt.show()
 #   that cover (LATINO's: far less), orders of magnitude faster than DPS, which stays ahead in PSNR.
 # * The samplers accept other operators at inference: masks of other rates, a box mask and another
 #   super-resolution kernel all hold up against LATINO.
+
+# %% [markdown]
+# ## References
+#
+# * Mbakam, Spence, Pereyra 2025 (UD2M: unfolding and distillation of LATINO), arXiv 2507.02686
+# * Spagnoletti et al. 2025, *LATINO-PRO*, arXiv 2503.12615
+# * Hu et al. 2021, *LoRA: low-rank adaptation of large language models*, arXiv 2106.09685
+# * Chung et al. 2023 (DPS, the reference it is compared with), arXiv 2209.14687

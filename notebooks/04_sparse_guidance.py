@@ -30,6 +30,8 @@
 #
 # Every claim is checked by an `assert`. `POSTERIOR_TUTOR_FAST=1` shrinks the runs (fewer DPS
 # steps, fewer samples and images) but runs every code path.
+#
+# Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
 # %%
 import copy
@@ -471,3 +473,11 @@ plt.show()
 #   corrections DDIM drifts away from the data.
 # * It is not an exact posterior sampler (the toy problem shows the gap, the same as DiffPIR's and
 #   DAPS's); its strength is cost.
+
+# %% [markdown]
+# ## References
+#
+# * Shtanchaev et al. 2026 (Spin; v1 *Guess & Guide*), arXiv 2603.07860
+# * Chung et al. 2023 (DPS), arXiv 2209.14687
+# * Zhu et al. 2023 (DiffPIR), arXiv 2305.08995
+# * Zhang et al. 2024 (DAPS), arXiv 2407.01521

@@ -29,6 +29,8 @@
 # 6. the shipped MNIST flow, when it is installed.
 #
 # Every claim is checked by an `assert`. `POSTERIOR_TUTOR_FAST=1` shrinks the runs.
+#
+# Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
 # %%
 import time
@@ -499,3 +501,11 @@ for name, fl in mflows.items():
 # * Amortized, a sample costs one network pass: thousands of times faster than DPS, once the
 #   training is paid for; but the flow is only as good as its training measurements, and out of
 #   distribution it fits $y$ worse than a zero-shot sampler would.
+
+# %% [markdown]
+# ## References
+#
+# * Mammadov, Chung, Ye 2024, *Amortized posterior sampling with diffusion prior distillation*
+#   (APS), arXiv 2407.17907
+# * Sun, Bouman 2021, *Deep probabilistic imaging* (DPI), arXiv 2010.14462
+# * Ho, Jain, Abbeel 2020 (the DDPM bound behind the ELBO), arXiv 2006.11239

@@ -27,6 +27,8 @@
 # that command; on a CPU the full image suite takes hours, on a GPU minutes). This chapter reads
 # it, plots the trade-offs, and, in fast mode, reruns a small slice and asserts the orderings that
 # hold.
+#
+# Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
 # %%
 import csv
@@ -288,3 +290,15 @@ assert by["ud2m"].coverage > by["latino"].coverage, "UD2M's intervals cover more
 # * **APS**: one flow pass per sample after training, over a thousand times cheaper than DPS; the
 #   denoising flow is calibrated and a few dB behind DPS, the small SR flow barely beats bilinear
 #   upsampling (chapter 05).
+
+# %% [markdown]
+# ## References
+#
+# * Chung et al. 2023 (DPS), arXiv 2209.14687; Zhu et al. 2023 (DiffPIR), arXiv 2305.08995; Zhang et
+#   al. 2024 (DAPS), arXiv 2407.01521; Laumont et al. 2022 (PnP-ULA), arXiv 2103.04715
+# * Spagnoletti et al. 2025 (LATINO), arXiv 2503.12615; Mbakam, Spence, Pereyra 2025 (UD2M), arXiv
+#   2507.02686; Shtanchaev et al. 2026 (Spin), arXiv 2603.07860; Mammadov, Chung, Ye 2024 (APS),
+#   arXiv 2407.17907
+# * Talts et al. 2018, *Validating Bayesian inference algorithms with simulation-based calibration*
+#   (rank coverage), arXiv 1804.06788
+# * DeepInverse (the outside peer), https://deepinv.github.io
