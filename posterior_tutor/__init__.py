@@ -26,7 +26,7 @@ def __getattr__(name):  # heavy optional modules load on first use
                 "peer", "exercises", "evaluation"}:
         return importlib.import_module(f".{name}", __name__)
     if name == "ud2m":
-        return importlib.import_module(".unfolding", __name__)
+        return importlib.import_module(".trained.ud2m", __name__)
     if name == "aps":
         return importlib.import_module(".amortized", __name__)
     if name == "pretrained":
