@@ -3,6 +3,7 @@ public entry point (pt.ud2m is the package), and NFE counted on the prior's coun
 import ast
 from pathlib import Path
 
+import pytest
 import torch
 
 import posterior_tutor as pt
@@ -64,3 +65,17 @@ def test_sample_counts_its_calls_on_the_priors_counters():
     (run,) = RUNS["ud2m"]("sr4", den).values()
     xs = run(ud.problem, y, 2, seeded(1))
     assert xs.shape == (2, 1, 32, 32) and den.nfe == ud.K * ud.N
+
+
+def test_pretrained_by_kind_is_the_methods_own():
+    den = pt.pretrained("mnist")
+    assert set(pt.trained.shipped()) == {"ud2m", "aps"}
+    assert pt.trained.shipped()["ud2m"] == tuple(pt.ud2m.SHIPPED)
+    ud = pt.trained.pretrained("ud2m", "mnist-sr4", den)
+    assert isinstance(ud, pt.ud2m.UD2MSampler) and ud.prior is den and ud.card["task"] == "sr4"
+    flow = pt.trained.pretrained("aps", "mnist-sr4", den)
+    assert type(flow) is pt.aps.APSSampler
+    with pytest.raises(ValueError, match="unknown trained-sampler kind 'vae'"):
+        pt.trained.pretrained("vae", "mnist-sr4", den)
+    with pytest.raises(ValueError, match="no shipped ud2m sampler 'mnist-denoising'"):
+        pt.trained.pretrained("ud2m", "mnist-denoising", den)
