@@ -79,3 +79,14 @@ def test_pretrained_by_kind_is_the_methods_own():
         pt.trained.pretrained("vae", "mnist-sr4", den)
     with pytest.raises(ValueError, match="no shipped ud2m sampler 'mnist-denoising'"):
         pt.trained.pretrained("ud2m", "mnist-denoising", den)
+
+
+def test_a_checkpoint_of_another_kind_is_refused_before_anything_is_built():
+    den = pt.pretrained("mnist")
+    aps_like = {"format": "posterior_tutor.aps/1", "config": {}, "adapter": {}, "log_lambda": 0}
+    with pytest.raises(pt.checkpoints.CheckpointError,
+                       match="f.pt is not a UD2M sampler checkpoint .*'posterior_tutor.aps/1'"):
+        pt.ud2m.UD2MSampler.from_checkpoint(aps_like, den, path="f.pt")
+    no_adapter = {"format": pt.ud2m.FORMAT, "config": {}, "log_lambda": 0}
+    with pytest.raises(pt.checkpoints.CheckpointError, match="not a UD2M sampler checkpoint"):
+        pt.ud2m.UD2MSampler.from_checkpoint(no_adapter, den, path="f.pt")

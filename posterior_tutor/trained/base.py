@@ -14,7 +14,8 @@ called like a zero-shot one:
   trained sampler exactly as it reads a zero-shot one.
 * Files: ``save_trained`` writes a checksummed checkpoint (``safe_io``: temporary file, fsync,
   rename) holding a fingerprint of the prior, the prior's output on a fixed probe
-  (``prior_fingerprint``); ``check_prior`` refuses to load it on another prior.
+  (``prior_fingerprint``); ``check_format`` refuses another kind of file and ``check_prior``
+  another prior.
 * ``read_shipped`` finds a shipped sampler under ``data/<folder>/`` and checks its sha256 against
   the model card beside it.
 """
@@ -28,7 +29,7 @@ from ..checks import conform, dtype_of
 from ..denoisers import Denoiser
 from ..samplers.base import check_trained_call
 
-__all__ = ["TrainedSampler", "check_trained_call", "check_prior", "save_trained",
+__all__ = ["TrainedSampler", "check_trained_call", "check_format", "check_prior", "save_trained",
            "prior_fingerprint", "check_trained_on", "read_shipped", "CheckpointError"]
 
 
@@ -69,6 +70,14 @@ def save_trained(path, fmt: str, prior, shape, **entries) -> None:
     """Atomic, checksummed save of ``entries`` with the format tag and the prior's fingerprint."""
     save_atomic({"format": fmt, **entries,
                  "prior_fingerprint": prior_fingerprint(prior, shape).cpu()}, path)
+
+
+def check_format(ckpt: dict, fmt: str, keys, path, what: str) -> None:
+    """Refuse a checkpoint of another kind: its format tag must be ``fmt`` and it must hold
+    ``keys`` (``what``: "a UD2M sampler", for the message)."""
+    if ckpt.get("format") != fmt or not set(keys) <= set(ckpt):
+        raise CheckpointError(f"{path} is not {what} checkpoint (format "
+                              f"{ckpt.get('format')!r}, expected {fmt!r}).")
 
 
 def check_prior(den, config: dict, fingerprint, path) -> None:

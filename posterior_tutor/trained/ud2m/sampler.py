@@ -40,7 +40,7 @@ from ...denoisers import Denoiser, parameters_of
 from ...operators import InverseProblem
 from ...samplers.base import Step
 from ...samplers.diffusion import eps_from_x0, initial_noise
-from ..base import TrainedSampler, check_prior, read_shipped, save_trained
+from ..base import TrainedSampler, check_format, check_prior, read_shipped, save_trained
 from . import presets
 from .adapters import AdaptedDenoiser
 from .block import unfolded_block
@@ -192,9 +192,7 @@ class UD2MSampler(TrainedSampler):
     @classmethod
     def from_checkpoint(cls, ckpt: dict, den: Denoiser, problem=None, path="checkpoint"):
         """Rebuild a sampler from an already-read checkpoint dict (see ``load``)."""
-        if ckpt.get("format") != FORMAT or not {"adapter", "log_lambda"} <= set(ckpt):
-            raise CheckpointError(f"{path} is not a UD2M sampler checkpoint (format "
-                                  f"{ckpt.get('format')!r}, expected {FORMAT!r}).")
+        check_format(ckpt, FORMAT, ("adapter", "log_lambda"), path, "a UD2M sampler")
         config = dict(ckpt["config"])
         _check_prior_matches(den, config, ckpt.get("prior_fingerprint"), path)
         ud = cls(den, config, problem)
