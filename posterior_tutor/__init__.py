@@ -23,10 +23,10 @@ __all__ = ["VPSchedule", "GaussianMixture", "InverseProblem", "Denoiser", "EpsNe
 def __getattr__(name):  # heavy optional modules load on first use
     import importlib
     if name in {"metrics", "widgets", "viz", "nets", "train", "bench", "data", "checkpoints", "tasks",
-                "peer", "exercises", "evaluation"}:
+                "peer", "exercises", "evaluation", "trained"}:
         return importlib.import_module(f".{name}", __name__)
     if name == "ud2m":
-        return importlib.import_module(".unfolding", __name__)
+        return importlib.import_module(".trained.ud2m", __name__)
     if name == "aps":
         return importlib.import_module(".amortized", __name__)
     if name == "pretrained":

@@ -41,8 +41,8 @@ TOY_OPTIONS = {
 
 #: UD2M on the toy problems (trained in the run; fast mode trains a quarter of the steps):
 #: measured best of a sweep on the 2D problem (sigma_factor 2/4, (K, N) in (3,3), (2,4), (1,9),
-#: 500/2000 steps, hidden 64/128; see unfolding.py's docstring)
-TOY_UD2M = dict(K=2, N=4, sigma_factor=4.0, steps=6000, hidden=128, adv_weight=3.0)   # unfolding.py
+#: 500/2000 steps, hidden 64/128; docs/notes/ud2m.md, "The toy problems")
+TOY_UD2M = dict(K=2, N=4, sigma_factor=4.0, steps=6000, hidden=128, adv_weight=3.0)   # docs/notes/ud2m.md
 
 
 @dataclass

@@ -133,25 +133,16 @@ def _trained_ud2m(task, den):
     """The shipped UD2M sampler of ``task``; for a task without one, every shipped sampler,
     labelled with its training task (the operator-shift rows: the operator enters only via the
     prox, so a sampler accepts another operator at inference)."""
-    from .unfolding import SHIPPED, pretrained
+    from .trained.ud2m import SHIPPED, pretrained
     own = f"mnist-{task.replace('_', '-')}"
     names = [own] if own in SHIPPED else list(SHIPPED)
     runs = {}
     for name in names:
         ud = pretrained(name, den)
         label = "" if name == own else f" (trained on {ud.card['task']})"
-        runs[label] = (lambda prob, y, n, g, ud=ud: _counted_on(den, ud.denoiser,
-                                                              ud.sample, y, n, g, prob))
+        # its calls land on den's counters (trained/base.py), as every other method's do
+        runs[label] = lambda prob, y, n, g, ud=ud: ud.sample(y, n, generator=g, problem=prob)
     return runs
-
-
-def _counted_on(den, adapted, sample_fn, y, n, g, prob):
-    """Run a UD2M sampler and add its adapted denoiser's calls to the prior's counters (the
-    adapter counts its own calls; the row reports them like every other method's)."""
-    adapted.reset_counters()
-    out = sample_fn(y, n, generator=g, problem=prob)
-    den.nfe, den.nfe_grad = den.nfe + adapted.nfe, den.nfe_grad + adapted.nfe_grad
-    return out
 
 
 def _trained_aps(task, den):

@@ -113,7 +113,7 @@ def as_run_checkpoint(checkpoint, every: int) -> RunCheckpoint | None:
 
 
 def ud2m_parts(ud, opt, opt_d, decays) -> dict:
-    """The state of a UD2M training run (``unfolding._fit``): name -> (get, set)."""
+    """The state of a UD2M training run (``trained/ud2m/train.py``: ``_fit``): name -> (get, set)."""
     def set_lam(v):
         with torch.no_grad():
             ud.log_lam.copy_(v)

@@ -1,4 +1,4 @@
-"""The shipped UD2M samplers under each noise bookkeeping (``posterior_tutor/ud2m_presets.py``), on
+"""The shipped UD2M samplers under each noise bookkeeping (``trained/ud2m/presets.py``), on
 the stored benchmark's digits and measurements (docs/benchmark/ud2m_vs_dps: mnist test[8000:8004],
 masks seeded 100 + i, y and samples seeded 0 + i, 32 samples each), with the benchmark's own
 ``bench_images.measure``: PSNR of a single sample, PSNR of the mean, 90% coverage.

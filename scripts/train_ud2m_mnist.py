@@ -213,8 +213,8 @@ def untrained_line(card):
         return ""
     return (f"The same evaluation of the untrained sampler (adapters at zero, same sigma'): PSNR "
             f"single {u['psnr_single']:.2f}, mean {u['psnr_mean']:.2f}, 90% coverage "
-            f"{u['coverage_90']:.3f}. The sweeps behind these settings are in the docstring of "
-            "`posterior_tutor/unfolding.py`.\n")
+            f"{u['coverage_90']:.3f}. The sweeps behind these settings are in "
+            "`docs/notes/ud2m.md`.\n")
 
 
 if __name__ == "__main__":

@@ -372,7 +372,7 @@ def test_aps_script_resume_records_each_session_and_keeps_the_network():
 
 def test_ud2m_lora_run_interrupted_and_resumed_equals_the_uninterrupted_one(tmp_path, monkeypatch):
     """The image path (LoRA adapters, discriminator, two optimisers, two cosine schedules)."""
-    from posterior_tutor import unfolding as U
+    from posterior_tutor.trained.ud2m import losses as U   # _fit calls losses.sampler_loss
     torch.manual_seed(0)
     net = pt.nets.UNet(1, (8, 16))
     torch.nn.init.normal_(net.out[-1].weight, std=0.02)

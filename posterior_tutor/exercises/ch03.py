@@ -1,6 +1,6 @@
 """Chapter 03 exercises: UD2M's rho / tau rule and the two quadratics of its block combined.
 
-Equations (unfolding.py, ``block_levels`` and ``combined_quadratic``):
+Equations (trained/ud2m/block.py, ``block_levels`` and ``combined_quadratic``):
 rho = sigma' s / sqrt(sigma'^2 + s^2) with s = s(t), sigma' = sigma_factor * sigma, tau the time
 with s(tau) closest to rho; |z - a|^2 / (2 rho^2) + |z - x_t / sqrt(ab_t)|^2 / (2 s^2) =
 |z - m|^2 / (2 r^2) + const with 1 / r^2 = 1 / rho^2 + 1 / s^2, m = r^2 (a / rho^2 + b / s^2).

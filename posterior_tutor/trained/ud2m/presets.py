@@ -1,0 +1,106 @@
+"""UD2M's noise bookkeeping: the public code's ("code") next to this package's measured ("ours").
+
+    ud = pt.ud2m.pretrained("mnist-sr4")             # preset "ours" (what it was trained with)
+    xs = ud.with_preset("code").sample(y, n=32)      # the same adapters, the code's bookkeeping
+
+Three quantities of the unfolded sampler (``block.py``, ``sampler.py``) carry a noise level
+or a noise amount; the public code (charles-kmc/UD2M @a10f9f8) and this package set them apart:
+
+    quantity                   "code" (public code, in [-1, 1] units)   "ours" (default)
+    sigma' in rho and tau      sigma (x13 for inpainting)               sigma_factor * sigma
+    sigma' in x^(0)            sigma (also for inpainting)              sigma_factor * sigma
+    DDIM noise c (eta = 0.8)   eta sqrt((1-ab')/(1-ab)) sqrt(beta_t)    eta sqrt((1-ab')/(1-ab))
+                                                                            sqrt(1 - ab/ab')
+
+where x^(0) = (A^T y sqrt(1 - ab) + sqrt(ab) x_t sigma') / sqrt(sigma'^2 + 1 - ab), rho = sigma' s
+/ sqrt(sigma'^2 + s^2), and beta_t = 1 - ab_t / ab_{t-1} the single-step beta of the outer time t.
+
+Why the code's sigma' is sigma.  The code multiplies its noise level by 2 (``sigma_model = 2 *
+sigma_model``) to go from [0, 1] image units to [-1, 1]; our ``prob.sigma`` is already in [-1, 1]
+units, so the code-equivalent is sigma' = sigma (13 sigma for inpainting, the code's constant).
+The data term uses the true sigma in both presets.
+
+The DDIM noise.  With the code's single-step beta_t the fresh-noise variance of an outer step is
+c^2 = eta^2 (1 - ab') / (1 - ab) beta_t: 0.011 at 999 -> 444, 1.3% of x_{t'}'s noise variance
+1 - ab', against 0.55 (64%) for the standard DDIM rule under the same eta = 0.8 (``noise_scale``;
+N = 3 grid; 0.7-1.3% against 61-64% at every outer step of the 3- and 4-step grids).
+
+Measured on the shipped samplers: see ``docs/notes/ud2m.md`` (and the samplers' model cards);
+the departures of "ours" from "code", one line each with the number that justifies it, are in
+``DEPARTURES`` below and in that note.
+"""
+from __future__ import annotations
+
+import math
+
+from ...operators import Inpainting
+from ...samplers.diffusion import ddim_update
+from ...schedules import randn
+
+PRESETS = ("ours", "code")
+CODE_INPAINTING_FACTOR = 13.0
+
+#: one line each: where "ours" departs from "code" and the number that keeps it (PSNR of the
+#: 32-sample mean, stored benchmark's 4 digits, shipped samplers; docs/notes/ud2m.md regenerates).
+DEPARTURES = {
+    "sigma": "sigma' = sigma_factor sigma in rho and tau (shipped: 13 inpainting, as the code; "
+             "20 SR where the code has sigma): SR 24.28 dB against the code's 12.91.",
+    "x0": "x^(0) with the same sigma' as rho, not the true sigma: within the spread "
+          "(inpainting -0.05, SR +0.02 dB); kept because the shipped samplers were trained so.",
+    "eta": "DDIM noise by the standard rule (64% of 1 - ab' fresh at 999 -> 444) not the "
+           "code's single-step beta_t (1.3%): within the spread (-0.04 / +0.06 dB); eta keeps "
+           "its DDIM meaning.",
+}
+
+
+PARTS = ("sigma", "x0", "eta")
+
+
+def check_preset(preset: str) -> str:
+    """"ours", "code", or "ours+code_<part>" (ours with one part of the code's bookkeeping, to
+    measure each departure alone; parts: sigma (sigma' in rho and tau), x0, eta)."""
+    mixes = tuple(f"ours+code_{p}" for p in PARTS)
+    if preset not in PRESETS + mixes:
+        raise ValueError(f"unknown UD2M preset {preset!r}; use 'ours' (this package's measured "
+                         f"default), 'code' (the public code's noise bookkeeping) or one of "
+                         f"{', '.join(mixes)} (ours with one part of the code's).")
+    return preset
+
+
+def uses_code(preset: str, part: str) -> bool:
+    """Whether ``preset`` takes ``part`` (sigma, x0 or eta) from the public code."""
+    return check_preset(preset) == "code" or preset == f"ours+code_{part}"
+
+
+def sigma_primes(preset: str, prob, sigma_factor: float) -> tuple[float, float]:
+    """(sigma' in rho and tau, sigma' in x^(0)) of a block for ``prob`` under ``preset``."""
+    sigma = float(prob.sigma)
+    ours = sigma_factor * sigma
+    factor = CODE_INPAINTING_FACTOR if isinstance(prob.operator, Inpainting) else 1.0
+    return (factor * sigma if uses_code(preset, "sigma") else ours,
+            sigma if uses_code(preset, "x0") else ours)
+
+
+def noise_scale(sched, t: int, t_prev: int, eta: float, preset: str) -> float:
+    """c, the std of the fresh noise of the outer DDIM step t -> t_prev (see the table above)."""
+    ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
+    if not uses_code(preset, "eta"):
+        c = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
+    else:
+        beta_t = 1 - ab / (sched.abar(t - 1).item() if t > 0 else 1.0)
+        c = eta * math.sqrt((1 - ab_prev) / (1 - ab) * beta_t)
+    return min(c, math.sqrt(1 - ab_prev))
+
+
+def ddim_step(sched, x0, eps, t: int, t_prev: int, eta: float, generator, preset: str):
+    """x_{t'} = sqrt(ab') x0 + sqrt(1 - ab' - c^2) eps + c z (t_prev < 0: x0; c = 0: no draw)."""
+    if not uses_code(preset, "eta"):
+        return ddim_update(sched, x0, eps, t, t_prev, eta, generator)
+    if t_prev < 0:
+        return x0
+    c = noise_scale(sched, t, t_prev, eta, preset)
+    ab_prev = sched.abar(t_prev).item()
+    x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - c * c, 0.0)) * eps
+    if c == 0:
+        return x
+    return x + c * randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
