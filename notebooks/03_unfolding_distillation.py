@@ -369,7 +369,7 @@ def table(rows, first="task"):
 # noise level from $[0, 1]$ to $[-1, 1]$ image units (not a tuning factor), so in our units its
 # $\sigma'$ is $\sigma$ itself, times 13 for inpainting (it also keeps the true $\sigma$ in
 # $x^{(0)}$ and uses another DDIM noise rule: `ud.with_preset("code")` runs all three,
-# `posterior_tutor/ud2m_presets.py`).
+# `posterior_tutor/trained/ud2m/presets.py`).
 # Before any training (adapters at zero), the PSNR of the mean as a function of $\sigma'/\sigma$,
 # and with the code's bookkeeping:
 
@@ -456,7 +456,7 @@ assert inp["coverage"] > results[("random_inpainting", "LATINO")]["coverage"] + 
 # The adapters are shared across $k$ and $t$, so a trained sampler runs as any $K \times N$
 # sampler (`ud.with_calls(K, N)`). The paper uses $3 \times 3 = 9$ calls; the shipped samplers
 # use the $K \times N$ of their model cards, chosen on an untrained sweep over held-out digits
-# (table in `posterior_tutor/unfolding.py`): super-resolution wants more iterations per block,
+# (table in `docs/notes/ud2m.md`): super-resolution wants more iterations per block,
 # inpainting more outer steps. Here the same shipped adapters at the paper's $3 \times 3$, on the
 # same digits and measurements:
 

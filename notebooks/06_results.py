@@ -158,8 +158,8 @@ for task, ud, dps in versus:
 # narrow; its single SR samples are slightly ahead (+0.25 dB). Chapter 03 shows where the few
 # steps lose (the early blocks, which see $x_0$ only through noise). Started from the true $x_t$
 # after them, the same samplers pass DPS on these digits (inpainting from the true $x_{250}$,
-# its third outer time: 32.2 dB; SR from $x_{444}$, its second: 25.4; docstring of
-# `posterior_tutor/unfolding.py`), so the gap is what the early blocks still miss. Training
+# its third outer time: 32.2 dB; SR from $x_{444}$, its second: 25.4; lab notes in
+# `docs/notes/ud2m.md`), so the gap is what the early blocks still miss. Training
 # moves it slowly: 900 steps bought +0.7 / +1.2 dB over the untrained samplers, 1800 more
 # +0.2 / +0.3; fine-tuning every weight instead of the adapters, or other outer schedules, moved
 # the inpainting mean on these digits by 0.4 dB at most (same docstring). The paper trains for
