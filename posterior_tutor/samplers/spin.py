@@ -91,30 +91,6 @@ def correct(prob, y, x0, optimizer: str = "gd", opt_steps: int = 30, lr: float =
 
 
 # -- options -------------------------------------------------------------------------------------
-def check_options(sched, t_star, warm_start, steps, optimizer, opt_steps, lr, mu, eta):
-    T = sched.T
-    if isinstance(t_star, bool) or not isinstance(t_star, int) or not 0 < t_star < T:
-        raise ValueError(f"t_star must be an integer time in 1..{T - 1}, got {t_star!r}; "
-                         "intermediate values (about T/5 to T/2) work best.")
-    for name, v, low in (("warm_start", warm_start, 0), ("steps", steps, 1),
-                         ("opt_steps", opt_steps, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}.")
-    if steps > t_star + 1:
-        raise ValueError(f"cannot place steps={steps} distinct DDIM steps between t_star={t_star} "
-                         f"and 0: use steps <= {t_star + 1} or a larger t_star.")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; use 'gd' (lr is a fraction of 1/L) "
-                         "or 'adam' (lr in pixel units).")
-    if not lr > 0 or (optimizer == "gd" and not lr < 2):
-        raise ValueError(f"lr must be > 0 (and < 2 for 'gd', where it is a fraction of 1/L and "
-                         f"2 is the stability limit), got {lr!r}.")
-    if not mu >= 0:
-        raise ValueError(f"mu (weight of |x - x0|^2) must be >= 0, got {mu!r}.")
-    if not 0 <= eta <= 1:
-        raise ValueError(f"eta must lie in [0, 1] (0: DDIM, 1: DDPM-like), got {eta!r}.")
-
-
 def guided_times(grid: list[int], guided, guide_until: int) -> list[int]:
     """The DDIM times where the correction runs: ``guided`` as an explicit list of grid times, or a
     number k of times spread evenly over the grid times in [guide_until, t*) (t* = grid[0]); with
@@ -153,11 +129,17 @@ def _extras(prob, y, x0_prior, x0):
 
 
 def check_call(den, prob, shape, o):
-    """The rules across options, at the call: steps fit below t_star, guided times on the grid."""
-    sched = den.schedule
-    check_options(sched, o["t_star"], o["warm_start"], o["steps"], o["optimizer"],
-                  o["opt_steps"], o["lr"], o["mu"], o["eta"])
-    guided_times(sched.timesteps(o["steps"], t_max=o["t_star"]), o["guided"], o["guide_until"])
+    """The rules across options, at the call (each option's own kind and range is in OPTIONS):
+    steps fit below t_star, lr < 2 for 'gd', guided times on the grid."""
+    if o["steps"] > o["t_star"] + 1:
+        raise ValueError(f"cannot place steps={o['steps']} distinct DDIM steps between "
+                         f"t_star={o['t_star']} and 0: use steps <= {o['t_star'] + 1} or a larger "
+                         "t_star.")
+    if o["optimizer"] == "gd" and not o["lr"] < 2:
+        raise ValueError(f"lr must be > 0 (and < 2 for 'gd', where it is a fraction of 1/L and "
+                         f"2 is the stability limit), got {o['lr']!r}.")
+    guided_times(den.schedule.timesteps(o["steps"], t_max=o["t_star"]), o["guided"],
+                 o["guide_until"])
 
 
 # -- the sampler -----------------------------------------------------------------------------------
@@ -181,8 +163,7 @@ def run(den, prob, y, n, generator=None, shape=None, t_star: int = 400, warm_sta
     mu          : weight of the proximity term mu |x - x0|^2.
     eta         : DDIM noise (0 deterministic, 1 DDPM-like).
     """
-    sched = den.schedule
-    check_options(sched, t_star, warm_start, steps, optimizer, opt_steps, lr, mu, eta)
+    sched = den.schedule      # options checked at the call (OPTIONS, check_call)
     grid = sched.timesteps(steps, t_max=t_star)
     guided_at = set(guided_times(grid, guided, guide_until))
     opts = dict(optimizer=optimizer, opt_steps=opt_steps, lr=lr, mu=mu,
