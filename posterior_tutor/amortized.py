@@ -91,9 +91,10 @@ from .checkpoints import (CheckpointError, check_trained_on, load_state, prior_f
 from .denoisers import Denoiser, parameters_of
 from .nets import seeded_init
 from .operators import InverseProblem
-from .options import Anything, Choice, Flag, Int, Real, check_options
+from .options import Anything, Choice, Flag, Int, Real, check_options, refuse_unknown
 from .progress import bar
 from .samplers.base import Step, check_trained_call
+from .trained.base import check_training_set
 from .schedules import VPSchedule, randn
 
 __all__ = ["train", "fit", "load", "APSSampler", "VectorFlow", "ImageFlow", "elbo_weights",
@@ -591,9 +592,6 @@ def _check_prior_matches(den, config, fingerprint, path):
 _VECTOR_DEFAULTS = dict(steps=1500, batch=256, lr=1e-3, flow="nsf", transforms=3, hidden=64)
 _IMAGE_DEFAULTS = dict(steps=2000, batch=32, lr=5e-4, flow="coupling", transforms=None,
                        hidden=64)
-_OPTIONS = ("steps", "batch", "lr", "prior", "prior_weight", "anneal_steps", "t_samples",
-            "t_sampling", "t_min", "t_groups", "flow", "transforms", "hidden", "feat", "checker",
-            "channel", "init_scale", "progress")
 TRAIN_OPTIONS = {   # kind and range of each option of train() (options.py); None: the default
     "steps": Int(1, optional=True), "batch": Int(1, optional=True),
     "lr": Real(0, low_open=True, optional=True), "prior": Anything(), "prior_weight": Real(0),
@@ -650,9 +648,7 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
     progress : tqdm bar (None: on, except under pytest).  Returns an ``APSSampler`` with
     ``losses`` and ``train_seconds``.
     """
-    if unknown:
-        raise TypeError(f"aps.train has no option(s) {sorted(unknown)}; its options are "
-                        f"{', '.join(_OPTIONS)}.")
+    refuse_unknown("aps.train", unknown, TRAIN_OPTIONS)
     check_options("aps.train", TRAIN_OPTIONS, {k: v for k, v in locals().items()
                                                if k in TRAIN_OPTIONS},
                   T=getattr(getattr(den, "schedule", None), "T", 1000))
@@ -743,16 +739,8 @@ def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int
 
 
 def _check_training_inputs(den, prob, ys) -> tuple:
-    if not isinstance(den, Denoiser):
-        raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}.")
-    if not isinstance(prob, InverseProblem):
-        raise TypeError(f"prob must be an InverseProblem, got {type(prob).__name__}.")
-    if not isinstance(ys, torch.Tensor) or ys.ndim < 2 or ys.shape[0] < 1:
-        raise ValueError("ys_train must be a tensor of measurements (n, *y.shape), n >= 1; got "
-                         f"{getattr(ys, 'shape', type(ys).__name__)}.")
-    if not torch.isfinite(ys).all():
-        raise ValueError(f"ys_train contains {(~torch.isfinite(ys)).sum().item()} NaN or Inf "
-                         "value(s); clean the measurements first.")
+    check_training_set(den, prob, ys, "ys_train", "measurements (n, *y.shape)",
+                       "the measurements")
     shape = tuple(prob.check_y(ys[0]))
     if den.shape is not None and shape != tuple(den.shape):
         raise ValueError(f"ys_train holds measurements of signals of shape {shape} but the prior "

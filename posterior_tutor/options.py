@@ -134,3 +134,10 @@ def check_options(owner: str, spec: dict, options: dict, **context) -> None:
     for name, opt in spec.items():
         if name in options:
             check_option(owner, name, options[name], opt, ctx)
+
+
+def refuse_unknown(owner: str, unknown, spec: dict) -> None:
+    """A TypeError naming the options ``owner`` was given but does not declare in ``spec``."""
+    if unknown:
+        raise TypeError(f"{owner} has no option(s) {sorted(unknown)}; its options are "
+                        f"{', '.join(spec)}.")

@@ -13,7 +13,7 @@ from .trained.ud2m.adapters import (AdaptedDenoiser, LoRA, ResidualMLP, merged_l
 from .trained.ud2m.block import (BlockStep, _BATCHED_Y_PROX, _matrix_prox_batched,  # noqa: F401
                                  block_levels, initial_estimate)
 from .trained.ud2m.checks import (_check_positive_int, check_calls as _check_calls,  # noqa: F401
-                                  check_lpips as _check_lpips, check_numbers as _check_numbers,
+                                  check_lpips as _check_lpips,
                                   check_objects as _check_objects,
                                   check_training_inputs as _check_training_inputs,
                                   y_width as _y_width)

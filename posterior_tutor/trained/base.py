@@ -27,10 +27,12 @@ from ..checkpoints import (CheckpointError, check_trained_on, prior_fingerprint,
                            save_atomic, shipped_path)
 from ..checks import conform, dtype_of
 from ..denoisers import Denoiser
+from ..operators import InverseProblem
 from ..samplers.base import check_trained_call
 
 __all__ = ["TrainedSampler", "check_trained_call", "check_format", "check_prior", "save_trained",
-           "prior_fingerprint", "check_trained_on", "read_shipped", "CheckpointError"]
+           "prior_fingerprint", "check_trained_on", "read_shipped", "CheckpointError",
+           "check_training_set"]
 
 
 class TrainedSampler:
@@ -64,6 +66,22 @@ class TrainedSampler:
             y = conform(y, dtype_of(params if params is not None else self.denoiser), "y")
         return check_trained_call(problem, self.problem, y, n, generator, self.shape,
                                   self.denoiser.device), y
+
+
+def check_training_set(den, prob, data, name: str, what: str, clean: str) -> None:
+    """The arguments every trainer takes: a Denoiser, an InverseProblem and a finite tensor
+    ``data`` of n >= 1 training items (``name``: its argument name; ``what``: what it holds, e.g.
+    "clean signals (n, ...)"; ``clean``: what to clean when it holds NaN or Inf)."""
+    if not isinstance(den, Denoiser):
+        raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}.")
+    if not isinstance(prob, InverseProblem):
+        raise TypeError(f"prob must be an InverseProblem, got {type(prob).__name__}.")
+    if not isinstance(data, torch.Tensor) or data.ndim < 2 or data.shape[0] < 1:
+        raise ValueError(f"{name} must be a tensor of {what}, n >= 1; got "
+                         f"{getattr(data, 'shape', type(data).__name__)}.")
+    if not torch.isfinite(data).all():
+        raise ValueError(f"{name} contains {(~torch.isfinite(data)).sum().item()} NaN or Inf "
+                         f"value(s); clean {clean} first.")
 
 
 def save_trained(path, fmt: str, prior, shape, **entries) -> None:

@@ -31,12 +31,11 @@ from ...checks import check_generator, conform, dtype_of, finite_or_raise
 from ...denoisers import Denoiser, parameters_of
 from ...nets import seeded_init
 from ...operators import InverseProblem
-from ...options import Anything, Choice, Flag, Int, Real, check_options
+from ...options import Anything, Choice, Flag, Int, Real, check_options, refuse_unknown
 from ...progress import bar
 from ...run_checkpoint import as_run_checkpoint, ud2m_parts, ud2m_settings
 from . import losses
-from .checks import (check_lpips, check_numbers, check_objects, check_training_inputs,
-                     refuse_unknown, y_width)
+from .checks import check_lpips, check_objects, check_training_inputs, y_width
 from .discriminator import Discriminator, discriminator_features, discriminator_loss
 from .sampler import UD2MSampler
 
@@ -103,7 +102,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
                weights of an uninterrupted run (``posterior_tutor.run_checkpoint``; needs
                ``generator``).  Other settings than the run started with are refused.
     """
-    refuse_unknown(unknown)
+    refuse_unknown("ud2m.train", unknown, TRAIN_OPTIONS)
     check_options("ud2m.train", TRAIN_OPTIONS, {k: v for k, v in locals().items()
                                                 if k in TRAIN_OPTIONS})
     check_objects(operators, lora_layers)
@@ -111,10 +110,8 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
     if isinstance(xs_train, torch.Tensor):   # the adapters' dtype: the network's, else the default
         xs_train = conform(xs_train, dtype_of(den) or torch.get_default_dtype(), "xs_train")
     run = as_run_checkpoint(checkpoint, checkpoint_every)
-    if x0_weighting not in ("snr", "uniform"):
-        raise ValueError(f"x0_weighting must be 'snr' or 'uniform', got {x0_weighting!r}.")
     lora_layers, sigma_factor = _inherit(init, lora_layers, sigma_factor)
-    shape = check_training_inputs(den, prob, xs_train, K, N, eta, rank, train_times)
+    shape = check_training_inputs(den, prob, xs_train, K, N)
     given = dict(steps=steps, batch=batch, lr=lr, adv_weight=adv_weight, gp_weight=gp_weight)
     opts, config = _settings(den, shape, given, K=K, N=N, eta=eta, rank=rank,
                              lora_layers=lora_layers, hidden=hidden, sigma_factor=sigma_factor,
@@ -151,7 +148,6 @@ def _settings(den, shape, given, *, K, N, eta, rank, lora_layers, hidden, sigma_
     given) and the sampler's config as saved in its file."""
     opts = dict(_IMAGE_DEFAULTS if len(shape) == 3 else _VECTOR_DEFAULTS)
     opts.update({k: v for k, v in given.items() if v is not None})
-    check_numbers(opts, lpips_weight, sigma_factor)
     mode = "lora" if parameters_of(den) else "residual"
     config = dict(K=int(K), N=int(N), eta=float(eta), rank=int(rank), mode=mode, shape=list(shape),
                   layers=None if lora_layers is None else list(lora_layers), hidden=int(hidden),
