@@ -26,7 +26,6 @@ import math
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 
 import torch
