@@ -1,6 +1,7 @@
 """Shared test helpers and fixtures.
 
 ``seeded(seed)`` is the one way tests make a CPU generator (``from conftest import seeded``);
+``interrupt_prior_training`` stops a prior training at a given step as a Ctrl-C would;
 the ``toy`` fixture is the 2D bimodal problem with its exact denoiser, built once per session (a
 module may define its own ``toy`` with more in it; pytest then uses the module's)."""
 import pytest
@@ -19,3 +20,19 @@ def toy():
     """(the 2D bimodal toy problem, its exact Tweedie denoiser)."""
     tp = pt.toy.bimodal_problem_2d()
     return tp, tp.prior.denoiser(pt.VPSchedule())
+
+
+def interrupt_prior_training(monkeypatch, cfg, step: int) -> None:
+    """Run ``train.train_prior(cfg)`` and interrupt it (KeyboardInterrupt, as a Ctrl-C) when it
+    reaches ``step``, leaving its checkpoints behind; the training code is restored afterwards."""
+    from posterior_tutor import train
+    real = train.batch_for_step
+
+    def crash(c, at, *a, **k):
+        if at == step:
+            raise KeyboardInterrupt
+        return real(c, at, *a, **k)
+    monkeypatch.setattr(train, "batch_for_step", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_prior(cfg, progress=False)
+    monkeypatch.setattr(train, "batch_for_step", real)

@@ -16,7 +16,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor import checkpoints, safe_io, train
 from posterior_tutor.checkpoints import CheckpointError
-from conftest import seeded as _gen
+from conftest import interrupt_prior_training, seeded as _gen
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(data="digits", size=8, channels=(8, 16), attention=False, batch=8, lr=2e-3, warmup=2,
@@ -208,16 +208,7 @@ def test_finished_run_rerun_with_fewer_steps_is_refused(tmp_path):
 
 def test_card_of_a_resumed_run_describes_the_whole_run(tmp_path, monkeypatch):
     straight = train.train_prior(_cfg(tmp_path, "straight"), progress=False)
-    real = train.batch_for_step
-
-    def crash_at_9(c, step, *a, **k):
-        if step == 9:
-            raise KeyboardInterrupt
-        return real(c, step, *a, **k)
-    monkeypatch.setattr(train, "batch_for_step", crash_at_9)
-    with pytest.raises(KeyboardInterrupt):
-        train.train_prior(_cfg(tmp_path, "cut"), progress=False)
-    monkeypatch.setattr(train, "batch_for_step", real)
+    interrupt_prior_training(monkeypatch, _cfg(tmp_path, "cut"), step=9)
     resumed = train.train_prior(_cfg(tmp_path, "cut", ckpt_every=5), progress=False)
     a, b = (json.loads((p.parent / "model_card.json").read_text()) for p in (straight, resumed))
     assert b["resumed_at"] == [8] and a["resumed_at"] == []

@@ -12,6 +12,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor import checkpoints, train
 from posterior_tutor.checkpoints import CheckpointError
+from conftest import interrupt_prior_training
 
 TINY = dict(data="digits", size=8, channels=(8, 16), attention=False, batch=8, lr=2e-3, warmup=2,
             ckpt_every=4, seed=3)
@@ -43,18 +44,9 @@ def test_train_writes_card_and_loads_as_denoiser(tmp_path):
 def test_resume_after_interruption_gives_the_same_model(tmp_path, monkeypatch):
     straight = train.train_prior(_cfg(tmp_path, "straight"), progress=False)
     cfg = _cfg(tmp_path, "interrupted")
-    real_batch = train.batch_for_step
-
-    def crash_at_7(c, step, *a, **k):
-        if step == 7:
-            raise KeyboardInterrupt
-        return real_batch(c, step, *a, **k)
-    monkeypatch.setattr(train, "batch_for_step", crash_at_7)
-    with pytest.raises(KeyboardInterrupt):
-        train.train_prior(cfg, progress=False)
+    interrupt_prior_training(monkeypatch, cfg, step=7)
     saved = torch.load(tmp_path / "interrupted" / "last.pt", weights_only=True)
     assert saved["step"] == 4  # at most one checkpoint interval (4 steps) lost
-    monkeypatch.setattr(train, "batch_for_step", real_batch)
     resumed = train.train_prior(cfg, progress=False)
     assert _max_diff(_weights(straight.parent / "last.pt"), _weights(resumed.parent / "last.pt")) < 1e-6
 
