@@ -5,7 +5,7 @@
     prob = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), sigma=0.3)
     xs = pt.sample("diffpir", den, prob, y, n=500)
 """
-from .config import fast_mode
+from .config import default_device, fast_mode
 from . import denoisers, operators, samplers, schedules, toy
 from .denoisers import Denoiser, EpsNetDenoiser, X0NetDenoiser
 from .operators import InverseProblem
@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = ["VPSchedule", "GaussianMixture", "InverseProblem", "Denoiser", "EpsNetDenoiser",
            "X0NetDenoiser", "Step", "methods", "options_of", "sample", "iterate", "operators",
-           "toy", "schedules", "denoisers", "samplers", "fast_mode"]
+           "toy", "schedules", "denoisers", "samplers", "fast_mode", "default_device"]
 
 
 def __getattr__(name):  # heavy optional modules load on first use

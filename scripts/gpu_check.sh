@@ -8,9 +8,8 @@
 #   STEPS="tests" scripts/gpu_check.sh            # only some: tests, chapters, benchmark
 #   GPU_BENCH_OUT=runs/gpu_bench scripts/gpu_check.sh   # benchmark elsewhere than docs/benchmark
 #
-# Note: the chapters choose their own device; today they load the prior with pt.pretrained()
-# (the CPU), so their times are the GPU machine's CPU times until they take a device.  The table
-# records what torch saw (CUDA device name) next to each time.
+# The chapters run on `DEVICE = pt.default_device()` (CUDA here); the table records the device
+# torch saw next to each time.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -48,35 +47,8 @@ if [[ " $STEPS " == *" tests "* ]]; then
 fi
 
 if [[ " $STEPS " == *" chapters "* ]]; then
-  echo "== every chapter in full mode, timed"
-  unset POSTERIOR_TUTOR_FAST CI
-  table="docs/chapter_times_gpu.md"
-  device="$("$PY" -c 'import torch; print(torch.cuda.get_device_name(0))')"
-  {
-    echo "# Chapter times on a GPU machine (full mode)"
-    echo
-    echo "Device: $device; $(date -u +%Y-%m-%d); command: \`scripts/gpu_check.sh\` (STEPS=chapters)."
-    echo "Each chapter: jupytext to .ipynb, then \`jupyter nbconvert --execute\` (no timeout)."
-    echo
-    echo "| chapter | seconds | result |"
-    echo "|---|---|---|"
-  } > "$table.tmp"
-  status=0
-  for src in notebooks/[0-9][0-9]_*.py; do
-    name="$(basename "$src" .py)"
-    jupytext --quiet --to ipynb --output "notebooks/$name.ipynb" "$src"
-    start=$SECONDS
-    if jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
-         --output "$name.gpu.ipynb" "notebooks/$name.ipynb" > "/tmp/gpu_check_$name.log" 2>&1; then
-      result="ok"
-    else
-      result="FAILED (log: /tmp/gpu_check_$name.log)"; status=1
-    fi
-    printf '| %s | %d | %s |\n' "$name" "$((SECONDS - start))" "$result" | tee -a "$table.tmp"
-  done
-  mv "$table.tmp" "$table"
-  echo "wrote $table"
-  [ "$status" -eq 0 ] || { echo "a chapter failed: see the table" >&2; exit 1; }
+  echo "== every chapter in full mode, timed, on the GPU (pt.default_device() picks CUDA)"
+  "$PY" scripts/chapter_times.py --modes full --out docs/chapter_times_gpu.md
 fi
 
 if [[ " $STEPS " == *" benchmark "* ]]; then
