@@ -23,7 +23,7 @@ __all__ = ["VPSchedule", "GaussianMixture", "InverseProblem", "Denoiser", "EpsNe
 def __getattr__(name):  # heavy optional modules load on first use
     import importlib
     if name in {"metrics", "widgets", "viz", "nets", "train", "bench", "data", "checkpoints", "tasks",
-                "peer", "exercises", "evaluation", "trained"}:
+                "peer", "exercises", "evaluation", "trained", "stored"}:
         return importlib.import_module(f".{name}", __name__)
     if name == "ud2m":
         return importlib.import_module(".trained.ud2m", __name__)
