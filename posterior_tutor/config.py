@@ -17,17 +17,23 @@ def default_device():
     ``cuda``, ``cuda:1``), else CUDA when torch sees one, else the CPU.  Chapters start with
     ``DEVICE = pt.default_device()`` and pass it to every prior, sampler, training loop and
     stepper, so the same chapter runs on a laptop and on a GPU machine unchanged."""
+    return resolve_device(os.environ.get("POSTERIOR_TUTOR_DEVICE", "").strip() or None,
+                          what="POSTERIOR_TUTOR_DEVICE")
+
+
+def resolve_device(name=None, what: str = "--device"):
+    """``name`` ('cpu', 'cuda', 'cuda:N' or a torch.device) checked, or the default: CUDA when
+    present, else the CPU.  Asking for CUDA where torch sees none is a clear error."""
     import torch
 
-    name = os.environ.get("POSTERIOR_TUTOR_DEVICE", "").strip()
-    if name:
-        try:
-            device = torch.device(name)
-        except RuntimeError as err:
-            raise ValueError(f"POSTERIOR_TUTOR_DEVICE={name!r} is not a device torch knows "
-                             f"({err}); use 'cpu', 'cuda' or 'cuda:N', or unset it.") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"POSTERIOR_TUTOR_DEVICE={name!r} asks for CUDA but torch sees no "
-                             "CUDA device here; unset it (the CPU is then used) or set it to 'cpu'.")
-        return device
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name is None or name == "":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{what}={name!r} is not a device torch knows ({err}); use 'cpu', "
+                         "'cuda' or 'cuda:N'.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{what}={name!r} asks for CUDA but torch sees no CUDA device here; use "
+                         "'cpu' (or leave it unset: the CPU is then used).")
+    return device

@@ -3,7 +3,7 @@ the stored benchmark's digits and measurements (docs/benchmark/ud2m_vs_dps: mnis
 masks seeded 100 + i, y and samples seeded 0 + i, 32 samples each), with the benchmark's own
 ``bench_images.measure``: PSNR of a single sample, PSNR of the mean, 90% coverage.
 
-    python scripts/measure_ud2m_presets.py [--images 4] [--samples 32] [--json out.json]
+    python scripts/measure_ud2m_presets.py [--images 4] [--samples 32] [--json out.json] [--device cuda]
 
 Rows: the shipped (trained) sampler and the untrained one (adapters at zero, same K, N and
 sigma_factor) under "ours", "code" and "ours" with one part of the code's bookkeeping.
@@ -24,7 +24,7 @@ PRESETS = ["ours", "code"] + [f"ours+code_{p}" for p in PARTS]
 
 def untrained_like(ud, den):
     prob = ud.problem
-    xs = torch.zeros((1, *ud.shape))
+    xs = torch.zeros((1, *ud.shape), device=den.device)
     return pt.ud2m.train(den, prob, xs, steps=0, K=ud.K, N=ud.N, eta=ud.config["eta"],
                          sigma_factor=ud.config["sigma_factor"], rank=ud.config["rank"],
                          lora_layers=ud.config["layers"], adv_weight=0.0)
@@ -35,9 +35,14 @@ def main():
     ap.add_argument("--images", type=int, default=4)
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present)")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    den = pt.pretrained("mnist")
+    try:
+        device = pt.config.resolve_device(a.device)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    den = pt.pretrained("mnist", device=device)
     den.clip = 1.0
     xs_true, source = bench_images.test_images(a.images, den, 0)
     rows = []

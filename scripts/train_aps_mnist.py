@@ -35,6 +35,9 @@ from posterior_tutor.safe_io import write_card
 NAMES = {"denoising": "mnist-denoising", "sr4": "mnist-sr4"}
 
 
+DEVICE = torch.device("cpu")   # set by main() from --device
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=sorted(NAMES), required=True)
@@ -54,6 +57,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-samples", type=int, default=128)
     p.add_argument("--dps-images", type=int, default=4, help="held-out y also sampled by DPS")
     p.add_argument("--dps-samples", type=int, default=4)
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: CUDA when present, else the CPU)")
     return parse_with_recipe(p, argv)
 
 
@@ -68,7 +73,7 @@ def evaluate(fl, prob, xs, n_samples, seed):
     """Mean over images of the sample-mean / single-sample PSNR and SSIM, chi^2 per measurement
     dimension (near 1 when calibrated), 90% coverage, pixel spread; seconds per sample
     (``pt.evaluation.evaluate_images``; one generator for every measurement and sample)."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=DEVICE).manual_seed(seed)
 
     def extra(prob_, y, s, x):
         return dict(psnr_baseline=pt.metrics.psnr(baseline(y[None], x[None]), x[None]).item(),
@@ -98,7 +103,7 @@ def _chi2(prob, y, s):
 def dps_comparison(fl, prob, xs, n_aps, n_dps, seed=1000):
     """APS (n_aps samples) and DPS (1000 steps, n_dps samples) on the same held-out measurements
     in one run: quality of each and seconds per sample (each method sampling in one batch)."""
-    den, g = fl.prior, torch.Generator().manual_seed(seed)
+    den, g = fl.prior, torch.Generator(device=DEVICE).manual_seed(seed)
     ys = [prob.measure(x, generator=g) for x in xs]
     out = {}
     for name, n, run in (("aps", n_aps, lambda y, n: fl.sample(y, n, generator=g)),
@@ -126,7 +131,7 @@ def samples_figure(fl, prob, xs, path, seed=3000):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=DEVICE).manual_seed(seed)
     fig, axes = plt.subplots(6, len(xs), figsize=(1.2 * len(xs), 7.4), squeeze=False)
     for j, x in enumerate(xs):
         y = prob.measure(x, generator=g)
@@ -144,13 +149,13 @@ def samples_figure(fl, prob, xs, path, seed=3000):
 
 
 def training_set(prob, xs, seed=1):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=DEVICE).manual_seed(seed)
     clean = prob.operator(xs)
     return clean + prob.sigma * torch.randn(clean.shape, generator=g)
 
 
 def train(a, den, prob, ys):
-    g = torch.Generator().manual_seed(a.seed)
+    g = torch.Generator(device=DEVICE).manual_seed(a.seed)
     if a.resume:
         fl = pt.aps.APSSampler.load(a.resume, den, prob)
         done = len(fl.losses)      # one loss per step done, saved with the flow
@@ -205,10 +210,15 @@ def continue_sessions(a, config: dict, done: int) -> None:
 def main(argv=None):
     a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
+    global DEVICE
+    try:
+        DEVICE = pt.config.resolve_device(a.device)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     a.out.mkdir(parents=True, exist_ok=True)
-    den = pt.pretrained("mnist")
+    den = pt.pretrained("mnist", device=DEVICE)
     prob = pt.aps.shipped_problem(NAMES[a.task])
-    xs = pt.data.load("mnist", split="test")
+    xs = pt.data.load("mnist", split="test").to(DEVICE)
     ys = training_set(prob, xs[:8000])
     start = time.perf_counter()
     fl, state, path = train(a, den, prob, ys)
@@ -217,7 +227,7 @@ def main(argv=None):
     metrics = dict(held_out_mnist=evaluate(fl, prob, xs[8000:8000 + a.eval_images],
                                            a.eval_samples, 1000),
                    kmnist_out_of_distribution=evaluate(
-                       fl, prob, pt.data.load("kmnist", split="test")[:a.eval_images],
+                       fl, prob, pt.data.load("kmnist", split="test")[:a.eval_images].to(DEVICE),
                        a.eval_samples, 2000))
     if a.dps_images:
         metrics["dps_comparison"] = dps_comparison(fl, prob, xs[8000:8000 + a.dps_images],

@@ -32,6 +32,9 @@ from posterior_tutor.safe_io import read_card, write_card
 from posterior_tutor.tasks import image_problem
 
 
+DEVICE = torch.device("cpu")   # set by main() from --device
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=["random_inpainting", "sr4", "box_inpainting",
@@ -61,6 +64,8 @@ def parse_args(argv=None):
                    help="steps between checkpoints in OUT/checkpoints (a rerun resumes there)")
     p.add_argument("--eval-images", type=int, default=16)
     p.add_argument("--eval-samples", type=int, default=32)
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: CUDA when present, else the CPU)")
     return parse_with_recipe(p, argv)
 
 
@@ -76,7 +81,7 @@ SIGMA_FACTOR = dict(random_inpainting=13.0, box_inpainting=13.0, sr4=20.0, gauss
 def evaluate(ud, task, sigma, xs, n_samples, seed):
     """PSNR / SSIM of single samples and of the sample mean, 90% coverage, seconds per sample
     (``pt.evaluation.evaluate_images``; one generator for every measurement and sample)."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=DEVICE).manual_seed(seed)
     r = pt.evaluation.evaluate_images(
         lambda prob, y, n, gen: ud.sample(y, n, generator=gen, problem=prob), xs,
         lambda i: image_problem(task, sigma, generator=torch.Generator().manual_seed(10_000 + i)),
@@ -90,12 +95,17 @@ def evaluate(ud, task, sigma, xs, n_samples, seed):
 def main(argv=None):
     a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
-    den = pt.pretrained("mnist")
-    xs = pt.data.load("mnist", split="test")
+    global DEVICE
+    try:
+        DEVICE = pt.config.resolve_device(a.device)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    den = pt.pretrained("mnist", device=DEVICE)
+    xs = pt.data.load("mnist", split="test").to(DEVICE)
     train_x, held_out = xs[:8000], xs[8000:8000 + a.eval_images]
     init, init_card = load_init(a.init, den)
     done = len(init.losses) if init is not None else 0   # a continuation draws fresh batches
-    g = torch.Generator().manual_seed(a.seed + done)
+    g = torch.Generator(device=DEVICE).manual_seed(a.seed + done)
     mask_gen = torch.Generator().manual_seed(a.seed + done + 1)
     prob = image_problem(a.task, a.sigma, generator=torch.Generator().manual_seed(0))
     operators = ((lambda: image_problem(a.task, a.sigma, generator=mask_gen))
@@ -119,7 +129,7 @@ def main(argv=None):
     den.clip = 1.0
     metrics = evaluate(ud, a.task, a.sigma, held_out, a.eval_samples, a.seed + 2)
     untrained = pt.ud2m.train(den, prob, train_x[:1], steps=0, sigma_factor=sigma_factor, K=a.K,
-                              N=a.N, generator=torch.Generator().manual_seed(a.seed))
+                              N=a.N, generator=torch.Generator(device=DEVICE).manual_seed(a.seed))
     untrained_metrics = evaluate(untrained, a.task, a.sigma, held_out, a.eval_samples, a.seed + 2)
     card = dict(sha256=file_sha256(path), task=a.task, sigma=a.sigma, prior="mnist",
                 prior_sha256=den.card["sha256"], data="mnist test[0:8000] (clean; y on the fly)",
