@@ -1,0 +1,77 @@
+"""The library's structure in numbers: largest files and functions, import arrows that run back,
+(repeated blocks: the tool library's `duplicates --repo posterior_tutor`).
+
+    python scripts/structure_numbers.py [ROOT]      # ROOT: a checkout (default: this one)
+
+"Run back": a module of a lower layer importing a higher one.  Layers, low to high: the core
+(schedules, operators, denoisers, checks, ...), the zero-shot samplers (`samplers/`), the trained
+samplers (`trained/`, and the old `unfolding.py`, `amortized.py`), then the consumers (`viz/`,
+`widgets.py`, `bench*.py`, `evaluation.py`, `exercises/`).
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+def layer(mod: str) -> int:
+    parts = mod.split(".")
+    top = parts[1] if len(parts) > 1 else ""
+    if top in {"samplers"}:
+        return 1
+    if top in {"trained", "unfolding", "amortized", "ud2m_presets"}:
+        return 2
+    if top in {"viz", "widgets", "bench", "bench_images", "evaluation", "exercises"}:
+        return 3
+    return 0
+
+
+def modules(root: Path):
+    pkg = root / "posterior_tutor"
+    for path in sorted(pkg.rglob("*.py")):
+        rel = path.relative_to(root).with_suffix("")
+        name = ".".join(rel.parts)
+        if name.endswith(".__init__"):
+            name = name[: -len(".__init__")]
+        yield name, path
+
+
+def resolve(name: str, node: ast.ImportFrom, is_pkg: bool) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = name.split(".")
+    base = base if is_pkg else base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def main(argv=None) -> None:
+    root = Path((argv or sys.argv[1:] or ["."])[0]).resolve()
+    files, funcs, back = [], [], []
+    for name, path in modules(root):
+        text = path.read_text()
+        files.append((len(text.splitlines()), str(path.relative_to(root))))
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                funcs.append((node.end_lineno - node.lineno + 1,
+                              f"{path.relative_to(root)}:{node.name}"))
+            if isinstance(node, ast.ImportFrom):
+                target = resolve(name, node, path.name == "__init__.py")
+                targets = [target] + [f"{target}.{a.name}" for a in node.names]
+                if target.startswith("posterior_tutor"):
+                    hi = max(layer(t) for t in targets if t.startswith("posterior_tutor"))
+                    if hi > layer(name) and layer(name) > 0 or (layer(name) == 0 and hi > 0
+                                                                 and name != "posterior_tutor"):
+                        back.append(f"{name} -> {target}")
+    files.sort(reverse=True)
+    funcs.sort(reverse=True)
+    print(f"library files: {len(files)}; over 300 lines: {sum(n > 300 for n, _ in files)}")
+    print("largest files:", ", ".join(f"{p} {n}" for n, p in files[:4]))
+    print("largest functions:", ", ".join(f"{p} {n}" for n, p in funcs[:4]))
+    print(f"functions over 80 lines: {sum(n > 80 for n, _ in funcs)}")
+    print(f"import arrows that run back: {len(back)}" + ("".join(f"\n  {b}" for b in back)))
+
+
+if __name__ == "__main__":
+    main()
