@@ -6,7 +6,7 @@
 "Run back": a module of a lower layer importing a higher one.  Layers, low to high: the core
 (schedules, operators, denoisers, checks, ...), the zero-shot samplers (`samplers/`), the trained
 samplers (`trained/`, and the old `unfolding.py`, `amortized.py`), then the consumers (`viz/`,
-`widgets.py`, `bench*.py`, `evaluation.py`, `exercises/`).
+`widgets.py`, `bench*.py`, `evaluation.py`, `exercises/`, `model_card.py`, which samples a prior to grade it).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def layer(mod: str) -> int:
         return 1
     if top in {"trained", "unfolding", "amortized", "ud2m_presets"}:
         return 2
-    if top in {"viz", "widgets", "bench", "bench_images", "evaluation", "exercises"}:
+    if top in {"viz", "widgets", "bench", "bench_images", "evaluation", "exercises", "model_card"}:
         return 3
     return 0
 
