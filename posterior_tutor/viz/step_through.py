@@ -6,7 +6,9 @@ writes the number of network calls so far into each kept step (``extras["nfe"]``
 denoiser's counter, shown in the frame's caption) and builds the widget.  It also gives the widget
 its ``rerun``: the same call with ``torch.Generator(device).manual_seed(seed)``, and with
 ``x_true`` a new measurement ``y = A x_true + sigma n`` for another noise level or operator
-chosen in a drop-down (``density="exact"`` is recomputed for it).
+chosen in a drop-down (``density="exact"`` is recomputed for it).  ``knobs=`` adds drop-downs for
+a method's options (``knobs.py``), and ``step_through(sampler, prob=..., y=...)`` steps through a
+trained sampler's own ``iterate`` the same way.
 
     import posterior_tutor as pt
     gmm = pt.toy.ring_of_gaussians(); den = gmm.denoiser()
