@@ -2,9 +2,10 @@
 
 ``Stepper(steps, rerun=f, rerun_params={...})`` gets these controls from ``RerunControls``.
 "run" calls ``f(seed, **params)`` with the seed and the drop-downs' values as shown, "new seed"
-with seed + 1, and picking another value in a drop-down (a knob) runs with the seed shown; ``Stepper.rerun(seed, **params)`` does the same from code.  ``f`` returns new steps,
-or a dict ``{"steps": ..., "density": ..., "y": ..., "residual_fn": ...}`` when the run changed
-the picture's context (a new noise level measures a new y).  The frames are replaced and the
+with seed + 1, and picking another value in a drop-down (a knob) runs with the seed shown;
+``Stepper.rerun(seed, **params)`` does the same from code.  ``f`` returns new steps, or a dict
+``{"steps": ..., "density": ..., "y": ..., "residual_fn": ...}`` when the run changed the
+picture's context (a new noise level measures a new y).  The frames are replaced and the
 player goes back to frame 0.
 """
 from __future__ import annotations

@@ -7,10 +7,10 @@ switch the x0 estimates, the correction arrows and the posterior contours on and
 
 Given ``rerun=f`` it also has a seed box, a "run" and a "new seed" button (and drop-downs for
 extra parameters such as the noise level, the operator or a method's knob, which run again when
-changed) that call ``f(seed, **params)`` and replace the frames.  Displayed in a notebook it leaves a collapsed ``<details>`` block with its
-first and last frame as inline PNGs after the widget, so a notebook exported to HTML (where no
-kernel moves the slider) still shows the run.  ipywidgets is imported only when a Stepper is
-built, so the rest of the package works without it.
+changed) that call ``f(seed, **params)`` and replace the frames.  Displayed in a notebook it
+leaves a collapsed ``<details>`` block with its first and last frame as inline PNGs after the
+widget, so a notebook exported to HTML (where no kernel moves the slider) still shows the run.
+ipywidgets is imported only when a Stepper is built, so the rest of the package works without it.
 """
 from __future__ import annotations
 
