@@ -520,15 +520,23 @@ scatter_panels(rows_learned, tp, exact_samples, "learned denoiser: samples over 
 # (red arrows) and the exact posterior contours. Drag the slider or press Play. Here is DiffPIR:
 # watch the orange estimates jump onto the measurement line (the proximal step) while the blue
 # state is re-noised around them.
+#
+# DiffPIR's main knob is $\zeta$, the share of fresh noise when the state is re-noised around the
+# proximal estimate ($\zeta = 0$: deterministic, $\zeta = 1$: all fresh). Pick another value in the
+# `zeta` drop-down: the chain runs again with the same seed and the frames are replaced.
 
 # %%
 stepper = pt.widgets.step_through("diffpir", exact_den, problem, y, n=300, density=posterior,
-                                  generator=seeded(20))
+                                  generator=seeded(20), knobs={"zeta": [0.0, 0.1, 0.3, 1.0]})
 assert stepper.slider.max == len(stepper.frames) - 1
 first_png = stepper.image.value
 stepper.slider.value = stepper.slider.max
 assert stepper.image.value != first_png, "moving the slider should change the picture"
-stepper.slider.value = 0
+x_default = stepper.frames[-1].x
+stepper.rerun(20, zeta=1.0)                           # what the drop-down does
+assert not torch.allclose(stepper.frames[-1].x, x_default), "another zeta, other samples"
+stepper.rerun(20, zeta=0.1)                           # back to the default
+assert torch.allclose(stepper.frames[-1].x, x_default)
 stepper
 
 # %% [markdown]

@@ -287,15 +287,22 @@ assert tv > 0.1, "LATINO's mode weights are visibly off"
 # The 2D stepper shows each LATINO step: the particles $x$ after the prox (blue), the denoised
 # $u$ (orange) and the data-consistency correction $x - u$ as arrows, over the exact posterior's
 # contours.
+#
+# LATINO's main knob is $K$, the number of steps (the option `steps`): pick another value in its
+# drop-down and the chain runs again with the same seed, now with $K$ frames.
 
 # %%
 stepper_2d = pt.widgets.step_through("latino", den, problem, y, n=300, generator=seeded(12),
-                                     density="exact", title="LATINO on the 2D problem")
+                                     density="exact", title="LATINO on the 2D problem",
+                                     knobs={"steps": [2, 4, 8, 16]})
 assert len(stepper_2d.frames) == 8
 first_png = stepper_2d.image.value
 stepper_2d.slider.value = 7
 assert stepper_2d.image.value != first_png, "moving the slider shows another frame"
-stepper_2d.slider.value = 0
+stepper_2d.rerun(12, steps=4)                        # what the drop-down does: K = 4 steps
+assert len(stepper_2d.frames) == 4
+stepper_2d.rerun(12, steps=8)                        # back to K = 8
+assert len(stepper_2d.frames) == 8
 stepper_2d
 
 # %%
@@ -334,7 +341,8 @@ assert psnr_mean >= psnr_latino, "the sample mean is the better point estimate"
 
 # %%
 stepper_mnist = pt.widgets.step_through("latino", mnist_prior, mprob, my, n=4, generator=seeded(16),
-                                        title="LATINO, MNIST random inpainting")
+                                        title="LATINO, MNIST random inpainting",
+                                        knobs={"steps": [2, 4, 8, 16]})
 first_png = stepper_mnist.image.value
 stepper_mnist.slider.value = 4
 assert stepper_mnist.image.value != first_png, "moving the slider shows another frame"

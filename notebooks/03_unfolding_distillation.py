@@ -604,20 +604,34 @@ assert all(math.isfinite(r["mean"]) for r in shift_results.values())
 # The stepper shows the $K N$ network calls of one MNIST sample: within a block, the prox output,
 # its re-noised version and the adapted denoiser's $x^{(k)}$; after each block's last iteration the
 # DDIM move to the next outer time.
+#
+# Its knob is $K \times N$. A trained sampler's adapters are shared across $k$ and $t$, so the
+# drop-down does not pick another training run: it runs the *same* shipped adapters at another
+# $K \times N$ (`ud.with_calls(K, N)`; section 5 compares the shipped one with the paper's
+# $3 \times 3$, `docs/notes/ud2m.md` the others). "new seed" draws another chain from a fresh
+# generator seed.
 
 # %%
 ud_inp = samplers["random_inpainting"]
 x_show = test_digits[0]
 show_prob = pt.tasks.image_problem("random_inpainting", generator=seeded(500))
 show_y = show_prob.measure(x_show, generator=seeded(501))
-steps = list(ud_inp.iterate(show_y, 4, generator=seeded(502), problem=show_prob))
 calls = ud_inp.nfe_per_sample                      # K x N of the shipped sampler
-assert len(steps) == calls and [s.extras["nfe"] for s in steps] == list(range(1, calls + 1))
-stepper = pt.widgets.Stepper(steps, y=show_y, title="UD2M on MNIST random inpainting")
+k_by_n = {f"{ud_inp.K} x {ud_inp.N} (shipped)": ud_inp}
+k_by_n.update({f"{K} x {Nout}": ud_inp.with_calls(K, Nout) for K, Nout in [(3, 3), (5, 3), (3, 5)]
+               if (K, Nout) != (ud_inp.K, ud_inp.N)})
+stepper = pt.widgets.step_through(ud_inp, prob=show_prob, y=show_y, n=4, generator=seeded(502),
+                                  title="UD2M on MNIST random inpainting", knobs={"K x N": k_by_n})
+assert len(stepper.frames) == calls
+assert [s.extras["nfe"] for s in stepper.frames] == list(range(1, calls + 1))
 first_png = stepper.image.value
 stepper.slider.value = 5
 assert stepper.image.value != first_png, "moving the slider shows another frame"
-stepper.slider.value = 0
+other = next(k for k in k_by_n if "shipped" not in k)
+stepper.rerun(502, **{"K x N": k_by_n[other]})     # what the drop-down does
+assert len(stepper.frames) == k_by_n[other].nfe_per_sample
+stepper.rerun(502, **{"K x N": ud_inp})            # back to the shipped K x N
+assert len(stepper.frames) == calls
 stepper
 
 # %%

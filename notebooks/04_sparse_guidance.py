@@ -437,20 +437,30 @@ assert table[("gaussian deblur", "spin")]["psnr"] > table[("gaussian deblur", "d
 # The phases are in the title of every frame: three "warm start" rounds at $t^* = 400$, then "ddim"
 # steps, with a "guided" step where a correction happens. In 2D the arrows are the corrections
 # (from the denoised $x_0$ to the corrected one); plain DDIM steps have none.
+#
+# Spin's main knob is $t^*$ (the option `t_star`), where the warm start puts the chain: pick another
+# value in its drop-down and the run starts again from there, with the same seed.
 
 # %%
 stepper_2d = pt.widgets.step_through("spin", toy_den, tp.problem, tp.y, n=300, generator=seeded(12),
-                                     density="exact", title="Spin on the 2D problem")
+                                     density="exact", title="Spin on the 2D problem",
+                                     knobs={"t_star": [200, 400, 600, 800]})
 phases = [f.phase for f in stepper_2d.frames]
 assert phases[:3] == ["warm start"] * 3 and phases.count("guided") == 8 and "ddim" in phases
 first_png = stepper_2d.image.value
 stepper_2d.slider.value = phases.index("guided")
 assert stepper_2d.image.value != first_png, "moving the slider shows another frame"
+x_400 = stepper_2d.frames[-1].x
+stepper_2d.rerun(12, t_star=800)                     # what the drop-down does
+assert stepper_2d.frames[0].t == 800 and not torch.allclose(stepper_2d.frames[-1].x, x_400)
+stepper_2d.rerun(12, t_star=400)                     # back to the default
+assert torch.allclose(stepper_2d.frames[-1].x, x_400)
 stepper_2d
 
 # %%
 stepper_mnist = pt.widgets.step_through("spin", mnist_prior, blur_prob, y_blur, n=4, generator=seeded(13),
-                                        title="Spin, MNIST Gaussian deblurring")
+                                        title="Spin, MNIST Gaussian deblurring",
+                                        knobs={"t_star": [200, 400, 600, 800]})
 first_png = stepper_mnist.image.value
 stepper_mnist.slider.value = 5
 assert stepper_mnist.image.value != first_png

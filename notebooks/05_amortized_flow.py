@@ -412,18 +412,30 @@ assert dps_per_sample / aps_per_sample > 1000, "one flow pass against 1000 steps
 # each frame is the cloud after one spline transform; on digits each frame is the image after
 # one layer (couplings change half of the pixels or channels at a time, the squeeze shuffles the
 # view, the last layer adds the upsampled $y$).
+#
+# `pt.widgets.step_through` takes a trained flow as it takes a method name. "new seed" draws a
+# fresh base noise $z$ and pushes it through the same layers; in 2D the `fit` drop-down swaps in
+# the flows of section 3 (the three prior terms), run from the same seed.
 
 # %%
-stepper_2d = pt.widgets.Stepper(fits["exact log p"]["flow"].iterate(y, 500, generator=seeded(70)),
-                                density=posterior, title="APS flow layers (2D)")
+stepper_2d = pt.widgets.step_through(fits["exact log p"]["flow"], y=y, n=500, generator=seeded(70),
+                                     density=posterior, title="APS flow layers (2D)",
+                                     knobs={"fit": {k: v["flow"] for k, v in fits.items()}})
 assert len(stepper_2d.frames) == 1 + fits["exact log p"]["flow"].config["transforms"]
 first_png = stepper_2d.frame_png(0)
 assert stepper_2d.frame_png(len(stepper_2d.frames) - 1) != first_png
+x_70 = stepper_2d.frames[-1].x
+stepper_2d.rerun(71)                                 # what "new seed" does
+assert not torch.allclose(stepper_2d.frames[-1].x, x_70), "a new seed, other samples"
+stepper_2d.rerun(70, fit=fits["ELBO, learned denoiser"]["flow"])   # what the drop-down does
+assert not torch.allclose(stepper_2d.frames[-1].x, x_70), "another flow, other samples"
+stepper_2d.rerun(70, fit=fits["exact log p"]["flow"])
+assert torch.allclose(stepper_2d.frames[-1].x, x_70)
 stepper_2d
 
 # %%
-stepper_img = pt.widgets.Stepper(dflow.iterate(y0, 4, generator=seeded(71)), view="image", y=y0,
-                                 title="APS flow layers (digits)")
+stepper_img = pt.widgets.step_through(dflow, y=y0, n=4, generator=seeded(71),
+                                      title="APS flow layers (digits)")
 assert len(stepper_img.frames) == 1 + len(dflow.flow.steps)
 stepper_img
 

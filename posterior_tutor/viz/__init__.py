@@ -10,9 +10,13 @@ them.  It is three layers, each usable alone:
   layer check boxes), with ``rerun.py`` adding the seed box and the "run" / "new seed" buttons.
 * ``step_through.py``  ``step_through(name, den, prob, y, ...)``: runs ``posterior_tutor.iterate``,
   thins the steps, records the NFE and builds a re-runnable Stepper.
+* ``knobs.py``         ``step_through(..., knobs={"zeta": [0.1, 0.3, 1.0]})``: a method's option,
+  or a choice among trained samplers, as a drop-down that runs the chain again when changed.
 
-``steps.py`` holds the small helpers that read a ``Step`` (captions, CPU copies, the start of
-the correction arrows).  ``posterior_tutor.widgets`` is the same API under its older name.
+``step_through`` also takes a trained sampler (anything with ``.iterate(y, n, generator=,
+problem=)``, e.g. ``pt.ud2m.pretrained(...)``) in place of a method name.  ``steps.py`` holds
+the small helpers that read a ``Step`` (captions, CPU copies, the start of the correction
+arrows).  ``posterior_tutor.widgets`` is the same API under its older name.
 
     import posterior_tutor as pt
     gmm = pt.toy.ring_of_gaussians(); den = gmm.denoiser()

@@ -2,9 +2,10 @@
 
 ``Stepper(steps, rerun=f, rerun_params={...})`` gets these controls from ``RerunControls``.
 "run" calls ``f(seed, **params)`` with the seed and the drop-downs' values as shown, "new seed"
-with seed + 1; ``Stepper.rerun(seed, **params)`` does the same from code.  ``f`` returns new steps,
-or a dict ``{"steps": ..., "density": ..., "y": ..., "residual_fn": ...}`` when the run changed
-the picture's context (a new noise level measures a new y).  The frames are replaced and the
+with seed + 1, and picking another value in a drop-down (a knob) runs with the seed shown;
+``Stepper.rerun(seed, **params)`` does the same from code.  ``f`` returns new steps, or a dict
+``{"steps": ..., "density": ..., "y": ..., "residual_fn": ...}`` when the run changed the
+picture's context (a new noise level measures a new y).  The frames are replaced and the
 player goes back to frame 0.
 """
 from __future__ import annotations
@@ -13,16 +14,22 @@ from __future__ import annotations
 class RerunControls:
     """The re-run half of ``Stepper`` (a mixin: it uses the Stepper's frames and player)."""
 
-    def _build_rerun_controls(self, w, seed, rerun_params):
-        """The seed box, one drop-down per rerun parameter, "run", "new seed" and a status."""
+    def _build_rerun_controls(self, w, seed, rerun_params, rerun_values=None):
+        """The seed box, one drop-down per rerun parameter (changing one runs again), "run",
+        "new seed" and a status."""
         self.seed_box = w.IntText(value=0 if seed is None else int(seed), description="seed",
                                   layout=w.Layout(width="150px"))
         self.seed_box.add_class("pt-stepper-seed")
         for name, choices in (rerun_params or {}).items():
             opts = _options(name, choices)
-            self.param_widgets[name] = w.Dropdown(options=opts, value=opts[0][1],
-                                                  description=name,
-                                                  layout=w.Layout(width="200px"))
+            value = _selected(opts, (rerun_values or {}).get(name, opts[0][1]))
+            wd = w.Dropdown(options=opts, value=value, description=name,
+                            layout=w.Layout(width="240px"),
+                            style={"description_width": "initial"})
+            wd.add_class("pt-stepper-knob")
+            wd.observe(self._param_changed, names="value")
+            self.param_widgets[name] = wd
+        self._syncing = False
         self.rerun_button = w.Button(description="↻ run", layout=w.Layout(width="70px"),
                                      tooltip="run the sampler again with this seed")
         self.new_seed_button = w.Button(description="new seed", layout=w.Layout(width="90px"),
@@ -33,6 +40,11 @@ class RerunControls:
                        self.new_seed_button, self.status])
 
     # re-running
+    def _param_changed(self, change):
+        """A drop-down was changed by hand: run again with the seed shown."""
+        if not self._syncing:
+            self._rerun_clicked(0)
+
     def _rerun_clicked(self, seed_delta: int):
         seed = int(self.seed_box.value) + seed_delta
         params = {k: wd.value for k, wd in self.param_widgets.items()}
@@ -93,11 +105,12 @@ class RerunControls:
         self.play.value = 0                                # the link moves the slider too
         self.slider.max = self.play.max = last
         self.seed_box.value = seed
-        for k, wd in self.param_widgets.items():
-            for _, v in wd.options:
-                if params[k] is v or _same(params[k], v):
-                    wd.value = v
-                    break
+        self._syncing = True                               # no re-run from these assignments
+        try:
+            for k, wd in self.param_widgets.items():
+                wd.value = _selected(wd.options, params[k])
+        finally:
+            self._syncing = False
         self._refresh()
 
 
@@ -108,6 +121,14 @@ def _options(name: str, choices) -> list:
     if not opts:
         raise ValueError(f"rerun_params[{name!r}] has no choices.")
     return opts
+
+
+def _selected(opts, value):
+    """The drop-down value among ``opts`` that is (or equals) ``value``."""
+    for _, v in opts:
+        if value is v or _same(value, v):
+            return v
+    raise ValueError(f"{value!r} is not one of the choices {[v for _, v in opts]}.")
 
 
 def _same(a, b) -> bool:

@@ -6,7 +6,9 @@ writes the number of network calls so far into each kept step (``extras["nfe"]``
 denoiser's counter, shown in the frame's caption) and builds the widget.  It also gives the widget
 its ``rerun``: the same call with ``torch.Generator(device).manual_seed(seed)``, and with
 ``x_true`` a new measurement ``y = A x_true + sigma n`` for another noise level or operator
-chosen in a drop-down (``density="exact"`` is recomputed for it).
+chosen in a drop-down (``density="exact"`` is recomputed for it).  ``knobs=`` adds drop-downs for
+a method's options (``knobs.py``), and ``step_through(sampler, prob=..., y=...)`` steps through a
+trained sampler's own ``iterate`` the same way.
 
     import posterior_tutor as pt
     gmm = pt.toy.ring_of_gaussians(); den = gmm.denoiser()
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from .knobs import chosen_sampler, is_sampler, resolve
 from .stepper import Stepper
 from .steps import _detach
 
@@ -45,12 +48,18 @@ def _with_nfe(step, nfe):
     return step
 
 
-def step_through(name, den, prob, y, n=None, generator=None, density=None, every=1, title=None,
-                 view="auto", n_show=4, residual=True, rerunnable=True, x_true=None,
-                 sigmas=None, operators=None, **options) -> Stepper:
-    """Run ``posterior_tutor.iterate(name, den, prob, y, n=n, generator=generator, **options)``
-    and return a Stepper over every ``every``-th step plus the last.
+def step_through(method, den=None, prob=None, y=None, n=None, generator=None, density=None,
+                 every=1, title=None, view="auto", n_show=4, residual=True, rerunnable=True,
+                 x_true=None, sigmas=None, operators=None, knobs=None, **options) -> Stepper:
+    """Run a sampler and return a Stepper over every ``every``-th step plus the last.
 
+    method     : a method name, run as ``posterior_tutor.iterate(method, den, prob, y, n=n,
+                 generator=generator, **options)``; or a trained sampler (anything with
+                 ``.iterate(y, n, generator=, problem=)`` yielding Steps, e.g.
+                 ``pt.ud2m.pretrained(...)``, ``pt.aps.pretrained(...)``), called as
+                 ``method.iterate(y, n, generator=generator, problem=prob)`` (``den`` is then
+                 not given and no options: a trained sampler's settings were fixed by training;
+                 ``prob=None`` uses the sampler's own problem)
     n          : number of samples (default 300 for vectors, 4 for images)
     density    : for 2D runs, an object with ``log_prob`` whose contours are drawn; "exact" uses
                  the exact posterior ``den.gmm.posterior(prob, y)`` of a Gaussian-mixture prior
@@ -58,6 +67,10 @@ def step_through(name, den, prob, y, n=None, generator=None, density=None, every
     rerunnable : add the seed box and the "run" / "new seed" buttons (the same call with
                  ``generator=torch.Generator(device).manual_seed(seed)``; the first run's seed is
                  ``generator.initial_seed()``)
+    knobs      : ``{name: choices}``, one drop-down each that runs the chain again with the seed
+                 shown and the value picked (``knobs.py``): an option of the method (``{"zeta":
+                 [0.1, 0.3, 1.0]}``), or for a trained sampler a choice of samplers
+                 (``{"K x N": {"4 x 4": ud, "3 x 3": ud.with_calls(3, 3)}}``)
     x_true     : the clean signal that made y; with it, ``sigmas`` (noise levels) and
                  ``operators`` (a list of operators, or a dict label -> operator) add drop-downs,
                  and a re-run measures a new ``y = A x_true + sigma n`` from the seed (and
@@ -65,16 +78,28 @@ def step_through(name, den, prob, y, n=None, generator=None, density=None, every
                  problem's, which is added in front when missing."""
     if not isinstance(every, int) or every < 1:
         raise ValueError(f"every must be a positive integer, got {every!r}.")
+    den = _check_method(method, den, options)
+    if knobs and not rerunnable:
+        raise ValueError("knobs= re-run the sampler: they need rerunnable=True.")
+    knob_choices, knob_first = resolve(method, knobs, options, den)
     if n is None:
-        shape = getattr(den, "shape", None)
+        shape = getattr(method, "shape", None) or getattr(den, "shape", None)
         n = 300 if shape is not None and len(shape) == 1 else 4
+    if prob is None and is_sampler(method):
+        prob = getattr(method, "problem", None)
     exact = _check_density(density, den, prob, y)
 
-    def build(p, yy, g):
+    def build(p, yy, g, **knob_values):
         import posterior_tutor as pt
         dens = den.gmm.posterior(p, yy) if exact else density
-        steps = pt.iterate(name, den, p, yy, n=n, generator=g, **options)
-        return dict(steps=_thin(steps, every, den), density=dens,
+        sampler = chosen_sampler(method, knob_values)
+        if is_sampler(sampler):
+            steps, counter = sampler.iterate(yy, n, generator=g, problem=p), \
+                getattr(sampler, "denoiser", None)
+        else:
+            steps, counter = pt.iterate(sampler, den, p, yy, n=n, generator=g, **options,
+                                        **knob_values), den
+        return dict(steps=_thin(steps, every, counter), density=dens,
                     y=None if yy is None else yy.detach().cpu(),
                     residual_fn=_residual_fn(p, yy) if residual else None)
 
@@ -84,13 +109,35 @@ def step_through(name, den, prob, y, n=None, generator=None, density=None, every
             raise ValueError("sigmas= and operators= need x_true= (the clean signal, to measure "
                              "a new y) and an InverseProblem.")
         gdev, seed = _generator_device(generator, den, y)
-        params = _rerun_choices(prob, sigmas, operators)
+        params = {**_rerun_choices(prob, sigmas, operators), **knob_choices}
         rerun_fn = _make_rerun(build, prob, y, x_true, gdev)
-    first = build(prob, y, generator)
+    first = build(prob, y, generator, **knob_first)
+    name = method if isinstance(method, str) else type(method).__name__
     return Stepper(first["steps"], view=view, density=first["density"], y=first["y"],
                    residual_fn=first["residual_fn"],
                    title=title if title is not None else name, n_show=n_show,
-                   rerun=rerun_fn, seed=seed, rerun_params=params or None)
+                   rerun=rerun_fn, seed=seed, rerun_params=params or None,
+                   rerun_values=knob_first)
+
+
+def _check_method(method, den, options):
+    """The denoiser the run uses (a trained sampler's prior), after checking the call."""
+    if isinstance(method, str):
+        if den is None:
+            raise TypeError(f"step_through({method!r}, den, prob, y): a method called by name "
+                            "needs its denoiser den.")
+        return den
+    if not is_sampler(method):
+        raise TypeError(f"step_through needs a method name (see pt.methods()) or a trained "
+                        f"sampler with .iterate(y, n, generator=, problem=), got "
+                        f"{type(method).__name__}.")
+    if den is not None:
+        raise TypeError(f"a trained sampler ({type(method).__name__}) brings its own denoiser: "
+                        "call step_through(sampler, prob=..., y=...) without den.")
+    if options:
+        raise TypeError(f"a trained sampler takes no options (got {sorted(options)}): its "
+                        "settings were fixed by training; use knobs= to choose among samplers.")
+    return getattr(method, "prior", None)
 
 
 def _check_density(density, den, prob, y) -> bool:
@@ -146,9 +193,9 @@ def _rerun_choices(prob, sigmas, operators) -> dict:
 
 
 def _make_rerun(build, prob, y, x_true, gdev):
-    """``rerun(seed, sigma=None, operator=None)``: a fresh generator from the seed and, when the
-    problem changed, a new measurement of ``x_true`` drawn from it before the run."""
-    def rerun(seed, sigma=None, operator=None):
+    """``rerun(seed, sigma=None, operator=None, **knobs)``: a fresh generator from the seed and,
+    when the problem changed, a new measurement of ``x_true`` drawn from it before the run."""
+    def rerun(seed, sigma=None, operator=None, **knob_values):
         import posterior_tutor as pt
         g = torch.Generator(device=gdev).manual_seed(int(seed))
         p, yy = prob, y
@@ -157,5 +204,5 @@ def _make_rerun(build, prob, y, x_true, gdev):
                                   sigma if sigma is not None else prob.sigma)
             if p.sigma != prob.sigma or p.operator is not prob.operator:
                 yy = p.measure(x_true.to(gdev), generator=g)
-        return build(p, yy, g)
+        return build(p, yy, g, **knob_values)
     return rerun

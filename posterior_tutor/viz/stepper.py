@@ -6,11 +6,11 @@ it is shown and cached as a small PNG, so dragging stays smooth.  The 2D view ad
 switch the x0 estimates, the correction arrows and the posterior contours on and off.
 
 Given ``rerun=f`` it also has a seed box, a "run" and a "new seed" button (and drop-downs for
-extra parameters such as the noise level or the operator) that call ``f(seed, **params)`` and
-replace the frames.  Displayed in a notebook it leaves a collapsed ``<details>`` block with its
-first and last frame as inline PNGs after the widget, so a notebook exported to HTML (where no
-kernel moves the slider) still shows the run.  ipywidgets is imported only when a Stepper is
-built, so the rest of the package works without it.
+extra parameters such as the noise level, the operator or a method's knob, which run again when
+changed) that call ``f(seed, **params)`` and replace the frames.  Displayed in a notebook it
+leaves a collapsed ``<details>`` block with its first and last frame as inline PNGs after the
+widget, so a notebook exported to HTML (where no kernel moves the slider) still shows the run.
+ipywidgets is imported only when a Stepper is built, so the rest of the package works without it.
 """
 from __future__ import annotations
 
@@ -49,7 +49,11 @@ class Stepper(RerunControls):
     seed         : the seed shown in the seed box (that of the first run, when known).
     rerun_params : ``{name: choices}`` for extra drop-downs whose values are passed to ``rerun``
                    as keyword arguments; ``choices`` is a list of values or a dict label -> value,
-                   and its first entry is the current one (e.g. ``{"sigma": [0.3, 0.1, 1.0]}``).
+                   and its first entry is the current one (e.g. ``{"sigma": [0.3, 0.1, 1.0]}``)
+                   unless ``rerun_values`` names it.  Picking another value runs again at once
+                   (the seed shown, the other drop-downs as shown).
+    rerun_values : ``{name: value}``, the drop-downs' values for the first run (default: the
+                   first choice of each).
     static       : "collapsed" (default), "open" or None: when the Stepper is displayed, a
                    ``<details>`` block with its first and last frame as inline PNGs follows the
                    widget, so that a notebook exported to HTML (where no kernel moves the slider)
@@ -57,7 +61,8 @@ class Stepper(RerunControls):
 
     def __init__(self, steps, view="auto", density=None, y=None, residual_fn=None, title="",
                  n_show=4, interval=250, rerun: Callable | None = None, seed: int | None = None,
-                 rerun_params: dict | None = None, static: str | None = "collapsed"):
+                 rerun_params: dict | None = None, static: str | None = "collapsed",
+                 rerun_values: dict | None = None):
         import ipywidgets as w
 
         _check_arguments(view, static, rerun, rerun_params)
@@ -75,7 +80,7 @@ class Stepper(RerunControls):
         self.param_widgets: dict = {}
         self.status = w.Label()
         if rerun is not None:
-            rows.append(self._build_rerun_controls(w, seed, rerun_params))
+            rows.append(self._build_rerun_controls(w, seed, rerun_params, rerun_values))
         self.widget = w.VBox([*rows, self.label, self.image])
         self.widget.add_class("pt-stepper")
 
