@@ -21,6 +21,6 @@ from .trained.ud2m.discriminator import (discriminator_features, discriminator_l
                                          y_as_image)
 from .trained.ud2m.losses import (_gen_device, draw_time, measure_batch,  # noqa: F401
                                   problem_for_batch, sampler_loss)
-from .trained.ud2m.sampler import FORMAT, SHIPPED, _check_prior_matches, _plain  # noqa: F401
+from .trained.ud2m.sampler import FORMAT, SHIPPED, _plain  # noqa: F401
 from .trained.ud2m.train import (_IMAGE_DEFAULTS, _VECTOR_DEFAULTS, TRAIN_OPTIONS,  # noqa: F401
                                  _fit, continue_from)

@@ -77,7 +77,7 @@ def test_pretrained_by_kind_is_the_methods_own():
     assert type(flow) is pt.aps.APSSampler
     with pytest.raises(ValueError, match="unknown trained-sampler kind 'vae'"):
         pt.trained.pretrained("vae", "mnist-sr4", den)
-    with pytest.raises(ValueError, match="no shipped ud2m sampler 'mnist-denoising'"):
+    with pytest.raises(ValueError, match="unknown shipped ud2m sampler 'mnist-denoising'"):
         pt.trained.pretrained("ud2m", "mnist-denoising", den)
 
 
