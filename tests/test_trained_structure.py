@@ -60,9 +60,9 @@ def test_sample_counts_its_calls_on_the_priors_counters():
     den.reset_counters()
     ud.sample(y, 1, generator=seeded(1))
     assert den.nfe == ud.nfe_per_sample == ud.K * ud.N and den.nfe_grad == 0
-    from posterior_tutor.bench_images import TRAINED as RUNS
+    from posterior_tutor.bench_images import trained_runners
     den.reset_counters()
-    (run,) = RUNS["ud2m"]("sr4", den).values()
+    (run,) = trained_runners("ud2m", "sr4", den).values()
     xs = run(ud.problem, y, 2, seeded(1))
     assert xs.shape == (2, 1, 32, 32) and den.nfe == ud.K * ud.N
 
