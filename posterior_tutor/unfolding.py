@@ -10,8 +10,7 @@ from .trained.ud2m import *  # noqa: F401,F403
 from .trained.ud2m import __all__  # noqa: F401
 from .trained.ud2m.adapters import (AdaptedDenoiser, LoRA, ResidualMLP, merged_layer,  # noqa: F401
                                     _adaptable)
-from .trained.ud2m.block import (BlockStep, _BATCHED_Y_PROX, _matrix_prox_batched,  # noqa: F401
-                                 block_levels, initial_estimate)
+from .trained.ud2m.block import BlockStep, block_levels, initial_estimate  # noqa: F401
 from .trained.ud2m.checks import (_check_positive_int, check_calls as _check_calls,  # noqa: F401
                                   check_lpips as _check_lpips,
                                   check_objects as _check_objects,
