@@ -16,8 +16,8 @@ from .trained.ud2m.checks import (_check_positive_int, check_calls as _check_cal
                                   check_objects as _check_objects,
                                   check_training_inputs as _check_training_inputs,
                                   y_width as _y_width)
-from .trained.ud2m.discriminator import (discriminator_features, discriminator_loss,  # noqa: F401
-                                         y_as_image)
+from .trained.base import y_as_image  # noqa: F401
+from .trained.ud2m.discriminator import discriminator_features, discriminator_loss  # noqa: F401
 from .trained.ud2m.losses import (_gen_device, draw_time, measure_batch,  # noqa: F401
                                   problem_for_batch, sampler_loss)
 from .trained.ud2m.sampler import FORMAT, SHIPPED, _plain  # noqa: F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...operators import InverseProblem
 from ..base import check_training_set
-from .discriminator import y_as_image
+from ..base import y_as_image
 
 __all__ = ["check_calls", "check_training_inputs", "check_objects", "y_width",
            "check_lpips"]
@@ -26,7 +26,7 @@ def y_width(prob, x_one, shape) -> int:
     """Channels of y as an image (images) or entries of y (vectors), for the discriminator."""
     y = prob.operator(x_one)
     if len(shape) == 3:
-        return y_as_image(prob, y, shape).shape[1]
+        return y_as_image(prob, y, shape, mode="nearest", what="discriminator").shape[1]
     return y[0].numel()
 
 
