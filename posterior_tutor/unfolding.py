@@ -11,7 +11,7 @@ from .trained.ud2m import __all__  # noqa: F401
 from .trained.ud2m.adapters import (AdaptedDenoiser, LoRA, ResidualMLP, merged_layer,  # noqa: F401
                                     _adaptable)
 from .trained.ud2m.block import BlockStep, block_levels, initial_estimate  # noqa: F401
-from .trained.ud2m.checks import (_check_positive_int, check_calls as _check_calls,  # noqa: F401
+from .trained.ud2m.checks import (check_calls as _check_calls,  # noqa: F401
                                   check_lpips as _check_lpips,
                                   check_objects as _check_objects,
                                   check_training_inputs as _check_training_inputs,

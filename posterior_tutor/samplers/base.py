@@ -13,7 +13,8 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..checks import NonFiniteError, check_generator, conform, dtype_of
+from ..checks import (NonFiniteError, check_generator, check_generator_on, check_positive_int,
+                      conform, dtype_of)
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
 from ..options import check_options
@@ -152,8 +153,7 @@ def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
     if not isinstance(den, Denoiser):
         raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}; "
                         "wrap a network with EpsNetDenoiser or X0NetDenoiser.")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
+    check_positive_int(n, "n (number of samples)")
     device = getattr(den, "device", None)
     if not method.needs_problem:
         if den.shape is None:
@@ -168,9 +168,7 @@ def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
     if den.shape is not None and tuple(den.shape) != tuple(shape):
         raise ValueError(f"the operator expects signals of shape {tuple(shape)} but the prior "
                          f"(denoiser) models signals of shape {tuple(den.shape)}.")
-    if generator is not None and generator.device.type != y.device.type:
-        raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
-                         f"make it with torch.Generator(device={str(y.device)!r}).")
+    check_generator_on(generator, y)
     return tuple(shape)
 
 

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from ..checkpoints import (CheckpointError, check_trained_on, prior_fingerprint, read_verified,
                            save_atomic, shipped_path)
-from ..checks import check_generator, conform, dtype_of
+from ..checks import check_generator, check_generator_on, check_positive_int, conform, dtype_of
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
 
@@ -93,15 +93,12 @@ def check_trained_call(problem, default, y, n, generator, shape, device, what: s
                          "pass problem=InverseProblem(...).")
     if not isinstance(prob, InverseProblem):
         raise TypeError(f"problem must be an InverseProblem, got {type(prob).__name__}.")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
+    check_positive_int(n, "n (number of samples)")
     measured = prob.check_y(y, device=device)
     if tuple(measured) != tuple(shape):
         raise ValueError(f"y measures signals of shape {tuple(measured)} but this {what} was "
                          f"trained on signals of shape {tuple(shape)}.")
-    if generator is not None and generator.device.type != y.device.type:
-        raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
-                         f"make it with torch.Generator(device={str(y.device)!r}).")
+    check_generator_on(generator, y)
     return prob
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ...checks import check_positive_int
 from ...options import Anything, Choice, Flag, Int, Real
 from ..base import check_training_set
 from .elbo import PRIORS, elbo_weights
@@ -45,17 +46,12 @@ def check_training_inputs(den, prob, ys) -> tuple:
     return shape, tuple(ys.shape[1:])
 
 
-def _positive_int(name, v):
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}.")
-
-
 def check_merged_options(opts, image, prior, prior_weight, anneal_steps, elbo, den, init_scale):
     """The options once merged with the defaults of the signal's kind (``opts``), the ELBO's
     (``elbo``) and the rules across them (a flow for this kind of signal, t_min on the schedule)."""
     for name in ("steps", "batch", "hidden"):
-        _positive_int(name, opts[name])
-    _positive_int("t_samples", elbo["t_samples"])
+        check_positive_int(opts[name], name)
+    check_positive_int(elbo["t_samples"], "t_samples")
     if not opts["lr"] > 0:
         raise ValueError(f"lr must be > 0, got {opts['lr']}.")
     kinds = ("coupling",) if image else VECTOR_FLOWS
@@ -63,7 +59,7 @@ def check_merged_options(opts, image, prior, prior_weight, anneal_steps, elbo, d
         raise ValueError(f"flow must be one of {kinds} for {'images' if image else 'vectors'}, "
                          f"got {opts['flow']!r}.")
     if not image:
-        _positive_int("transforms", opts["transforms"])
+        check_positive_int(opts["transforms"], "transforms")
     if not (0 < init_scale and math.isfinite(init_scale)):
         raise ValueError(f"init_scale must be a finite number > 0, got {init_scale}.")
     if not (callable(prior) or prior in PRIORS):
@@ -77,6 +73,6 @@ def check_merged_options(opts, image, prior, prior_weight, anneal_steps, elbo, d
         raise ValueError(f"t_sampling must be 'importance' or 'uniform', got "
                          f"{elbo['t_sampling']!r}.")
     if elbo["t_groups"] is not None:
-        _positive_int("t_groups", elbo["t_groups"])
+        check_positive_int(elbo["t_groups"], "t_groups")
     elbo_weights(den.schedule, elbo["t_min"])      # t_min out of range raises here
 
