@@ -28,7 +28,7 @@ def __getattr__(name):  # heavy optional modules load on first use
     if name == "ud2m":
         return importlib.import_module(".trained.ud2m", __name__)
     if name == "aps":
-        return importlib.import_module(".amortized", __name__)
+        return importlib.import_module(".trained.aps", __name__)
     if name == "pretrained":
         return importlib.import_module(".checkpoints", __name__).pretrained
     raise AttributeError(f"module 'posterior_tutor' has no attribute {name!r}")

@@ -189,7 +189,7 @@ def main(argv=None) -> None:
             ap.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     from . import bench_images, tasks
-    known = set(methods()) | set(bench_images.TRAINED)
+    known = set(methods()) | set(bench_images.TRAINED_KINDS)
     unknown = set(args.methods or []) - known
     if unknown:
         ap.error(f"unknown method(s) {sorted(unknown)}; known: {', '.join(sorted(known))}")

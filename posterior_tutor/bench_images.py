@@ -16,7 +16,7 @@ malloc keep freed memory and hand it to the next method without the resident set
 not per run; a trained sampler's own weights count) in a new Python process (``python -m posterior_tutor.bench_images --peak-memory``).
 
 Methods: the registered zero-shot samplers with image options below, the trained samplers that
-ship for a task (UD2M, APS: ``TRAINED``), and, with ``peer=True``, deepinv's DPS and DiffPIR on the
+ship for a task (UD2M, APS: ``trained_runners``, from the table in ``trained/shipped.py``), and, with ``peer=True``, deepinv's DPS and DiffPIR on the
 same prior and problem (``posterior_tutor.peer``).
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ from . import metrics, tasks
 from .config import fast_mode
 from .evaluation import evaluate_images
 from .samplers import methods, sample
+from .trained.shipped import KINDS as TRAINED_KINDS
 
 #: zero-shot options on 32x32 images per method: (full mode, fast mode).  PnP-ULA is left out: its
 #: thousands of steps at a small noise level are a 2D lesson (chapter 02), not an image sampler.
@@ -128,34 +129,20 @@ def test_images(n: int, den, seed: int = 0) -> tuple[torch.Tensor, str]:
         return xs.cpu(), PRIOR_TRUTH
 
 
-def _trained_ud2m(task, den):
-    """The shipped UD2M sampler of ``task``; for a task without one, every shipped sampler,
-    labelled with its training task (the operator-shift rows: the operator enters only via the
-    prox, so a sampler accepts another operator at inference)."""
-    from .trained.ud2m import SHIPPED, pretrained
-    own = f"mnist-{task.replace('_', '-')}"
-    names = [own] if own in SHIPPED else list(SHIPPED)
+def trained_runners(kind: str, task: str, den) -> dict:
+    """{label: sample function} of the shipped trained samplers of ``kind`` that serve ``task``
+    (the table in ``trained/shipped.py``: their own task, or for UD2M every shipped one labelled
+    with its training task, since its operator enters only through the prox).  Each is loaded
+    with ``pt.trained.pretrained`` and called like any sampler; what it calls of the diffusion
+    network lands on ``den``'s counters (``trained/base.py``)."""
+    from .trained import pretrained
+    from .trained.shipped import serving
     runs = {}
-    for name in names:
-        ud = pretrained(name, den)
-        label = "" if name == own else f" (trained on {ud.card['task']})"
-        # its calls land on den's counters (trained/base.py), as every other method's do
-        runs[label] = lambda prob, y, n, g, ud=ud: ud.sample(y, n, generator=g, problem=prob)
+    for suffix, name in serving(kind, task).items():
+        sampler = pretrained(kind, name, den)
+        runs[kind + suffix] = (lambda prob, y, n, g, s=sampler:
+                               s.sample(y, n, generator=g, problem=prob))
     return runs
-
-
-def _trained_aps(task, den):
-    """The shipped APS flow of ``task`` (one network pass per sample), if one ships."""
-    from .amortized import PRETRAINED, pretrained
-    name = f"mnist-{task.replace('_', '-')}"
-    if name not in PRETRAINED:
-        return {}
-    flow = pretrained(name, den)
-    return {"": lambda prob, y, n, g: flow.sample(y, n, generator=g, problem=prob)}
-
-
-#: trained samplers: name -> (task, den) -> {label suffix: sample function} (empty: none ships)
-TRAINED = {"ud2m": _trained_ud2m, "aps": _trained_aps}
 
 
 #: deepinv's samplers at the settings of ours (peer.py): DPS with the paper's zeta (deepinv's
@@ -187,9 +174,8 @@ def method_runners(den, task, names, fast: bool, peer: bool) -> dict:
             opts = IMAGE_OPTIONS[name][1 if fast else 0]
             runners[name] = (lambda prob, y, n, g, name=name, opts=opts:
                              sample(name, den, prob, y, n=n, generator=g, **opts))
-        elif name in TRAINED:
-            for suffix, fn in TRAINED[name](task, den).items():
-                runners[name + suffix] = fn
+        elif name in TRAINED_KINDS:
+            runners.update(trained_runners(name, task, den))
     if peer and _peer_available():
         linear = tasks.image_operator(task).linear
         for name in ("dps", "diffpir"):
@@ -272,7 +258,7 @@ def run_image_suite(fast: bool | None = None, task_names=None, method_names=None
     den = pretrained("mnist", device)
     den.clip = 1.0
     task_names = task_names or (["random_inpainting", "sr4"] if fast else list(tasks.TASKS))
-    names = method_names or [m for m in (*IMAGE_OPTIONS, *TRAINED) if m in methods() or m in TRAINED]
+    names = method_names or [m for m in IMAGE_OPTIONS if m in methods()] + list(TRAINED_KINDS)
     n_images = n_images or (2 if fast else 8)
     n_samples = n_samples or (4 if fast else 32)
     xs_true, truth = test_images(n_images, den, seed)

@@ -42,6 +42,19 @@ def check_generator(generator, name: str = "generator") -> None:
                         "string is not one).")
 
 
+def check_positive_int(value, name: str) -> None:
+    """``value`` must be an int >= 1 (a bool is not one), else a ValueError naming ``name``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def check_generator_on(generator, y) -> None:
+    """A generator must live on y's device type (the draws are made there)."""
+    if generator is not None and generator.device.type != y.device.type:
+        raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
+                         f"make it with torch.Generator(device={str(y.device)!r}).")
+
+
 def dtype_of(module_or_den) -> torch.dtype | None:
     """The floating dtype of the parameters behind a network, a Denoiser or a list of tensors;
     None when there are none (e.g. the exact mixture denoiser)."""

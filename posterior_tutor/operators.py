@@ -23,6 +23,7 @@ import warnings
 
 import torch
 
+from . import prox as _batched
 from .checks import check_float, check_generator
 from .schedules import randn
 
@@ -103,6 +104,14 @@ class Operator:
         return val
 
     # -- proximal step of the data term ----------------------------------------------------
+    prox_broadcasts_y = False   # True where ``prox`` takes a batch of y as it is (closed forms)
+
+    def prox_batched(self, z: torch.Tensor, y: torch.Tensor, rho, sigma: float) -> torch.Tensor:
+        """``prox`` with one measurement per sample, y of shape (n, *out_shape) (``prox.py``)."""
+        if self.prox_broadcasts_y:
+            return self.prox(z, y, rho, sigma)
+        return _batched.per_sample(self, z, y, rho, sigma)
+
     def prox(self, z: torch.Tensor, y: torch.Tensor, rho, sigma: float) -> torch.Tensor:
         if self.linear:
             return self._prox_cg(z, y, rho, sigma)
@@ -243,6 +252,9 @@ class Matrix(Operator):
     def matrix(self):
         return self.A.clone()
 
+    def prox_batched(self, z, y, rho, sigma):
+        return _batched.matrix(self.A, z, y, rho, sigma)
+
     def prox(self, z, y, rho, sigma):
         A = self.A.to(z.device)
         s2 = float(sigma) ** 2
@@ -259,6 +271,7 @@ class Matrix(Operator):
 
 class Denoising(Operator):
     """y = x + noise (A = I) for signals of any shape."""
+    prox_broadcasts_y = True
 
     def __init__(self, shape=None):
         self.in_shape = self.out_shape = tuple(shape) if shape is not None else None
@@ -283,6 +296,7 @@ class Denoising(Operator):
 
 class Inpainting(Operator):
     """y = M * x with a 0/1 mask M of the signal's shape (missing entries are 0 in y)."""
+    prox_broadcasts_y = True
 
     def __init__(self, mask):
         mask = torch.as_tensor(mask)
@@ -427,6 +441,7 @@ class Blur(Operator):
 
     ``shape`` (C, H, W) fixes the image size (needed for ``matrix()``); without it any image works.
     """
+    prox_broadcasts_y = True
 
     def __init__(self, kernel, shape=None):
         kernel = torch.as_tensor(kernel, dtype=torch.float64).detach().cpu()
@@ -518,6 +533,7 @@ class SuperResolution(Operator):
 
         X = [ R - conj(K') T( D(K' R) / (a s^2 + D(|K'|^2)) ) ] / a.
     """
+    prox_broadcasts_y = True
 
     def __init__(self, factor: int, shape=None, kernel=None):
         self.factor = _positive_int(factor, "the super-resolution factor")
@@ -730,6 +746,10 @@ class InverseProblem:
     def prox(self, z: torch.Tensor, y: torch.Tensor, rho) -> torch.Tensor:
         """argmin_x |A x - y|^2 / (2 sigma^2) + |x - z|^2 / (2 rho^2), batched over z."""
         return self.operator.prox(z, y, rho, self.sigma)
+
+    def prox_batched(self, z: torch.Tensor, y: torch.Tensor, rho) -> torch.Tensor:
+        """The same with one measurement per sample, y of shape (n, *y_shape)."""
+        return self.operator.prox_batched(z, y, rho, self.sigma)
 
 
 def _check_finite(v, name):

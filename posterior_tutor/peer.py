@@ -106,7 +106,7 @@ except ImportError as err:  # pragma: no cover - deepinv is a dependency
                       "samplers on this package's priors.") from err
 
 from . import operators as O
-from .checks import check_generator
+from .checks import check_generator, check_positive_int
 from .denoisers import Denoiser
 from .operators import InverseProblem
 
@@ -272,8 +272,7 @@ def run_deepinv(name: str, den: Denoiser, prob: InverseProblem, y: torch.Tensor,
         raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}.")
     if not isinstance(prob, InverseProblem):
         raise TypeError(f"prob must be an InverseProblem, got {type(prob).__name__}.")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
+    check_positive_int(n, "n (number of samples)")
     device = getattr(den, "device", y.device)
     shape = prob.check_y(y, device=device)
     if den.shape is not None and tuple(den.shape) != tuple(shape):

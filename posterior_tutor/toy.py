@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .checks import check_float, check_generator
+from .checks import check_float, check_generator, check_positive_int
 from .denoisers import Denoiser
 from .schedules import VPSchedule
 
@@ -55,8 +55,7 @@ class GaussianMixture:
                device=None, dtype=None) -> torch.Tensor:
         """n independent draws, shape (n, d), in ``dtype`` (None: the default dtype)."""
         check_generator(generator)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
+        check_positive_int(n, "n (number of samples)")
         dtype = torch.get_default_dtype() if dtype is None else dtype
         gen_device = generator.device if generator is not None else "cpu"
         k = torch.multinomial(self.weights.to(gen_device), n, replacement=True, generator=generator)

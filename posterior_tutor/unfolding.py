@@ -10,17 +10,16 @@ from .trained.ud2m import *  # noqa: F401,F403
 from .trained.ud2m import __all__  # noqa: F401
 from .trained.ud2m.adapters import (AdaptedDenoiser, LoRA, ResidualMLP, merged_layer,  # noqa: F401
                                     _adaptable)
-from .trained.ud2m.block import (BlockStep, _BATCHED_Y_PROX, _matrix_prox_batched,  # noqa: F401
-                                 block_levels, initial_estimate)
-from .trained.ud2m.checks import (_check_positive_int, check_calls as _check_calls,  # noqa: F401
+from .trained.ud2m.block import BlockStep, block_levels, initial_estimate  # noqa: F401
+from .trained.ud2m.checks import (check_calls as _check_calls,  # noqa: F401
                                   check_lpips as _check_lpips,
                                   check_objects as _check_objects,
                                   check_training_inputs as _check_training_inputs,
                                   y_width as _y_width)
-from .trained.ud2m.discriminator import (discriminator_features, discriminator_loss,  # noqa: F401
-                                         y_as_image)
+from .trained.base import y_as_image  # noqa: F401
+from .trained.ud2m.discriminator import discriminator_features, discriminator_loss  # noqa: F401
 from .trained.ud2m.losses import (_gen_device, draw_time, measure_batch,  # noqa: F401
                                   problem_for_batch, sampler_loss)
-from .trained.ud2m.sampler import FORMAT, SHIPPED, _check_prior_matches, _plain  # noqa: F401
+from .trained.ud2m.sampler import FORMAT, SHIPPED, _plain  # noqa: F401
 from .trained.ud2m.train import (_IMAGE_DEFAULTS, _VECTOR_DEFAULTS, TRAIN_OPTIONS,  # noqa: F401
                                  _fit, continue_from)

@@ -25,6 +25,7 @@ import posterior_tutor as pt
 from posterior_tutor import operators as O
 from posterior_tutor import tasks
 from posterior_tutor import amortized
+from posterior_tutor.trained.aps import elbo as aps_elbo
 from posterior_tutor.samplers import daps, spin
 from posterior_tutor.samplers.base import get_method
 from posterior_tutor.schedules import VPSchedule
@@ -60,7 +61,7 @@ CANNOT = {
 # computed from CPU constants (time grids, |A|^2 by power iteration): run outside the fake mode,
 # as they run on the CPU before any GPU work on a real machine
 _CPU_CONSTANTS = [(VPSchedule, "timesteps"), (daps, "annealing_grid"), (spin, "guided_times"),
-                  (amortized, "elbo_weights")] + [
+                  (aps_elbo, "elbo_weights")] + [
     (cls, name) for cls in vars(O).values() if isinstance(cls, type) and issubclass(cls, O.Operator)
     for name in ("norm_squared", "lipschitz_squared") if name in vars(cls)]
 
@@ -97,13 +98,13 @@ def fake_cuda(monkeypatch):
         monkeypatch.setattr(owner, name, real(getattr(owner, name)))
     monkeypatch.setattr(VPSchedule, "check_t",
                         lambda self, t: None if isinstance(t, FakeTensor) else check_t(self, t))
-    draw_times = amortized.draw_times     # APS's ELBO times: drawn on the CPU, then moved
+    draw_times = aps_elbo.draw_times     # APS's ELBO times: drawn on the CPU, then moved
 
     def cpu_times(w, n, how, groups, generator, device):
         t, weight = real(draw_times)(w, n, how, groups, generator, "cpu")
         return t.to(device), weight.to(device)
 
-    monkeypatch.setattr(amortized, "draw_times", cpu_times)
+    monkeypatch.setattr(aps_elbo, "draw_times", cpu_times)
     monkeypatch.setattr(pt.ud2m.UD2MSampler, "lam", property(lambda self: 1.0))
 
     monkeypatch.setattr(pt.ud2m.AdaptedDenoiser, "_merged_inner", lambda self: self.inner)

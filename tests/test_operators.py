@@ -125,6 +125,25 @@ def test_inverse_problem_prox_delegates_to_operator():
     assert torch.allclose(prob.prox(z, y, 0.5), dense_prox(op, z, y, 0.5, 0.2), atol=1e-10)
 
 
+@pytest.mark.parametrize("case", range(len(LINEAR) + 3))
+def test_prox_batched_is_the_prox_row_by_row(case):
+    """One y per sample (training batches): ``prox_batched`` equals ``prox`` of each (z_i, y_i),
+    whether the operator's closed form broadcasts over y, it solves a matrix system (Matrix) or
+    it loops (the generic fallback: Saturation)."""
+    if case < len(LINEAR):
+        op, shape = LINEAR[case][1], (3, *LINEAR[case][1].in_shape)
+    else:
+        _, op, shape = saturation_cases()[case - len(LINEAR)]
+    z = randn(*shape, seed=30)
+    ys = torch.stack([op(randn(1, *shape[1:], seed=31 + i))[0] for i in range(shape[0])])
+    got = InverseProblem(op, 0.3).prox_batched(z, ys, torch.tensor(0.7, dtype=F64))
+    want = torch.cat([op.prox(z[i:i + 1], ys[i], 0.7, 0.3) for i in range(shape[0])])
+    assert got.shape == z.shape and torch.allclose(got, want, rtol=1e-7, atol=1e-8), \
+        (got - want).abs().max()
+    assert type(op).prox_broadcasts_y == isinstance(op, (O.Denoising, O.Inpainting, O.Blur,
+                                                         O.SuperResolution))
+
+
 def test_per_sample_rho_of_wrong_length_is_rejected():
     z, y = randn(3, 1, 8, 8), randn(1, 8, 8)
     for op in (O.Blur(O.uniform_kernel(3)), O.Matrix(randn(4, 64)), O.Denoising()):

@@ -1,5 +1,7 @@
-"""The trained-sampler family's shape (posterior_tutor/trained): small files, short functions, one
-public entry point (pt.ud2m is the package), and NFE counted on the prior's counters."""
+"""The trained-sampler family's shape (posterior_tutor/trained): small files, short functions, each
+method file opening with its equations and departures, one public entry point per method (pt.ud2m
+and pt.aps are the packages), NFE counted on the prior's counters, imports that run one way
+(trained -> samplers, never back) and a benchmark with no per-method case for trained samplers."""
 import ast
 from pathlib import Path
 
@@ -16,7 +18,7 @@ MAX_FILE_LINES, MAX_FUNCTION_LINES = 320, 80
 
 def _files():
     files = sorted(TRAINED.rglob("*.py"))
-    assert len(files) >= 10, files   # base, the ud2m package and its eight role files
+    assert len(files) >= 19, files   # base, shipped, the ud2m package (9 files), aps (7 files)
     return files
 
 
@@ -42,6 +44,87 @@ def test_every_file_opens_with_a_docstring():
     assert not missing, missing
 
 
+#: method files with no equations of their own (option kinds and input checks)
+NO_EQUATIONS = {"checks.py"}
+
+
+@pytest.mark.parametrize("method", ["ud2m", "aps"])
+def test_every_method_file_opens_with_equations_and_departures(method):
+    """Each role file's docstring shows the equations it implements (a displayed ``=``) and says
+    where it departs from the paper; the package's own docstring cites the paper (arXiv)."""
+    folder = TRAINED / method
+    files = {f.name: ast.get_docstring(ast.parse(f.read_text())) for f in folder.glob("*.py")}
+    assert "arXiv" in files["__init__.py"]
+    bare = [name for name, doc in files.items() if name not in NO_EQUATIONS and not
+            (" = " in doc and "eparture" in doc)]
+    assert not bare, bare
+
+
+def test_aps_is_split_by_role():
+    names = {f.name for f in (TRAINED / "aps").glob("*.py")}
+    assert {"elbo.py", "flows.py", "sampler.py", "train.py"} <= names, names
+
+
+def _imports(path: Path) -> set:
+    """The posterior_tutor modules a file imports, as dotted names relative to the package."""
+    pkg = path.relative_to(TRAINED.parent).with_suffix("").parts[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = list(pkg[:len(pkg) - node.level + 1]) if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            out |= {mod} | {f"{mod}.{a.name}".lstrip(".") for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name.removeprefix("posterior_tutor.") for a in node.names}
+    return out
+
+
+def test_imports_run_one_way_from_trained_to_samplers():
+    """samplers/ (the zero-shot family and the protocol) imports nothing of the trained family,
+    nor of its compatibility modules; the trained family may use samplers/."""
+    trained = ("trained", "amortized", "unfolding", "ud2m_presets")
+    back = {f.name: sorted(m for m in _imports(f) if m.split(".")[0] in trained)
+            for f in (TRAINED.parent / "samplers").glob("*.py")}
+    assert not {k: v for k, v in back.items() if v}, back
+    assert any(m.startswith("samplers") for f in TRAINED.rglob("*.py") for m in _imports(f))
+
+
+def test_the_benchmark_has_no_per_method_case_for_trained_samplers():
+    """bench_images gets trained samplers through pt.trained.pretrained(kind, name) and the
+    shipped table; it names no trained method and imports no method's package."""
+    src = (TRAINED.parent / "bench_images.py").read_text()
+    tree = ast.parse(src)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+               and isinstance(n.value, str)}
+    assert not {"TRAINED", "_counted_on"} & names
+    assert not {"ud2m", "aps"} & strings
+    mods = _imports(TRAINED.parent / "bench_images.py")
+    assert not [m for m in mods if m.split(".")[0] in ("amortized", "unfolding")
+                or m.startswith(("trained.ud2m", "trained.aps"))], mods
+    assert "_counted_on" not in (TRAINED.parent / "bench.py").read_text()
+
+
+def test_pt_aps_is_the_trained_package_and_amortized_re_exports_it():
+    from posterior_tutor import amortized
+    import posterior_tutor.trained.aps as aps
+    assert pt.aps is aps and amortized.APSSampler is aps.APSSampler
+    assert amortized.train is aps.train and amortized.pretrained is aps.pretrained
+    assert issubclass(aps.APSSampler, pt.trained.base.TrainedSampler)
+    assert set(amortized.__all__) == set(aps.__all__)
+
+
+def test_an_aps_sample_is_the_last_step_and_adds_no_network_calls():
+    den = pt.pretrained("mnist")
+    fl = pt.aps.pretrained("mnist-sr4", den)
+    y = fl.problem.measure(torch.zeros(1, 32, 32), generator=seeded(0))
+    den.reset_counters()
+    xs = fl.sample(y, 2, generator=seeded(1))
+    assert den.nfe == 0 and den.nfe_grad == 0      # a flow pass calls no diffusion network
+    *_, last = fl.iterate(y, 2, generator=seeded(1))
+    assert torch.equal(last.x, xs)
+
+
 def test_pt_ud2m_is_the_trained_package_and_the_old_modules_re_export_it():
     from posterior_tutor import ud2m_presets, unfolding
     assert pt.ud2m is ud2m
@@ -60,9 +143,9 @@ def test_sample_counts_its_calls_on_the_priors_counters():
     den.reset_counters()
     ud.sample(y, 1, generator=seeded(1))
     assert den.nfe == ud.nfe_per_sample == ud.K * ud.N and den.nfe_grad == 0
-    from posterior_tutor.bench_images import TRAINED as RUNS
+    from posterior_tutor.bench_images import trained_runners
     den.reset_counters()
-    (run,) = RUNS["ud2m"]("sr4", den).values()
+    (run,) = trained_runners("ud2m", "sr4", den).values()
     xs = run(ud.problem, y, 2, seeded(1))
     assert xs.shape == (2, 1, 32, 32) and den.nfe == ud.K * ud.N
 
@@ -71,13 +154,14 @@ def test_pretrained_by_kind_is_the_methods_own():
     den = pt.pretrained("mnist")
     assert set(pt.trained.shipped()) == {"ud2m", "aps"}
     assert pt.trained.shipped()["ud2m"] == tuple(pt.ud2m.SHIPPED)
+    assert pt.trained.shipped()["aps"] == tuple(pt.aps.PRETRAINED)
     ud = pt.trained.pretrained("ud2m", "mnist-sr4", den)
     assert isinstance(ud, pt.ud2m.UD2MSampler) and ud.prior is den and ud.card["task"] == "sr4"
     flow = pt.trained.pretrained("aps", "mnist-sr4", den)
     assert type(flow) is pt.aps.APSSampler
     with pytest.raises(ValueError, match="unknown trained-sampler kind 'vae'"):
         pt.trained.pretrained("vae", "mnist-sr4", den)
-    with pytest.raises(ValueError, match="no shipped ud2m sampler 'mnist-denoising'"):
+    with pytest.raises(ValueError, match="unknown shipped ud2m sampler 'mnist-denoising'"):
         pt.trained.pretrained("ud2m", "mnist-denoising", den)
 
 

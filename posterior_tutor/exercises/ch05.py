@@ -1,8 +1,8 @@
 """Chapter 05 exercises: the APS ELBO weight w_t and the log-density of an affine coupling flow.
 
-Equations: w_t = beta_t / (2 alpha_t (1 - ab_t)) for t >= t_min, 0 below (amortized.py,
+Equations: w_t = beta_t / (2 alpha_t (1 - ab_t)) for t >= t_min, 0 below (trained/aps/elbo.py,
 ``elbo_weights``); for x = G(z) with x_a = z_a, x_b = z_b exp(s(z_a)) + t(z_a) (the coupling of
-amortized.py and of RealNVP), log q(x) = log N(z; 0, I) - sum s(x_a), z = G^-1(x).  The coupling's
+trained/aps/layers.py and of RealNVP), log q(x) = log N(z; 0, I) - sum s(x_a), z = G^-1(x).  The coupling's
 reference is the change of variables with the Jacobian computed by autograd.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def elbo_weights(sched, t_min=1):
 
 
 def _elbo_ref(sched, t_min=1):
-    from ..amortized import elbo_weights as library_weights   # torch.nn and zuko load here
+    from ..trained.aps.elbo import elbo_weights as library_weights   # torch.nn loads here
     return library_weights(sched, t_min)
 
 

@@ -13,7 +13,8 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..checks import NonFiniteError, check_generator, conform, dtype_of
+from ..checks import (NonFiniteError, check_generator, check_generator_on, check_positive_int,
+                      conform, dtype_of)
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
 from ..options import check_options
@@ -152,8 +153,7 @@ def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
     if not isinstance(den, Denoiser):
         raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}; "
                         "wrap a network with EpsNetDenoiser or X0NetDenoiser.")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
+    check_positive_int(n, "n (number of samples)")
     device = getattr(den, "device", None)
     if not method.needs_problem:
         if den.shape is None:
@@ -168,34 +168,8 @@ def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
     if den.shape is not None and tuple(den.shape) != tuple(shape):
         raise ValueError(f"the operator expects signals of shape {tuple(shape)} but the prior "
                          f"(denoiser) models signals of shape {tuple(den.shape)}.")
-    if generator is not None and generator.device.type != y.device.type:
-        raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
-                         f"make it with torch.Generator(device={str(y.device)!r}).")
+    check_generator_on(generator, y)
     return tuple(shape)
-
-
-# -- input checks shared with the trained samplers ------------------------------------------
-def check_trained_call(problem, default, y, n, generator, shape, device, what: str = "sampler"):
-    """The problem a trained sampler (UD2M, APS) samples for, after checking the call: a problem
-    (``problem`` or the sampler's ``default``), n >= 1, y of that problem's measurement shape
-    (``prob.check_y``: shape, NaN, device) measuring signals of ``shape``, a generator on y's device."""
-    check_generator(generator)
-    prob = problem if problem is not None else default
-    if prob is None:
-        raise ValueError(f"this {what} has no default problem (it was loaded from a file): "
-                         "pass problem=InverseProblem(...).")
-    if not isinstance(prob, InverseProblem):
-        raise TypeError(f"problem must be an InverseProblem, got {type(prob).__name__}.")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n (number of samples) must be a positive integer, got {n!r}.")
-    measured = prob.check_y(y, device=device)
-    if tuple(measured) != tuple(shape):
-        raise ValueError(f"y measures signals of shape {tuple(measured)} but this {what} was "
-                         f"trained on signals of shape {tuple(shape)}.")
-    if generator is not None and generator.device.type != y.device.type:
-        raise ValueError(f"the generator lives on {generator.device} but y is on {y.device}: "
-                         f"make it with torch.Generator(device={str(y.device)!r}).")
-    return prob
 
 
 def check_grid(owner: str, sched, steps: int, kind: str = "uniform", **bounds) -> None:

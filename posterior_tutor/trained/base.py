@@ -1,44 +1,56 @@
 """What every trained sampler shares: the call check, sampling as the last Step, NFE on the prior's
-counters, and files that remember which prior they were trained on.
+counters, and files that remember which prior (and problem) they were trained on.
 
-A trained sampler (UD2M now; APS to follow) is fitted once to a prior ``den`` and a task, then
-called like a zero-shot one:
+A trained sampler (UD2M, APS) is fitted once to a prior ``den`` and a task, then called like a
+zero-shot one:
 
     xs = sampler.sample(y, n, generator=g, problem=prob)    # = the last Step of iterate(...)
     for step in sampler.iterate(y, n, generator=g): ...      # the same chain, step by step
 
 * ``sample`` runs ``iterate`` to its end and returns the last ``Step``'s x, so a widget, a
   benchmark and a test consume one loop (no private second loop per method).
-* NFE: the sampler's network (an adapted copy of the prior's) counts its own calls; ``sample``
-  adds them to the prior's counters (``den.nfe``, ``den.nfe_grad``), so a benchmark reads a
-  trained sampler exactly as it reads a zero-shot one.
+* The call: ``check_trained_call`` (a problem, n >= 1, y of its measurement shape, a generator on
+  y's device), the same for every trained sampler.
+* NFE: a sampler that calls an adapted copy of the prior (UD2M) counts the copy's calls and
+  ``sample`` adds them to the prior's counters (``den.nfe``, ``den.nfe_grad``); one that calls no
+  diffusion network (APS's flow) adds nothing.  A benchmark reads a trained sampler exactly as it
+  reads a zero-shot one.
 * Files: ``save_trained`` writes a checksummed checkpoint (``safe_io``: temporary file, fsync,
   rename) holding a fingerprint of the prior, the prior's output on a fixed probe
-  (``prior_fingerprint``); ``check_format`` refuses another kind of file and ``check_prior``
-  another prior.
-* ``read_shipped`` finds a shipped sampler under ``data/<folder>/`` and checks its sha256 against
-  the model card beside it.
+  (``prior_fingerprint``); ``check_format`` refuses another kind of file, ``check_prior`` another
+  prior and, for a sampler tied to its problem (APS), another operator or sigma (``check_problem``).
+* ``read_shipped`` finds a shipped sampler under ``data/<folder>/`` (the table: ``shipped.py``) and
+  checks its sha256 against the model card beside it.
+* ``y_as_image``: a batch of y brought to x's image size, for networks conditioned on y.
 """
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 from ..checkpoints import (CheckpointError, check_trained_on, prior_fingerprint, read_verified,
                            save_atomic, shipped_path)
-from ..checks import conform, dtype_of
+from ..checks import check_generator, check_generator_on, check_positive_int, conform, dtype_of
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
-from ..samplers.base import check_trained_call
 
 __all__ = ["TrainedSampler", "check_trained_call", "check_format", "check_prior", "save_trained",
            "prior_fingerprint", "check_trained_on", "read_shipped", "CheckpointError",
-           "check_training_set"]
+           "check_training_set", "check_problem", "y_as_image"]
 
 
 class TrainedSampler:
     """The shared half of a trained sampler.  A subclass sets ``prior`` (the Denoiser it was
     trained on), ``problem`` (its default InverseProblem or None), ``shape`` (the signal shape),
-    ``denoiser`` (the network it calls, which counts its calls) and implements ``iterate``."""
+    ``denoiser`` (the network it calls, which counts its calls; None when it calls no diffusion
+    network) and implements ``iterate``; ``what`` names it in error messages."""
+
+    denoiser = None
+    what = "sampler"
+
+    @property
+    def device(self) -> torch.device:
+        return self.denoiser.device
 
     def iterate(self, y, n: int = 1, generator=None, problem=None):
         raise NotImplementedError
@@ -49,12 +61,12 @@ class TrainedSampler:
 
     def _run_to_end(self, steps) -> torch.Tensor:
         """Run a chain of Steps to its end; its network calls go onto the prior's counters."""
-        net = self.denoiser
-        before = (net.nfe, net.nfe_grad)
+        net = self.denoiser if self.denoiser is not self.prior else None
+        before = (net.nfe, net.nfe_grad) if net is not None else None
         last = None
         for last in steps:
             pass
-        if net is not self.prior:
+        if net is not None:
             self.prior.nfe += net.nfe - before[0]
             self.prior.nfe_grad += net.nfe_grad - before[1]
         return last.x.detach()
@@ -62,10 +74,32 @@ class TrainedSampler:
     def _check_sampling(self, y, n, generator, problem, params=None):
         """(problem, y in the sampler's dtype) after checking the call (``check_trained_call``);
         ``params``: the tensors whose dtype y takes (default: the denoiser's)."""
-        if isinstance(y, torch.Tensor):
-            y = conform(y, dtype_of(params if params is not None else self.denoiser), "y")
+        if not isinstance(y, torch.Tensor):
+            raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}.")
+        y = conform(y, dtype_of(params if params is not None else self.denoiser), "y")
         return check_trained_call(problem, self.problem, y, n, generator, self.shape,
-                                  self.denoiser.device), y
+                                  self.device, self.what), y
+
+
+def check_trained_call(problem, default, y, n, generator, shape, device, what: str = "sampler"):
+    """The problem a trained sampler (UD2M, APS) samples for, after checking the call: a problem
+    (``problem`` or the sampler's ``default``), n >= 1, y of that problem's measurement shape
+    (``prob.check_y``: shape, NaN, device) measuring signals of ``shape``, a generator on y's
+    device; ``what`` names the sampler in the messages."""
+    check_generator(generator)
+    prob = problem if problem is not None else default
+    if prob is None:
+        raise ValueError(f"this {what} has no default problem (it was loaded from a file): "
+                         "pass problem=InverseProblem(...).")
+    if not isinstance(prob, InverseProblem):
+        raise TypeError(f"problem must be an InverseProblem, got {type(prob).__name__}.")
+    check_positive_int(n, "n (number of samples)")
+    measured = prob.check_y(y, device=device)
+    if tuple(measured) != tuple(shape):
+        raise ValueError(f"y measures signals of shape {tuple(measured)} but this {what} was "
+                         f"trained on signals of shape {tuple(shape)}.")
+    check_generator_on(generator, y)
+    return prob
 
 
 def check_training_set(den, prob, data, name: str, what: str, clean: str) -> None:
@@ -98,19 +132,49 @@ def check_format(ckpt: dict, fmt: str, keys, path, what: str) -> None:
                               f"{ckpt.get('format')!r}, expected {fmt!r}).")
 
 
-def check_prior(den, config: dict, fingerprint, path) -> None:
+def check_prior(den, config: dict, fingerprint, path, problem=None) -> None:
     """Refuse a prior that is not the one the checkpoint at ``path`` was trained on: not a
-    Denoiser, another schedule length T, another signal shape or another output on the probe."""
+    Denoiser, another schedule length T, another signal shape or another output on the probe;
+    with ``problem``, also a problem that is not the one in ``config`` (``check_problem``)."""
     if not isinstance(den, Denoiser):
         raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}.")
     if den.schedule.T != config["T"]:
         raise CheckpointError(f"{path} was trained with T={config['T']}, this prior has "
                               f"T={den.schedule.T}.")
     check_trained_on(den, config["shape"], fingerprint, path)
+    if problem is not None:
+        check_problem(config, problem)
 
 
-def read_shipped(folder: str, filename: str, what: str) -> tuple:
-    """(path, checkpoint, card) of the shipped ``data/<folder>/<filename>``, sha256-checked."""
+def check_problem(config: dict, prob) -> None:
+    """Refuse a problem other than the one a problem-bound sampler (APS) was trained for: its
+    ``config`` records the operator (repr) and sigma."""
+    if abs(prob.sigma - config["sigma"]) > 1e-9 * config["sigma"] or \
+            repr(prob.operator) != config["operator"]:
+        raise ValueError(f"this flow was trained for {config['operator']} with sigma="
+                         f"{config['sigma']:g}, got {prob!r}: an amortized flow only knows the "
+                         "problem it was trained on; train one for this problem.")
+
+
+def read_shipped(folder: str, filename: str, what: str, check: bool = True) -> tuple:
+    """(path, checkpoint, card) of the shipped ``data/<folder>/<filename>``, sha256-checked
+    against its model card (``check=False``: unverified)."""
     path = shipped_path(folder, filename, what)
-    ckpt, card = read_verified(path, what=what)
+    ckpt, card = read_verified(path, check, what=what)
     return path, ckpt, card
+
+
+def y_as_image(prob: InverseProblem, y, shape, mode: str = "bilinear", what: str = "network"):
+    """A batch of y (n, *y_shape) as images of x's size (``shape`` = (C, H, W)): y itself, y
+    upsampled when it is a smaller image (``mode``: "bilinear", APS's flow; "nearest", UD2M's
+    discriminator), else A^T y (a linear operator is needed then; ``what`` names the caller)."""
+    H, W = shape[-2:]
+    if y.ndim == 4 and tuple(y.shape[-2:]) == (H, W):
+        return y
+    if y.ndim == 4:
+        if mode == "nearest":
+            return F.interpolate(y, size=(H, W), mode="nearest")
+        return F.interpolate(y, size=(H, W), mode=mode, align_corners=False)
+    if prob.operator.linear:
+        return prob.operator.adjoint(y)
+    raise ValueError(f"the {what} needs y as an image, or a linear operator for A^T y.")

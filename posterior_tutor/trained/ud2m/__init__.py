@@ -21,8 +21,8 @@ from .adapters import (AdaptedDenoiser, LoRA, ResidualMLP, adaptable_layers, add
                        default_lora_layers, merge_lora, merged_layer)
 from .block import (BlockStep, block_levels, combined_quadratic, data_prox, initial_estimate,
                     unfolded_block)
-from .discriminator import (Discriminator, discriminator_features, discriminator_loss,
-                            y_as_image)
+from ..base import y_as_image
+from .discriminator import Discriminator, discriminator_features, discriminator_loss
 from .losses import draw_time, measure_batch, problem_for_batch, sampler_loss
 from .sampler import FORMAT, SHIPPED, UD2MSampler, pretrained
 from .train import TRAIN_OPTIONS, continue_from, train

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ...operators import Blur, Denoising, Inpainting, InverseProblem, Matrix, SuperResolution
+from ...operators import InverseProblem
 from ...samplers.diffusion import back_projection
 from ...schedules import randn
 from . import presets
@@ -54,32 +54,15 @@ def combined_quadratic(x_prev, x_t, ab: float, rho: float, s: float):
     return m, math.sqrt(r2)
 
 
-_BATCHED_Y_PROX = (Inpainting, Denoising, Blur, SuperResolution)  # their prox broadcasts over y
-
-
 def data_prox(prob: InverseProblem, z, y, radius, batched_y: bool = False):
     """argmin_x |A x - y|^2/(2 sigma^2) + |x - z|^2/(2 radius^2); ``batched_y``: one y per sample
-    (training).  Differentiable in z and in a tensor radius: exactly for linear operators; for a
-    nonlinear one through the unrolled Gauss-Newton steps (their Jacobians are taken at detached
-    iterates, so it is not the implicit-function gradient, but lambda and z do get one)."""
-    if not batched_y:
-        return prob.prox(z, y, radius)
-    op = prob.operator
-    if isinstance(op, Matrix):
-        return _matrix_prox_batched(op.A, z, y, radius, prob.sigma)
-    if type(op) in _BATCHED_Y_PROX:
-        return op.prox(z, y, radius, prob.sigma)
-    radius = torch.as_tensor(radius, dtype=z.dtype, device=z.device).expand(z.shape[0])
-    return torch.cat([prob.prox(z[i:i + 1], y[i], radius[i:i + 1]) for i in range(z.shape[0])])
-
-
-def _matrix_prox_batched(A, z, y, radius, sigma):
-    A = A.to(z.device)
-    s2 = float(sigma) ** 2
-    r2 = torch.as_tensor(radius, dtype=torch.float64, device=z.device) ** 2
-    lhs = A.T @ A / s2 + torch.eye(A.shape[1], dtype=torch.float64, device=z.device) / r2
-    rhs = y.double() @ A / s2 + z.double() / r2
-    return torch.linalg.solve(lhs, rhs.T).T.to(z.dtype)
+    (training: ``prob.prox_batched``, operators.py / prox.py).  Differentiable in z and in a
+    tensor radius: exactly for linear operators; for a nonlinear one through the unrolled
+    Gauss-Newton steps (their Jacobians are taken at detached iterates, so it is not the
+    implicit-function gradient, but lambda and z do get one)."""
+    if batched_y:
+        return prob.prox_batched(z, y, radius)
+    return prob.prox(z, y, radius)
 
 
 def initial_estimate(prob, x_t, y, ab: float, sp: float, batched_y: bool):

@@ -2,9 +2,9 @@
 to do, before any network runs (no equations here; ``train.py`` uses them)."""
 from __future__ import annotations
 
+from ...checks import check_positive_int
 from ...operators import InverseProblem
-from ..base import check_training_set
-from .discriminator import y_as_image
+from ..base import check_training_set, y_as_image
 
 __all__ = ["check_calls", "check_training_inputs", "check_objects", "y_width",
            "check_lpips"]
@@ -26,7 +26,7 @@ def y_width(prob, x_one, shape) -> int:
     """Channels of y as an image (images) or entries of y (vectors), for the discriminator."""
     y = prob.operator(x_one)
     if len(shape) == 3:
-        return y_as_image(prob, y, shape).shape[1]
+        return y_as_image(prob, y, shape, mode="nearest", what="discriminator").shape[1]
     return y[0].numel()
 
 
@@ -54,13 +54,8 @@ def check_training_inputs(den, prob, xs, K, N) -> tuple:
     return shape
 
 
-def _check_positive_int(name, v):
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}.")
-
-
 def check_calls(schedule, K, N):
     """K iterations per block and N outer steps: positive integers, N placeable on the schedule."""
-    _check_positive_int("K", K)
-    _check_positive_int("N", N)
+    check_positive_int(K, "K")
+    check_positive_int(N, "N")
     schedule.timesteps(N, "quadratic")   # N too large for the schedule raises here

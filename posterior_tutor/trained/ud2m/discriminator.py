@@ -24,21 +24,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...operators import InverseProblem
+from ..base import y_as_image
 
-__all__ = ["y_as_image", "Discriminator", "discriminator_features", "discriminator_loss"]
-
-
-def y_as_image(prob: InverseProblem, y, shape):
-    """y (batched) as images of x's size: itself, upsampled (nearest), or A^T y."""
-    H, W = shape[-2:]
-    if y.ndim == 4 and tuple(y.shape[-2:]) == (H, W):
-        return y
-    if y.ndim == 4:
-        return F.interpolate(y, size=(H, W), mode="nearest")
-    if prob.operator.linear:
-        return prob.operator.adjoint(y)
-    raise ValueError("the discriminator needs y as an image (or a linear operator for A^T y).")
+__all__ = ["Discriminator", "discriminator_features", "discriminator_loss"]
 
 
 class Discriminator(nn.Module):
@@ -70,7 +58,11 @@ class Discriminator(nn.Module):
 
 
 def discriminator_features(prob, y, shape):
-    return y_as_image(prob, y, shape) if len(shape) == 3 else y.flatten(1)
+    """The discriminator's view of y: y flattened for vectors; for images y as an image of x's
+    size (``trained/base.py``; upsampled by nearest neighbour, as it has always been trained)."""
+    if len(shape) == 3:
+        return y_as_image(prob, y, shape, mode="nearest", what="discriminator")
+    return y.flatten(1)
 
 
 def discriminator_loss(disc, x0, x_hat, y_feat, gp_weight: float):

@@ -41,6 +41,7 @@ from ...operators import InverseProblem
 from ...samplers.base import Step
 from ...samplers.diffusion import eps_from_x0, initial_noise
 from ..base import TrainedSampler, check_format, check_prior, read_shipped, save_trained
+from ..shipped import entry, names, shipped_problem
 from . import presets
 from .adapters import AdaptedDenoiser
 from .block import unfolded_block
@@ -194,7 +195,8 @@ class UD2MSampler(TrainedSampler):
         """Rebuild a sampler from an already-read checkpoint dict (see ``load``)."""
         check_format(ckpt, FORMAT, ("adapter", "log_lambda"), path, "a UD2M sampler")
         config = dict(ckpt["config"])
-        _check_prior_matches(den, config, ckpt.get("prior_fingerprint"), path)
+        _check_adapter_kind(den, config, path)
+        check_prior(den, config, ckpt.get("prior_fingerprint"), path)
         ud = cls(den, config, problem)
         ud.denoiser.load_adapter_state({k: v.to(ud.denoiser.device)
                                         for k, v in ckpt["adapter"].items()})
@@ -204,7 +206,8 @@ class UD2MSampler(TrainedSampler):
         return ud
 
 
-SHIPPED = ("mnist-random-inpainting", "mnist-sr4")
+#: the shipped samplers by name (from the one table of shipped samplers, ``trained/shipped.py``)
+SHIPPED = names("ud2m")
 
 
 def pretrained(name: str = "mnist-random-inpainting", den: Denoiser | None = None,
@@ -215,13 +218,10 @@ def pretrained(name: str = "mnist-random-inpainting", den: Denoiser | None = Non
     seed 0); pass ``problem=`` to ``sample`` for your own mask or operator.  ``den``: the shipped
     MNIST prior (loaded when not given; another prior is refused)."""
     from ...checkpoints import pretrained as pretrained_prior
-    from ...tasks import image_problem
-    if name not in SHIPPED:
-        raise ValueError(f"unknown shipped UD2M sampler {name!r}; shipped: {', '.join(SHIPPED)}.")
-    path, ckpt, card = read_shipped(f"ud2m_{name.replace('-', '_')}", "sampler.pt",
-                                    f"UD2M sampler {name}")
+    row = entry("ud2m", name)
+    path, ckpt, card = read_shipped(row.folder, row.filename, f"UD2M sampler {name}")
     den = den if den is not None else pretrained_prior("mnist", device)
-    prob = image_problem(card["task"], card["sigma"], generator=torch.Generator().manual_seed(0))
+    prob = shipped_problem("ud2m", name)
     ud = UD2MSampler.from_checkpoint(ckpt, den, prob, path)
     ud.card = card
     return ud
@@ -231,13 +231,12 @@ def _plain(config: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
 
 
-def _check_prior_matches(den, config, fingerprint, path):
-    """The adapter's kind first (LoRA for a network, a residual for an exact prior), then
-    ``check_prior`` (schedule, shape, fingerprint)."""
+def _check_adapter_kind(den, config, path):
+    """The adapter's kind (LoRA for a network, a residual for an exact prior) must be the one
+    this prior calls for (checked before ``check_prior``: schedule, shape, fingerprint)."""
     if isinstance(den, Denoiser):
         mode = "lora" if parameters_of(den) else "residual"
         if mode != config["mode"]:
             raise CheckpointError(f"{path} holds a {config['mode']} adapter, but this prior calls "
                                   f"for a {mode} adapter: it is not the prior the sampler was "
                                   "trained on.")
-    check_prior(den, config, fingerprint, path)
