@@ -21,9 +21,19 @@ def default_device():
                           what="POSTERIOR_TUTOR_DEVICE")
 
 
-def resolve_device(name=None, what: str = "--device"):
+def resolve_device(name=None, what: str = "--device", exit_on_error: bool = False):
     """``name`` ('cpu', 'cuda', 'cuda:N' or a torch.device) checked, or the default: CUDA when
-    present, else the CPU.  Asking for CUDA where torch sees none is a clear error."""
+    present, else the CPU.  Asking for CUDA where torch sees none is a clear error (a ValueError,
+    or with ``exit_on_error`` a SystemExit with that message, for command-line scripts)."""
+    try:
+        return _resolve_device(name, what)
+    except ValueError as err:
+        if exit_on_error:
+            raise SystemExit(f"error: {err}") from None
+        raise
+
+
+def _resolve_device(name, what):
     import torch
 
     if name is None or name == "":

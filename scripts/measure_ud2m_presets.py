@@ -38,10 +38,7 @@ def main():
     ap.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present)")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    try:
-        device = pt.config.resolve_device(a.device)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    device = pt.config.resolve_device(a.device, exit_on_error=True)
     den = pt.pretrained("mnist", device=device)
     den.clip = 1.0
     xs_true, source = bench_images.test_images(a.images, den, 0)

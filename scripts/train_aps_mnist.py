@@ -211,10 +211,7 @@ def main(argv=None):
     a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
     global DEVICE
-    try:
-        DEVICE = pt.config.resolve_device(a.device)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    DEVICE = pt.config.resolve_device(a.device, exit_on_error=True)
     a.out.mkdir(parents=True, exist_ok=True)
     den = pt.pretrained("mnist", device=DEVICE)
     prob = pt.aps.shipped_problem(NAMES[a.task])

@@ -96,10 +96,7 @@ def main(argv=None):
     a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
     global DEVICE
-    try:
-        DEVICE = pt.config.resolve_device(a.device)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    DEVICE = pt.config.resolve_device(a.device, exit_on_error=True)
     den = pt.pretrained("mnist", device=DEVICE)
     xs = pt.data.load("mnist", split="test").to(DEVICE)
     train_x, held_out = xs[:8000], xs[8000:8000 + a.eval_images]
