@@ -367,7 +367,7 @@ assert r_high < 0.5, "high noise: denoised points collapse towards the prior mea
 # %% [markdown]
 # ### The same on images
 #
-# An image prior is a network trained to approximate $D$ (section 4). We load the shipped digits
+# An image prior is a network trained to approximate $D$ (section 5). We load the shipped digits
 # prior (`pt.pretrained("digits")`, trained on the first 1500 digits) and denoise held-out digits at
 # four noise levels. Because $D$ is the MMSE estimate, it must beat the naive estimate
 # $x_t/\sqrt{\bar\alpha_t}$ (which is unbiased but keeps all the noise) in mean squared error, by a
@@ -475,23 +475,32 @@ pt.exercises.check("01.3", ddim_step)
 # $\mathbb E_{x_0, t, \varepsilon}\lVert \varepsilon_\theta(\sqrt{\bar\alpha_t}x_0 +
 # \sqrt{1-\bar\alpha_t}\varepsilon, t) - \varepsilon \rVert^2$: we only need samples of $x_0$.
 # Its minimiser is $\mathbb E[\varepsilon \mid x_t]$, i.e. (by Tweedie) the exact denoiser. We train
-# a small MLP (3 hidden layers of 128 units) on 20,000 prior samples.
+# a small MLP (3 hidden layers of 128 units) on 20,000 prior samples for `MLP["steps"]` steps; the
+# run takes a while on a laptop CPU, so its weights are read from a stored run
+# (`RECOMPUTE = True` at the top trains it here).
 
 # %%
-MLP_STEPS_FULL = 4000
-MLP_STEPS = 1500 if FAST else MLP_STEPS_FULL
+MLP = dict(steps=4000, hidden=128, lr=3e-3, n_data=20_000)
 
 
-def train_mlp(steps):
+def train_mlp():
     torch.manual_seed(12)                              # network initialisation
-    net = pt.nets.MLP(2, hidden=128).to(DEVICE)
-    return pt.train.train_denoiser(net, gmm.sample(20_000, generator=seeded(13)), sched,
-                                   steps=steps, lr=3e-3, generator=seeded(14))
+    net = pt.nets.MLP(2, hidden=MLP["hidden"]).to(DEVICE)
+    den, losses = pt.train.train_denoiser(net, gmm.sample(MLP["n_data"], generator=seeded(13)),
+                                          sched, steps=MLP["steps"], lr=MLP["lr"],
+                                          generator=seeded(14))
+    state = {k: v.detach().cpu() for k, v in den.net.state_dict().items()}
+    return dict(state=state, losses=list(losses), train_seconds=den.train_seconds)
 
 
-mlp_den, mlp_losses = train_mlp(MLP_STEPS)
-print(f"trained {MLP_STEPS} steps in {mlp_den.train_seconds:.1f} s; loss: first 100 steps "
-      f"{sum(mlp_losses[:100]) / 100:.3f}, last 100 steps {sum(mlp_losses[-100:]) / 100:.3f}")
+mlp_run = pt.stored.run("ch01_mlp_ring", train_mlp, recompute=RECOMPUTE, settings=MLP,
+                        command="set RECOMPUTE = True at the top of chapter 01 and run it")
+mlp_net = pt.nets.MLP(2, hidden=MLP["hidden"]).to(DEVICE)
+mlp_net.load_state_dict(mlp_run["state"])
+mlp_den, mlp_losses = pt.EpsNetDenoiser(mlp_net.eval(), sched, shape=(2,)), mlp_run["losses"]
+print(f"trained {MLP['steps']} steps in {mlp_run['train_seconds']:.1f} s (when stored); loss: "
+      f"first 100 steps {sum(mlp_losses[:100]) / 100:.3f}, last 100 steps "
+      f"{sum(mlp_losses[-100:]) / 100:.3f}")
 
 # %% [markdown]
 # Where is the learned score good? We compare it with the exact score at samples of $p_t$, as a
@@ -548,7 +557,7 @@ plt.show()
 # (`den.nfe`): the **NFE** (number of function evaluations) of a run.
 
 # %%
-N = 2000
+N = 1000 if FAST else 2000
 prior_ref = gmm.sample(N, generator=seeded(16)).cpu()
 floor = pt.metrics.noise_floor(lambda n, generator: gmm.sample(n, generator=generator), N,
                                generator=seeded(17))
@@ -721,7 +730,8 @@ def dps_step_by_hand(den, x_t, t, t_prev, zeta, g, eta=1.0):
 grid_dps = sched.timesteps(50)
 before, library_step, g_hand = grab_step("dps", 10, steps=50)
 mine = dps_step_by_hand(exact_den, before.x, grid_dps[10], grid_dps[11], 0.3, g_hand)
-print(f"DPS step by hand vs library, max difference {(mine - library_step.x).abs().max().item():.1e}")
+print("DPS step by hand vs library, max difference",
+      f"{(mine - library_step.x).abs().max().item():.1e}")
 assert torch.allclose(mine, library_step.x, atol=1e-5)
 
 # %% [markdown]
@@ -751,9 +761,9 @@ for t in (20, 100, 300, 600, 900):
     ratio = (approx.norm(dim=1) / exact.norm(dim=1)).median().item()
     dps_quality[t] = (cos, ratio)
 lines = ["| t | s(t) | mean cosine | median norm ratio (approx / exact) |", "|---|---|---|---|"]
-lines += [f"| {t} | {sched.sigma(t).item():.2f} | {c:.3f} | {r:.1f} |" for t, (c, r) in dps_quality.items()]
+lines += [f"| {t} | {sched.sigma(t).item():.2f} | {c:.3f} | {r:.1f} |"
+          for t, (c, r) in dps_quality.items()]
 display(Markdown("\n".join(lines)))
-print({t: (round(c, 3), round(r, 2)) for t, (c, r) in dps_quality.items()})
 assert dps_quality[20][0] > 0.9 and abs(math.log(dps_quality[20][1])) < math.log(1.5), \
     "low noise: the approximation is close"
 assert dps_quality[600][1] > 3, "high noise: the approximate gradient is far too large"
@@ -819,7 +829,8 @@ def diffpir_step_by_hand(den, x_t, t, t_prev, g, lam=1.0, zeta=0.1):
 grid_pir = sched.timesteps(pt.options_of("diffpir")["steps"], "sqrt")   # the official code's grid
 before, library_step, g_hand = grab_step("diffpir", 10)
 mine, mine_x0 = diffpir_step_by_hand(exact_den, before.x, grid_pir[10], grid_pir[11], g_hand)
-print(f"DiffPIR step by hand vs library, max difference {(mine - library_step.x).abs().max().item():.1e}")
+print("DiffPIR step by hand vs library, max difference",
+      f"{(mine - library_step.x).abs().max().item():.1e}")
 assert torch.allclose(mine_x0, library_step.x0, atol=1e-5), "the prox is chapter 00's Kalman update"
 assert torch.allclose(mine, library_step.x, atol=1e-5)
 
@@ -925,7 +936,8 @@ def daps_level_by_hand(den, x_t, t, t_next, g, ode_steps=5, langevin_steps=20, l
         if j + 1 == len(times):
             break
         ab, ab_next = sched.abar(tj).item(), sched.abar(times[j + 1]).item()
-        x = math.sqrt(ab_next) * x0 + math.sqrt(1 - ab_next) * (x - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
+        eps = (x - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
+        x = math.sqrt(ab_next) * x0 + math.sqrt(1 - ab_next) * eps
     x0_hat = x0
     A = problem.operator.matrix().to(x_t)
     r2, s2 = sched.sigma(t).item() ** 2, problem.sigma ** 2
@@ -943,7 +955,8 @@ def daps_level_by_hand(den, x_t, t, t_next, g, ode_steps=5, langevin_steps=20, l
 levels_daps = annealing_grid(sched, DAPS_SMALL["levels"])
 before, library_step, g_hand = grab_step("daps", 10, **DAPS_SMALL)
 mine, mine_ode = daps_level_by_hand(exact_den, before.x, levels_daps[10], levels_daps[11], g_hand)
-print(f"DAPS level by hand vs library, max difference {(mine - library_step.x).abs().max().item():.1e}")
+print("DAPS level by hand vs library, max difference",
+      f"{(mine - library_step.x).abs().max().item():.1e}")
 assert torch.allclose(mine_ode, library_step.extras["x0_ode"], atol=1e-5), "the ODE estimate"
 assert torch.allclose(mine, library_step.x, atol=1e-4)
 
@@ -965,14 +978,14 @@ assert torch.allclose(mine, library_step.x, atol=1e-4)
 #   (the vector-Jacobian products of DPS), and the wall time.
 #
 # The same with the MLP denoiser of section 3 (a learned prior, as in real life), and on chapter 00's
-# 16-dimensional problem (exact denoiser). These runs take about two minutes, so they are read from
-# a stored run made in full mode (`RECOMPUTE = True` at the top reruns them, and their checks).
+# 16-dimensional problem (exact denoiser). These runs take minutes on a laptop CPU, so they are
+# read from a stored run (`RECOMPUTE = True` at the top reruns them, and their checks).
 
 # %%
 BASELINES = ["dps", "diffpir", "daps", "pnp_ula"]
 N_POST = 1000
 BENCH_SETTINGS = dict(n=N_POST, methods=["ddpm"] + BASELINES, options="library defaults",
-                      mlp_steps=MLP_STEPS_FULL, seeds=(1, 2, 3, 5, 7, 30))
+                      mlp_steps=MLP["steps"], seeds=(1, 2, 3, 5, 7, 30))
 
 
 def sliced_post(xs, exact):
@@ -1011,9 +1024,8 @@ bench_computed = []
 
 def run_benchmarks():
     bench_computed.append(True)
-    mlp = mlp_den if MLP_STEPS == MLP_STEPS_FULL else train_mlp(MLP_STEPS_FULL)[0]
     tp16 = pt.toy.gmm_problem()
-    return {"exact": benchmark(exact_den, tp, True), "learned": benchmark(mlp, tp, True),
+    return {"exact": benchmark(exact_den, tp, True), "learned": benchmark(mlp_den, tp, True),
             "d16": benchmark(tp16.prior.denoiser(sched), tp16, False)}
 
 
@@ -1089,8 +1101,7 @@ check("none of them is within 1.5 noise floors of the exact posterior",
       all(rows[k]["sw"] > 1.5 * ref["floor"] for k in BASELINES))
 
 # %% [markdown]
-# **A learned denoiser.** The same runs with the MLP of section 3 (trained for `MLP_STEPS_FULL`
-# steps) in place of the exact denoiser:
+# **A learned denoiser.** The same runs with the MLP of section 3 in place of the exact denoiser:
 
 # %%
 show_table(bench["learned"], "2D problem, learned MLP denoiser")
@@ -1125,8 +1136,8 @@ display(Markdown(f"Largest mode-weight error in 16 dimensions: {worst16}, "
 # %% [markdown]
 # In 16 dimensions the lesson is sharper: every sampler still fits the data, yet by SW most of them
 # are hardly closer to the posterior than prior samples are, and the mode-weight errors are large.
-# A sample that explains $y$ can sit in the wrong mode, and (chapter 00) the mode decides 12 of the
-# 16 coordinates. A Langevin chain (PnP-ULA) rarely crosses the wide low-density regions between
+# A sample that explains $y$ can sit in the wrong mode, and (chapter 00) the mode also decides the
+# 12 unmeasured coordinates. A Langevin chain (PnP-ULA) rarely crosses the wide low-density regions between
 # modes, so its mode weights reflect where the chains started. The next chapters look at methods
 # that aim to do better per network call.
 
@@ -1315,7 +1326,7 @@ print(f"checks passed (for the record: the shipped prior saw {seen_shipped} trai
 # `pt.pretrained("mnist")` loads a UNet trained on 32x32 MNIST digits (28x28 padded with background)
 # and checks its file against the sha256 in its model card. The card records how it was trained
 # (and, where an evaluation added them, the Fréchet distances of its samples and of real images, as
-# in section 4):
+# in section 5):
 
 # %%
 mnist_den = pt.pretrained("mnist", device=DEVICE)
