@@ -1060,7 +1060,8 @@ show_table(bench["exact"], "2D problem, exact denoiser")
 def scatter_panels(res, suptitle):
     names = list(res["rows"])
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(2.8 * (len(names) + 1), 3.2), sharey=True)
-    panels = [("exact posterior", res["exact"])] + [(k, res["rows"][k]["samples"]) for k in names]
+    panels = [("exact posterior", res["exact"])] + [
+        ("ddpm (prior: ignores y)" if k == "ddpm" else k, res["rows"][k]["samples"]) for k in names]
     for ax, (name, xs) in zip(axes, panels):
         contour(ax, posterior, colors="0.5")
         ax.scatter(*xs.float().T, s=2, alpha=0.4, c="k" if name.startswith("exact") else "C0")
