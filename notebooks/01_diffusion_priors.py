@@ -165,6 +165,7 @@ for j, t in enumerate(T_SHOW):
     axes[0, j].set_xlabel("$x_1$")
     img = sched.add_noise(digits[:1], t, noise=noise_img[None])[0, 0]
     axes[1, j].imshow(img, cmap="gray", vmin=-1, vmax=1); axes[1, j].axis("off")
+axes[0, 0].set_ylabel("$x_2$")
 plt.show()
 
 # %% [markdown]
@@ -764,6 +765,17 @@ lines = ["| t | s(t) | mean cosine | median norm ratio (approx / exact) |", "|--
 lines += [f"| {t} | {sched.sigma(t).item():.2f} | {c:.3f} | {r:.1f} |"
           for t, (c, r) in dps_quality.items()]
 display(Markdown("\n".join(lines)))
+fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
+ts = list(dps_quality)
+axes[0].plot(ts, [c for c, _ in dps_quality.values()], "o-")
+axes[0].set_ylabel("mean cosine"); axes[0].set_ylim(0, 1.05)
+axes[1].semilogy(ts, [r for _, r in dps_quality.values()], "o-")
+axes[1].axhline(1, color="0.5", lw=0.8); axes[1].set_ylabel("norm ratio, approx / exact")
+for ax in axes:
+    ax.set_xlabel("t")
+fig.suptitle(r"DPS's $\nabla \log \mathcal N(y; A D(x_t,t), \sigma^2 I)$ against the exact "
+             r"$\nabla \log p(y \mid x_t)$")
+plt.show()
 assert dps_quality[20][0] > 0.9 and abs(math.log(dps_quality[20][1])) < math.log(1.5), \
     "low noise: the approximation is close"
 assert dps_quality[600][1] > 3, "high noise: the approximate gradient is far too large"
