@@ -1,17 +1,14 @@
-"""Chapter 00 exercises: the exact Gaussian posterior, one DPS guidance step, one DiffPIR step.
+"""Chapter 00 exercises: the exact Gaussian posterior, the posterior weights of a mixture.
 
-Equations: the Kalman update of ``GaussianMixture.posterior`` (toy.py); DPS's correction
--zeta grad_{x_t} |y - A D(x_t, t)| (samplers/dps.py); DiffPIR's prox and re-noising
-(samplers/diffpir.py).  DPS's reference is the correction the library's sampler records.
+Equations: the Kalman update of ``GaussianMixture.posterior`` (toy.py) and its re-weighting of
+the components by their evidence w_k N(y; A mu_k, A C_k A^T + sigma^2 I).
 """
 from __future__ import annotations
-
-from functools import lru_cache
 
 import torch
 
 from .base import Exercise, Mistake, register
-from .. import samplers, toy
+from .. import toy
 from ..operators import InverseProblem, Matrix
 
 
@@ -68,122 +65,50 @@ register(Exercise(
     hint="G = A C A^T + sigma^2 I, K = C A^T G^-1, m = mu + K (y - A mu), P = C - K A C."))
 
 
-# -- 00.2 one DPS guidance step --------------------------------------------------------------------
-def dps_correction(den, prob, y, x_t, t, zeta):
-    """-zeta grad_{x_t} |y - A D(x_t, t)| per sample, the gradient taken through the denoiser."""
-    with torch.enable_grad():
-        x_in = x_t.detach().requires_grad_(True)
-        err = prob.residual(den(x_in, t), y).flatten(1).norm(dim=1)
-        (grad,) = torch.autograd.grad(err.sum(), x_in)
-    return -zeta * grad
+# -- 00.2 the posterior weights of a mixture: the evidence -------------------------------------
+def posterior_weights(weights, means, covs, A, y, sigma):
+    """w'_k proportional to w_k N(y; A mu_k, A C_k A^T + sigma^2 I), normalised to sum to 1."""
+    eye = torch.eye(A.shape[0], dtype=A.dtype)
+    logs = torch.stack([w.log() + torch.distributions.MultivariateNormal(
+        A @ mu, A @ C @ A.T + sigma ** 2 * eye).log_prob(y) for w, mu, C in zip(weights, means, covs)])
+    return torch.softmax(logs, 0)
 
 
-@lru_cache(maxsize=1)
-def _dps_run():
-    tp = toy.bimodal_problem_2d()
-    den = tp.prior.denoiser()
-    steps = [s.detached() for s in samplers.iterate("dps", den, tp.problem, tp.y, n=6, steps=10,
-                                                     zeta=0.3, generator=_gen(1))]
-    return den, tp.problem, tp.y, den.schedule.timesteps(10), steps
+def _weights_ref(weights, means, covs, A, y, sigma):
+    gmm = toy.GaussianMixture(weights, means, covs)
+    return gmm.posterior(InverseProblem(Matrix(A), sigma), y).weights
 
 
-def _dps_cases():
-    den, prob, y, grid, steps = _dps_run()
-    return [(den, prob, y, steps[i - 1].x, grid[i], 0.3) for i in (2, 5, 8)]
-
-
-def _dps_ref(den, prob, y, x_t, t, zeta):
-    _, _, _, grid, steps = _dps_run()
-    i = grid.index(t)
-    assert torch.equal(steps[i - 1].x, x_t)
-    return steps[i].extras["correction"]
-
-
-def _dps_squared(den, prob, y, x_t, t, zeta):
-    with torch.enable_grad():
-        x_in = x_t.detach().requires_grad_(True)
-        err = prob.residual(den(x_in, t), y).flatten(1).pow(2).sum(1)
-        (grad,) = torch.autograd.grad(err.sum(), x_in)
-    return -zeta * grad
-
-
-def _dps_no_jacobian(den, prob, y, x_t, t, zeta):
-    x0 = den(x_t, t)
-    r = prob.residual(x0, y)
-    return -zeta * prob.operator.adjoint(r) / r.flatten(1).norm(dim=1)[:, None]
-
-
-register(Exercise(
-    "00.2", "one DPS guidance step: the gradient through the denoiser",
-    "dps_correction(den, prob, y, x_t, t, zeta) -> correction (n, d)",
-    dps_correction, _dps_ref, _dps_cases,
-    [Mistake(_dps_squared, "DPS (Algorithm 1) differentiates the norm |y - A x0_hat|, not its square."),
-     Mistake(lambda *a: -dps_correction(*a), "the correction goes downhill: -zeta * grad."),
-     Mistake(_dps_no_jacobian, "differentiate with respect to x_t, through the denoiser "
-             "(torch.autograd.grad with x_t.requires_grad_()), not with respect to x0_hat.")],
-    hint="x_t.requires_grad_(True); err = |A D(x_t, t) - y| per sample; grad of err.sum() w.r.t. "
-         "x_t; return -zeta * grad."))
-
-
-# -- 00.3 one DiffPIR step -------------------------------------------------------------------------
-def diffpir_step(den, prob, y, x_t, t, t_prev, lam, zeta, z):
-    """Denoise, prox with r_t = s(t) / sqrt(lam), re-noise to t_prev with fresh noise z."""
-    sched = den.schedule
-    x0_hat = prob.prox(den(x_t, t), y, sched.sigma(t).item() / lam ** 0.5)
-    ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
-    eps_hat = (x_t - ab ** 0.5 * x0_hat) / (1 - ab) ** 0.5
-    noise = (1 - zeta) ** 0.5 * eps_hat + zeta ** 0.5 * z
-    return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * noise
-
-
-def _diffpir_ref(den, prob, y, x_t, t, t_prev, lam, zeta, z):
-    """The library's update (samplers/diffpir.py) with the given noise z instead of a fresh draw."""
-    sched = den.schedule
-    x0_hat = prob.prox(den(x_t, t), y, sched.sigma(t).item() / lam ** 0.5)
-    eps_hat = samplers.diffusion.eps_from_x0(sched, x_t, x0_hat, t)
-    ab_prev = sched.abar(t_prev).item()
-    return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * (
-        (1 - zeta) ** 0.5 * eps_hat + zeta ** 0.5 * z)
-
-
-def _diffpir_cases():
-    tp, g = toy.bimodal_problem_2d(), _gen(2)
-    den = tp.prior.denoiser()
-    out = []
-    for t, t_prev, lam, zeta in [(600, 500, 1.0, 0.1), (300, 250, 2.0, 0.5), (100, 80, 0.5, 0.3)]:
-        x_t = torch.randn(6, 2, generator=g)
-        out.append((den, tp.problem, tp.y, x_t, t, t_prev, lam, zeta, torch.randn(6, 2, generator=g)))
+def _weights_cases():
+    g, out = _gen(3), []
+    for d, m, k in [(2, 1, 3), (3, 2, 4), (4, 2, 3)]:
+        B = 0.5 * torch.randn(k, d, d, generator=g, dtype=torch.float64)
+        covs = B @ B.transpose(1, 2) + 0.1 * torch.eye(d, dtype=torch.float64)
+        w = torch.rand(k, generator=g, dtype=torch.float64) + 0.2
+        out.append((w / w.sum(), 1.5 * torch.randn(k, d, generator=g, dtype=torch.float64), covs,
+                    torch.randn(m, d, generator=g, dtype=torch.float64),
+                    torch.randn(m, generator=g, dtype=torch.float64), 0.4))
     return out
 
 
-def _diffpir_lam(den, prob, y, x_t, t, t_prev, lam, zeta, z):
-    return diffpir_step(den, prob, y, x_t, t, t_prev, 1 / lam, zeta, z)
+def _weights_no_prior_cov(weights, means, covs, A, y, sigma):
+    return posterior_weights(weights, means, 0 * covs, A, y, sigma)
 
 
-def _diffpir_zeta(den, prob, y, x_t, t, t_prev, lam, zeta, z):
-    sched = den.schedule
-    x0_hat = prob.prox(den(x_t, t), y, sched.sigma(t).item() / lam ** 0.5)
-    ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
-    eps_hat = (x_t - ab ** 0.5 * x0_hat) / (1 - ab) ** 0.5
-    return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * ((1 - zeta) * eps_hat + zeta * z)
+def _weights_unnormalised(weights, means, covs, A, y, sigma):
+    return 2 * posterior_weights(weights, means, covs, A, y, sigma)
 
 
-def _diffpir_eps_prior(den, prob, y, x_t, t, t_prev, lam, zeta, z):
-    sched = den.schedule
-    x0 = den(x_t, t)
-    x0_hat = prob.prox(x0, y, sched.sigma(t).item() / lam ** 0.5)
-    ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
-    eps = (x_t - ab ** 0.5 * x0) / (1 - ab) ** 0.5
-    return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * ((1 - zeta) ** 0.5 * eps + zeta ** 0.5 * z)
+def _weights_no_prior_weight(weights, means, covs, A, y, sigma):
+    return posterior_weights(torch.ones_like(weights) / len(weights), means, covs, A, y, sigma)
 
 
 register(Exercise(
-    "00.3", "one DiffPIR step: denoise, proximal data step, re-noise",
-    "diffpir_step(den, prob, y, x_t, t, t_prev, lam, zeta, z) -> x_{t_prev}",
-    diffpir_step, _diffpir_ref, _diffpir_cases,
-    [Mistake(_diffpir_lam, "the prox radius is r_t = s(t) / sqrt(lam): a larger lambda trusts the "
-             "prior more, so the radius shrinks."),
-     Mistake(_diffpir_zeta, "mix the noises by their variances: sqrt(1 - zeta) eps_hat + sqrt(zeta) z."),
-     Mistake(_diffpir_eps_prior, "eps_hat comes from the corrected x0_hat, not from the denoiser's x0.")],
-    hint="x0_hat = prob.prox(D(x_t, t), y, s(t) / sqrt(lam)); eps_hat = (x_t - sqrt(ab_t) x0_hat) / "
-         "sqrt(1 - ab_t); x' = sqrt(ab') x0_hat + sqrt(1 - ab') (sqrt(1 - zeta) eps_hat + sqrt(zeta) z)."))
+    "00.2", "the posterior weights of a Gaussian mixture: each component's evidence",
+    "posterior_weights(weights, means, covs, A, y, sigma) -> weights (K,)",
+    posterior_weights, _weights_ref, _weights_cases,
+    [Mistake(_weights_no_prior_cov, "y predicted by component k is spread by the prior too: its "
+             "covariance is G_k = A C_k A^T + sigma^2 I, not sigma^2 I."),
+     Mistake(_weights_no_prior_weight, "multiply each evidence by the prior weight w_k."),
+     Mistake(_weights_unnormalised, "normalise: the posterior weights sum to 1.")],
+    hint="w'_k = w_k N(y; A mu_k, A C_k A^T + sigma^2 I), then divide by the sum (in logs: softmax)."))
