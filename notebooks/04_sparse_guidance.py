@@ -378,14 +378,16 @@ fig, axes = plt.subplots(1, 5, figsize=(14, 3), sharex=True, sharey=True)
 grid = torch.linspace(-3, 3, 200)
 gx, gy = torch.meshgrid(grid, grid, indexing="xy")
 dens = tp.posterior.log_prob(torch.stack([gx, gy], -1).reshape(-1, 2)).exp().reshape(200, 200)
+levels = (dens.max() * torch.tensor([0.02, 0.1, 0.3, 0.6])).tolist()   # fractions of the peak
 for ax, (name, xs) in zip(axes, [("exact posterior", exact)] + [(k, v[0]) for k, v in toy_rows.items()]):
-    ax.contour(gx, gy, dens, levels=6, colors="k", linewidths=0.6, alpha=0.7)
+    ax.contour(gx, gy, dens, levels=levels, colors="k", linewidths=0.6, alpha=0.7)
     ax.scatter(*xs[:500].cpu().T, s=2, alpha=0.4)
     ax.set_title(name if name not in toy_sw else f"{name}: SW {toy_sw[name]:.2f}", fontsize=9)
     ax.set_xlabel("$x_1$")
 axes[0].set_ylabel("$x_2$")
 axes[0].set_xlim(-3, 3), axes[0].set_ylim(-3, 3)
 fig.suptitle("samples (dots) and the exact posterior density (contours)", fontsize=9)
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]

@@ -303,9 +303,10 @@ fig, axes = plt.subplots(1, 4, figsize=(13, 3.6), sharex=True, sharey=True)
 grid = torch.linspace(-3, 3, 200)
 gx, gy = torch.meshgrid(grid, grid, indexing="xy")
 dens = posterior.log_prob(torch.stack([gx, gy], -1).reshape(-1, 2)).exp().reshape(200, 200)
+levels = (dens.max() * torch.tensor([0.02, 0.1, 0.3, 0.6])).tolist()   # fractions of the peak
 for ax, (name, xs) in zip(axes, [("exact posterior", exact)] +
                           [(k, v["xs"]) for k, v in fits.items()]):
-    ax.contour(gx, gy, dens, levels=6, colors="k", linewidths=0.6, alpha=0.7)
+    ax.contour(gx, gy, dens, levels=levels, colors="k", linewidths=0.6, alpha=0.7)
     ax.scatter(*xs[:600].T, s=2, alpha=0.4)
     ax.set_title(name, fontsize=9)
     ax.set_xlim(-3, 3)
@@ -313,6 +314,7 @@ for ax, (name, xs) in zip(axes, [("exact posterior", exact)] +
     ax.set_xlabel("$x_1$")
 axes[0].set_ylabel("$x_2$")
 fig.suptitle("samples (dots) and the exact posterior density (contours)", fontsize=9)
+fig.tight_layout()
 plt.show()
 
 # %%
