@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 
 import posterior_tutor as pt
 
-RECOMPUTE = False                          # True: rerun the stored runs data/runs/ch05_*.pt (~15 min CPU)
+RECOMPUTE = False                          # True: rerun the stored runs data/runs/ch05_*.pt (~30 min, 2-core CPU)
 DEVICE = pt.default_device()               # images, flows and samplers; the 2D problems stay on the CPU
 FAST = pt.fast_mode()
 N = 2000                                   # samples per 2D comparison (cheap in both modes)
