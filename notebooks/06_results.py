@@ -16,22 +16,26 @@
 #
 # Every method of chapters 00-05 measured in **one run, on one machine, with the same prior**:
 #
-# * toy problems with an exact posterior (2D bimodal, d = 16): sliced Wasserstein distance to exact
-#   posterior samples, as a multiple of the exact-sampling noise floor;
+# * toy problems with an exact posterior (2D bimodal, $d = 16$): the **sliced Wasserstein distance**
+#   (SW) to exact posterior samples: the average, over random directions, of the 1D Wasserstein
+#   distance between the two sample sets projected on the direction; reported as a multiple of the
+#   exact-sampling noise floor (the SW between two independent sets of exact samples);
 # * MNIST tasks ($\sigma = 0.05$, held-out digits): PSNR and SSIM of single samples and of the
-#   sample mean, coverage of the 90% interval, network calls, backward passes, time and memory;
+#   sample mean, calibrated coverage (defined in section 2), **NFE** (network evaluations per
+#   sample), **backward** (backward passes through the network per sample), time and memory;
 # * DeepInverse's DPS and DiffPIR on the same prior and problems, as an outside check that our
 #   baselines are not weaker than a well-known library's.
 #
-# The stored table in `docs/benchmark/` comes from the command in its header (regenerate it with
-# that command; on a CPU the full image suite takes hours, on a GPU minutes). This chapter reads
-# it, plots the trade-offs, and, in fast mode, reruns a small slice and asserts the orderings that
-# hold.
+# The stored tables in `docs/benchmark/` come from the commands in their headers (on a CPU the full
+# image suite takes hours, on a GPU minutes). This chapter reads them, plots the trade-offs, shows
+# every method's reconstruction of the same digits, and reruns a small slice in this run, where its
+# claims are asserted; what it reads from the stored tables is printed as notes.
 #
 # Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
 # %%
 import csv
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -39,11 +43,13 @@ import torch
 from IPython.display import Markdown, display
 
 import posterior_tutor as pt
-from posterior_tutor import bench, bench_images
+from posterior_tutor import bench_images, method_grid
 
+DEVICE = pt.default_device()               # the fresh slice and any recomputed grid run here
 FAST = pt.fast_mode()
 torch.set_num_threads(1)
 STORED = Path(pt.__file__).resolve().parent.parent / "docs" / "benchmark"
+print(f"fast mode: {FAST}, device: {DEVICE}")
 
 
 def read_rows(name):
@@ -56,6 +62,11 @@ def read_rows(name):
             except ValueError:
                 pass
     return rows
+
+
+def note(ok, text):
+    """A claim about a committed table: printed (the table cannot change in this run)."""
+    print(f"note (stored table): {text}: " + ("holds" if ok else "DOES NOT HOLD"))
 
 
 toy_rows, image_rows = read_rows("toy.csv"), read_rows("images.csv")
@@ -73,32 +84,51 @@ for problem in ("2d-bimodal", "gmm-d16-rank4"):
     best = min(posterior_methods, key=lambda m: posterior_methods[m]["sw"])
     print(f"{problem}: closest to the exact posterior: {best} "
           f"({posterior_methods[best]['sw_over_floor']:.1f} x the noise floor)")
-    assert toy[(problem, "dps")]["backward"] == toy[(problem, "dps")]["nfe"] > 0
-    for m in ("diffpir", "latino", "spin", "ud2m"):
-        assert toy[(problem, m)]["backward"] == 0, f"{m} needs no backward pass"
-    for m in ("dps", "diffpir", "latino", "ud2m"):
-        assert toy[(problem, m)]["sw"] < toy[(problem, "prior samples")]["sw"], f"{m} uses the data"
-print("Spin on d = 16:", toy[("gmm-d16-rank4", "spin")]["sw"], "vs prior samples",
-      toy[("gmm-d16-rank4", "prior samples")]["sw"])
+    note(toy[(problem, "dps")]["backward"] == toy[(problem, "dps")]["nfe"] > 0,
+         f"{problem}: DPS makes one backward pass per network call")
+    note(all(toy[(problem, m)]["backward"] == 0 for m in ("diffpir", "latino", "spin", "ud2m")),
+         f"{problem}: DiffPIR, LATINO, Spin, UD2M need no backward pass")
+
+# %%
+few = ("latino", "ud2m", "spin")
+d2 = {m: toy[("2d-bimodal", m)] for m in ("dps",) + few}
+d16 = {m: toy[("gmm-d16-rank4", m)] for m in ("dps", "prior samples") + few}
+display(Markdown(
+    f"DPS, with a backward pass through the network at each of its {d2['dps']['nfe']:.0f} steps, is "
+    f"at {d2['dps']['sw_over_floor']:.1f} times the noise floor in 2D and "
+    f"{d16['dps']['sw_over_floor']:.1f} on $d = 16$. The few-step methods ("
+    + ", ".join(f"{m} {d2[m]['nfe']:.0f} calls" for m in few)
+    + ") are at " + ", ".join(f"{d2[m]['sw'] / d2['dps']['sw']:.1f}" for m in few)
+    + " times DPS's distance in 2D and " + ", ".join(f"{d16[m]['sw'] / d16['dps']['sw']:.1f}" for m in few)
+    + f" on $d = 16$ (prior samples: {d16['prior samples']['sw'] / d16['dps']['sw']:.1f}). On $d = 16$ "
+    "most directions are not measured: a few corrections through $A$ fix the measured directions and "
+    "leave the rest to the prior, and only the backward pass through the network (DPS) reaches them."))
 
 # %% [markdown]
-# DPS, with a backward pass through the network at each of its 1000 steps, is the most accurate on
-# both toy problems (PnP-ULA matches it in 2D with 5000 calls); the few-step methods (LATINO 8
-# calls, UD2M 8, Spin 33) buy a factor of 30 to 100 in network calls for a distance 1.3 to 1.9
-# times larger. On the d = 16 problem, where 12 of the 16 directions are not measured, no method
-# without a backward pass comes close to DPS, and Spin is no closer than prior samples: a few
-# corrections through A fix the measured directions and leave the rest to the prior.
-#
 # ## 2. MNIST: quality against cost
+#
+# **Coverage, calibrated.** For each pixel, the rank of the true value among the $n$ samples gives
+# a randomised probability integral transform $u$, uniform on $[0, 1]$ for an exact sampler at any
+# $n$. The **rank coverage** (`pt.metrics.rank_coverage`) is the share of pixels with $u$ in the
+# central band $[0.05, 0.95]$: $0.9$ for an exact sampler, less when the samples are too
+# concentrated, more when too spread. The older column `coverage` (truth inside the samples'
+# interpolated 5-95 quantiles, `pt.metrics.coverage`) is biased low with few samples (about
+# $0.9\,(n-1)/(n+1)$ for an exact sampler: $0.54$ at $n = 4$), so it is not read against $0.9$.
 
 # %%
 display(Markdown((STORED / "images.md").read_text().split("\n", 4)[4]))
+HAS_RANK = "rank_coverage" in image_rows[0]
+print("the stored image table has the calibrated column rank_coverage" if HAS_RANK else
+      "the stored image table has no rank_coverage column (it predates the calibrated reading): its "
+      "`coverage` column is the uncalibrated one and is not read here; regenerate it with the command "
+      "in its header")
 
 
 def as_image_rows(rows):
+    fields = set(bench_images.ImageRow.__dataclass_fields__)
     return [bench_images.ImageRow(**{k: (v if k in ("task", "method", "truth") else
                                          (int(v) if k in ("images", "samples") else float(v)))
-                                     for k, v in r.items()}) for r in rows]
+                                     for k, v in r.items() if k in fields}) for r in rows]
 
 
 fig = bench_images.plot_tradeoffs(as_image_rows(image_rows))
@@ -108,62 +138,60 @@ plt.show()
 img = {(r["task"], r["method"]): r for r in image_rows}
 tasks = sorted({r["task"] for r in image_rows})
 for task in tasks:
-    dps, spin = img.get((task, "dps")), img.get((task, "spin"))
+    dps = img.get((task, "dps"))
+    for m in ("spin", "ud2m", "aps"):
+        r = img.get((task, m))
+        if dps and r:
+            print(f"{task:18s} {m:5s} {r['psnr_mean']:.2f} dB in {r['s_per_sample']:.3f} s, DPS "
+                  f"{dps['psnr_mean']:.2f} dB in {dps['s_per_sample']:.3f} s "
+                  f"({dps['s_per_sample'] / r['s_per_sample']:,.0f}x slower)")
+    spin = img.get((task, "spin"))
     if dps and spin:
-        print(f"{task:18s} Spin {spin['psnr_mean']:.2f} dB in {spin['s_per_sample']:.3f} s, "
-              f"DPS {dps['psnr_mean']:.2f} dB in {dps['s_per_sample']:.3f} s "
-              f"({dps['s_per_sample'] / spin['s_per_sample']:.0f}x slower)")
-        assert dps["s_per_sample"] > 4 * spin["s_per_sample"], "Spin is at least 4x faster than DPS"
-        assert spin["backward"] == 0 and dps["backward"] > 0
-    ud, aps = img.get((task, "ud2m")), img.get((task, "aps"))
-    if ud and dps:
-        print(f"{task:18s} UD2M {ud['psnr_mean']:.2f} dB, {dps['s_per_sample'] / ud['s_per_sample']:.0f}x "
-              "faster than DPS")
-        assert dps["s_per_sample"] > 50 * ud["s_per_sample"], "UD2M is at least 50x faster than DPS"
-    if aps and dps:
-        print(f"{task:18s} APS {aps['psnr_mean']:.2f} dB, {dps['s_per_sample'] / aps['s_per_sample']:,.0f}x "
-              "faster than DPS")
-        assert dps["s_per_sample"] > 1000 * aps["s_per_sample"], "APS is 1000x faster than DPS"
+        note(spin["backward"] == 0 < dps["backward"], f"{task}: Spin needs no backward pass, DPS does")
+
+# %% [markdown]
+# ### Every method on the same digits
+#
+# One measurement per digit (super-resolution by $4\times$, two held-out digits), one sample of
+# each method on that same $y$: the grid of chapter 04, read from its stored run
+# `data/runs/ch04_method_grid.pt` (DPS with 1000 steps takes minutes per digit on a CPU).
+
+# %%
+mnist_prior = pt.pretrained("mnist", device=DEVICE)
+mnist_prior.clip = 1.0
+GRID_DIGITS = 2                            # the grid of chapter 04: two held-out digits
+grid_res = pt.stored.run("ch04_method_grid", lambda: method_grid.compute(mnist_prior, "sr4", n_digits=GRID_DIGITS),
+                         settings=dict(task="sr4", n_digits=GRID_DIGITS, fast=False),
+                         command="set RECOMPUTE = True in chapter 04 and run it")
+method_grid.plot(grid_res, title=f"super-resolution x4, {grid_res['digits']}")
+plt.show()
 
 # %% [markdown]
 # ### UD2M against DPS at 32 samples
 #
 # A 4-sample mean is noisy and flatters a sampler whose samples agree with each other. Two more
 # stored runs (`docs/benchmark/ud2m_vs_dps/<task>`, commands in their headers) put the shipped UD2M
-# samplers beside DPS at 32 samples per image, on 4 held-out digits, for the two tasks they were
-# trained for. The goal set for UD2M was "at least as good as DPS in PSNR of the mean, at least
-# 50x faster".
+# samplers beside DPS at 32 samples per image, on held-out digits, for the two tasks they were
+# trained for.
 
 # %%
 versus = []
 for task in ("random_inpainting", "sr4"):
     run = {r["method"]: r for r in read_rows(f"ud2m_vs_dps/{task}/images.csv")}
-    ud, dps = run["ud2m"], run["dps"]
-    assert ud["samples"] == dps["samples"] == 32 and ud["images"] == dps["images"]
-    versus.append((task, ud, dps))
+    versus.append((task, run["ud2m"], run["dps"]))
+rank_in = "rank_coverage" in versus[0][1]
 display(Markdown(
-    "| task | UD2M - DPS, PSNR of the mean (dB) | UD2M - DPS, single (dB) | coverage UD2M / DPS "
-    "| DPS time / UD2M time |\n|---|---|---|---|---|\n" + "\n".join(
-        f"| {t} | {u['psnr_mean'] - d['psnr_mean']:+.2f} | {u['psnr_single'] - d['psnr_single']:+.2f} "
-        f"| {u['coverage']:.2f} / {d['coverage']:.2f} | {d['s_per_sample'] / u['s_per_sample']:.0f} |"
-        for t, u, d in versus)))
-for task, ud, dps in versus:
-    assert dps["s_per_sample"] > 50 * ud["s_per_sample"], f"{task}: UD2M is at least 50x faster"
-    assert ud["psnr_mean"] > dps["psnr_mean"] - 2.0, f"{task}: UD2M within 2 dB of DPS"
-    assert ud["coverage"] > 0.85 > dps["coverage"], f"{task}: UD2M's 90% intervals cover, DPS's not"
-
-# %% [markdown]
-# The speed holds by a wide margin; the quality does not reach DPS. UD2M's mean is behind by
-# 1.6 dB (inpainting) and 0.6 dB (super-resolution), with intervals that cover where DPS's are too
-# narrow; its single SR samples are slightly ahead (+0.25 dB). Chapter 03 shows where the few
-# steps lose (the early blocks, which see $x_0$ only through noise). Started from the true $x_t$
-# after them, the same samplers pass DPS on these digits (inpainting from the true $x_{250}$,
-# its third outer time: 32.2 dB; SR from $x_{444}$, its second: 25.4; lab notes in
-# `docs/notes/ud2m.md`), so the gap is what the early blocks still miss. Training
-# moves it slowly: 900 steps bought +0.7 / +1.2 dB over the untrained samplers, 1800 more
-# +0.2 / +0.3; fine-tuning every weight instead of the adapters, or other outer schedules, moved
-# the inpainting mean on these digits by 0.4 dB at most (same docstring). The paper trains for
-# about 200k steps; ours are LoRA fine-tunes of 2700 steps on a CPU.
+    "| task | images x samples | UD2M - DPS, PSNR of the mean (dB) | UD2M - DPS, single (dB) | "
+    "rank coverage UD2M / DPS | DPS time / UD2M time |\n|---|---|---|---|---|---|\n" + "\n".join(
+        f"| {t} | {u['images']:.0f} x {u['samples']:.0f} | {u['psnr_mean'] - d['psnr_mean']:+.2f} | "
+        f"{u['psnr_single'] - d['psnr_single']:+.2f} | "
+        + (f"{u['rank_coverage']:.2f} / {d['rank_coverage']:.2f}" if rank_in else "absent")
+        + f" | {d['s_per_sample'] / u['s_per_sample']:.0f} |" for t, u, d in versus)))
+if not rank_in:
+    print("these two stored runs have no rank_coverage column (they predate the calibrated reading)")
+display(Markdown(
+    "Where UD2M's few steps lose (the early blocks, which see $x_0$ only through noise) is the "
+    "subject of chapter 03; its training history: [`docs/notes/ud2m.md`](../docs/notes/ud2m.md)."))
 
 # %% [markdown]
 # ## 3. Are our baselines as good as DeepInverse's?
@@ -182,16 +210,13 @@ for task in tasks:
                               ours["s_per_sample"] / theirs["s_per_sample"]))
 display(Markdown("| task | sampler | PSNR ours - deepinv (dB) | time ours / deepinv |\n|---|---|---|---|\n"
                  + "\n".join(f"| {t} | {m} | {d:+.2f} | {r:.2f} |" for t, m, d, r in peer_rows)))
-assert peer_rows, "the stored run has the peer rows"
 
 # %% [markdown]
-# With a few images per task the PSNR of a 4-sample mean moves by about 1 dB from run to run, so
-# the rows above cannot settle a 0.5 dB question. Two more stored runs (`docs/benchmark/peer/dps`
-# and `.../diffpir`, each command in its header) compare only DPS, and only DiffPIR, with
-# deepinv's, on more images and samples, in one run each, at the same settings (DiffPIR: the same
-# lambda and the same time grid, the official code's). The difference of two PSNRs on the same
-# images and measurements is much less noisy than either PSNR; the claim is that ours are within
-# 0.5 dB and not slower.
+# With a few images per task the PSNR of a 4-sample mean moves from run to run by more than the
+# differences above. Two more stored runs (`docs/benchmark/peer/dps` and `.../diffpir`, each command
+# in its header) compare only DPS, and only DiffPIR, with deepinv's, on more images and samples, in
+# one run each, at the same settings. The difference of two PSNRs on the same images and
+# measurements is much less noisy than either PSNR.
 
 # %%
 checked = []
@@ -208,16 +233,16 @@ for run in ("dps", "diffpir"):
 display(Markdown("| task | sampler | PSNR ours - deepinv (dB) | time ours / deepinv | images x samples |\n"
                  "|---|---|---|---|---|\n" + "\n".join(
                      f"| {t} | {m} | {d:+.2f} | {r:.2f} | {k} x {n} |" for t, m, d, r, k, n in checked)))
-assert {m for _, m, *_ in checked} == {"dps", "diffpir"}
-for task, name, gap, ratio, *_ in checked:
-    assert abs(gap) <= 0.5, f"{task} {name}: within 0.5 dB of deepinv's ({gap:+.2f})"
-    assert ratio <= 1.1, f"{task} {name}: not slower than deepinv's (ratio {ratio:.2f})"
+worst = max(abs(g) for _, _, g, *_ in checked)
+slowest = max(r for _, _, _, r, *_ in checked)
+display(Markdown(f"Ours are within {worst:.2f} dB of deepinv's and at most {slowest:.2f} times its time "
+                 "per sample on these runs."))
 
 # %% [markdown]
 # deepinv's DiffPIR intervals cover more than ours in these tables. That is an output convention,
-# not better calibration: deepinv returns the last noisy state (noise level 0.01) where we return
-# the last denoised, data-consistent estimate, and adding 0.01 noise to our samples raises their
-# coverage from 0.81 to 0.93 (Gaussian deblur; see `peer.py`).
+# not better calibration: deepinv returns the last noisy state (noise level $0.01$) where we return
+# the last denoised, data-consistent estimate; adding that noise to our samples brings their
+# coverage to deepinv's (`peer.py` has the measurement).
 
 # %% [markdown]
 # ### Exercise 06.1: the PSNR of the posterior mean
@@ -240,9 +265,10 @@ pt.exercises.check("06.1", psnr_of_mean)
 # %% [markdown]
 # ### Exercise 06.2: the coverage of a credible interval
 #
-# The **coverage** at level 0.9 is the fraction of pixels whose true value lies inside the samples'
-# central 90% interval, between the empirical 5% and 95% quantiles of that pixel over the samples
-# (`torch.quantile`, linear interpolation). A calibrated sampler covers about 90% of the pixels.
+# The plain **coverage** at level $0.9$ is the fraction of pixels whose true value lies inside the
+# samples' central interval at that level, between the empirical $5\%$ and $95\%$ quantiles of that
+# pixel over the samples (`torch.quantile`, linear interpolation). With many samples a calibrated
+# sampler covers about $90\%$ of the pixels (with few, less: hence the rank coverage of section 2).
 # Write `coverage(samples, x_true, level=0.9)`; the checker compares with `pt.metrics.coverage`.
 
 # %% tags=["exercise"]
@@ -258,13 +284,14 @@ pt.exercises.check("06.2", coverage)
 # %% [markdown]
 # ## 4. A fresh slice, run here
 #
-# The stored table could be stale; a small slice is rerun now (fast mode: one task, one image, a
-# few samples) and checked for the orderings that do not depend on the sample size.
+# The stored tables could be stale; a small slice is rerun now (one task, one image, a few
+# samples, the benchmark's fast options: DPS with `steps=100`) and its orderings, which do not
+# depend on the sample size, are asserted.
 
 # %%
 fresh = bench_images.run_image_suite(fast=True, task_names=["random_inpainting"],
                                      method_names=["latino", "spin", "ud2m", "dps"],
-                                     n_images=1, n_samples=4, peer=False, progress=False)
+                                     n_images=1, n_samples=4, peer=False, progress=False, device=DEVICE)
 display(Markdown(bench_images.to_markdown(fresh)))
 by = {r.method: r for r in fresh}
 assert by["dps"].backward == by["dps"].nfe > 0
@@ -272,24 +299,66 @@ assert all(by[m].backward == 0 for m in ("latino", "spin", "ud2m"))
 assert by["ud2m"].nfe == pt.ud2m.pretrained("mnist-random-inpainting").nfe_per_sample
 assert by["latino"].nfe == 8
 assert by["dps"].s_per_sample > 5 * max(by[m].s_per_sample for m in ("latino", "ud2m"))
-assert by["ud2m"].coverage > by["latino"].coverage, "UD2M's intervals cover more than LATINO's"
+print({m: round(r.rank_coverage, 2) for m, r in by.items()}, "rank coverage (0.9: calibrated)")
+assert by["ud2m"].rank_coverage > by["latino"].rank_coverage, "UD2M's samples are better spread than LATINO's"
 
 # %% [markdown]
 # ## What each method buys
 #
-# * **DPS**: the most accurate where an exact answer is known, at 1000 network calls and 1000
-#   backward passes per sample (time and memory).
-# * **DiffPIR / DAPS**: no backward pass, 100 to 1000 calls; close to DPS on easy operators.
-# * **LATINO**: 8 calls; with a Tweedie denoiser its samples are means (too narrow intervals).
-# * **UD2M**: 15-16 calls after training (the paper's 9 cost about a dB here, chapter 03);
-#   intervals that cover, on par with or better than LATINO, but a sampler per task (or operator
-#   family) must be trained, its re-noise cap $\sigma'$ must suit the operator (chapter 03), and it
-#   stays 0.6-1.6 dB behind DPS in PSNR of the 32-sample mean, at under a hundredth of its time.
-# * **Spin**: 33 calls, no backward pass, any operator including nonlinear ones; on MNIST it
-#   trails DPS by 1.3-3 dB (6 dB on motion blur) and matches it on the nonlinear operator.
-# * **APS**: one flow pass per sample after training, over a thousand times cheaper than DPS; the
-#   denoising flow is calibrated and a few dB behind DPS, the small SR flow barely beats bilinear
-#   upsampling (chapter 05).
+# Computed from the stored tables above (image rows: mean over the tasks where both the method and
+# DPS ran; toy rows: the 2D problem).
+
+# %%
+def buys(m):
+    pairs = [(img[(t, m)], img[(t, "dps")]) for t in tasks if (t, m) in img and (t, "dps") in img]
+    if not pairs:
+        return None
+    k = len(pairs)
+    gap = sum(r["psnr_mean"] - d["psnr_mean"] for r, d in pairs) / k
+    speed = sum(d["s_per_sample"] / r["s_per_sample"] for r, d in pairs) / k
+    nfe = sum(r["nfe"] for r, _ in pairs) / k
+    back = sum(r["backward"] for r, _ in pairs) / k
+    rc = sum(r.get("rank_coverage", math.nan) for r, _ in pairs) / k if HAS_RANK else math.nan
+    return k, gap, speed, nfe, back, rc
+
+
+WHAT = {"dps": "guidance through the network at every step",
+        "diffpir": "a data prox at every step, no backward pass",
+        "daps": "decoupled annealing with Langevin steps, no backward pass",
+        "latino": "a few denoise-prox steps (chapter 02)",
+        "ud2m": "a few steps of a sampler trained per task (chapter 03)",
+        "spin": "a warm start and a few pixel-space corrections (chapter 04)",
+        "aps": "one pass of a flow trained per task (chapter 05)"}
+lines = []
+for m, what in WHAT.items():
+    b = buys(m)
+    if b is None:
+        continue
+    k, gap, speed, nfe, back, rc = b
+    toy_part = (f"; 2D toy SW {toy[('2d-bimodal', m)]['sw_over_floor']:.1f} x the floor"
+                if ("2d-bimodal", m) in toy else "")
+    rc_part = f", rank coverage {rc:.2f}" if not math.isnan(rc) else ""
+    calls = ("no call of the prior (one pass of its own flow)" if m == "aps" else
+             f"{nfe:.0f} network calls and {back:.0f} backward passes")
+    if m == "dps":
+        mean_psnr = sum(img[(t, m)]["psnr_mean"] for t in tasks if (t, m) in img) / k
+        quality = f"PSNR of the mean {mean_psnr:.1f} dB (the reference of the other lines)"
+    else:
+        quality = f"PSNR of the mean {gap:+.1f} dB against DPS at {speed:,.0f} times less time"
+    lines.append(f"* **{m}** ({what}): {calls} per sample; {quality} (mean over {k} task(s))"
+                 f"{rc_part}{toy_part}.")
+display(Markdown("\n".join(lines) + ("" if HAS_RANK else
+                                     "\n\n(rank coverage: absent from the stored image table)")))
+
+# %% [markdown]
+# ## Summary
+#
+# * Where an exact answer is known, guidance through the network at every step (DPS) is the most
+#   accurate, and the most expensive: a backward pass per step, in time and memory.
+# * The methods without a backward pass trade accuracy for calls in different ways: zero-shot
+#   (DiffPIR, DAPS, LATINO, Spin) or trained per task (UD2M, APS), the latter paying up front.
+# * Calibration is read with the rank coverage, which an exact sampler passes at any sample count.
+
 
 # %% [markdown]
 # ## References
