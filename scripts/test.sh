@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up if needed, then run every test: unit and statistical tests, and the notebooks
-# (generated from their jupytext sources, run in fast mode by nbval; they assert their own claims).
+# (generated from their jupytext sources, run in fast mode by nbval; they assert their own claims),
+# each chapter twice: as a student gets it (exercises unsolved: the chapter must still run to the
+# end) and with the reference solutions filled in (every exercise check must pass).
 # Extra arguments go to pytest (e.g. -k operators, -x).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -9,4 +11,6 @@ export POSTERIOR_TUTOR_FAST=1 MPLBACKEND=Agg
 if [ -z "${POSTERIOR_TUTOR_DATA:-}" ] && [ -d "$ROOT/../shared/data" ]; then
   export POSTERIOR_TUTOR_DATA="$ROOT/../shared/data"
 fi
-exec python -m pytest -q -rs -p no:cacheprovider --nbval-lax --durations=15 tests notebooks "$@"
+SOLVED="$ROOT/.solved_notebooks"
+rm -rf "$SOLVED" && python "$ROOT/scripts/solved_notebooks.py" "$SOLVED" > /dev/null
+exec python -m pytest -q -rs -p no:cacheprovider --nbval-lax --durations=15 tests notebooks "$SOLVED" "$@"
