@@ -330,7 +330,7 @@ print("every configuration is far closer to the posterior than the prior is" if 
 # $W x + BAx$ with $B = 0$ at start to its attention projections and output layer, shared by every
 # $k$ and $t$; the prior itself is never modified. Training uses a fresh random $50\%$ mask per batch
 # (the "general operator" mode), so one sampler serves every mask. We measure the block's held-out
-# error at fixed times before and after a short training run (`steps=80`; the shipped MNIST
+# error at fixed times before and after a short training run (`steps=200`; the shipped MNIST
 # samplers below were trained for thousands).
 
 # %%
@@ -364,7 +364,7 @@ digit_ud = pt.ud2m.train(digits_prior, random_mask_problem(), digit_train, gener
 error_before = held_out_block_error(digit_ud)
 start = time.perf_counter()
 digit_ud = pt.ud2m.train(digits_prior, random_mask_problem(), digit_train, generator=seeded(22),
-                         steps=40 if FAST else 80, lr=1e-3, operators=random_mask_problem,
+                         steps=40 if FAST else 200, lr=1e-3, operators=random_mask_problem,
                          progress=True)
 print(f"trained in {time.perf_counter() - start:.0f} s")
 error_after = held_out_block_error(digit_ud)
@@ -413,7 +413,7 @@ except pt.data.DataUnavailable as err:
     test_digits = pt.sample("ddpm", mnist_prior, None, None, n=4, steps=50, eta=0.0, generator=seeded(30))
     DIGITS, HELD_OUT = "prior samples (ddpm 50 steps, seed 30)", False
 TASKS = ("random_inpainting", "sr4")
-n_samples = 8 if FAST else 16
+n_samples = 8 if FAST else 32
 
 
 def evaluate(sample_fn, make_problem, n=n_samples, keep=None):
@@ -448,7 +448,9 @@ def table(rows, first="task"):
 #
 # DPS with 1000 steps costs seconds per sample on a CPU; DAPS, DiffPIR and Spin are run once per
 # digit for the image grid below. Both are read from `data/runs/` (same digits, masks, $y$ and
-# seeds as here); `RECOMPUTE = True` reruns them.
+# seeds as here); `RECOMPUTE = True` reruns them. The stored seconds per sample are those of the
+# run that made the file, on a shared CPU under load: they read high (a quiet machine's are in
+# [`docs/benchmark/ud2m_vs_dps`](../docs/benchmark/ud2m_vs_dps/random_inpainting/images.md)).
 
 # %%
 DPS_SETTINGS = dict(digits=DIGITS, tasks=list(TASKS), steps=1000, samples=8,
@@ -482,9 +484,9 @@ def grid_reference():
 
 
 dps_ref = pt.stored.run("ch03_dps_mnist", dps_reference, recompute=RECOMPUTE, settings=DPS_SETTINGS,
-                        command="RECOMPUTE = True in chapter 03 (about 15 min on a 2-core CPU)")
+                        command="RECOMPUTE = True in chapter 03 (15 to 30 min on a 2-core CPU)")
 grid_ref = pt.stored.run("ch03_mnist_grid", grid_reference, recompute=RECOMPUTE, settings=GRID_SETTINGS,
-                         command="RECOMPUTE = True in chapter 03 (about 3 min on a 2-core CPU)")
+                         command="RECOMPUTE = True in chapter 03 (about 4 min on a 2-core CPU)")
 
 # %% [markdown]
 # ### UD2M against LATINO and DPS
@@ -550,11 +552,11 @@ for i, x in enumerate(test_digits):
     prob_i = inp_problems(i)
     y_i = prob_i.measure(x, generator=seeded(200 + i))
     zero_filled.append(prob_i.operator.adjoint(y_i[None])[0].cpu())
-grid_rows = [("truth", test_digits.cpu()), ("y (zero-filled)", torch.stack(zero_filled)),
-             (f"UD2M ({calls['UD2M']['random_inpainting']} calls)", torch.stack(shown[("random_inpainting", "UD2M")])),
-             ("LATINO (8 calls)", torch.stack(shown[("random_inpainting", "LATINO")])),
-             ("DPS (1000 calls + backward)", dps_ref["random_inpainting"]["first"].float())]
-shown_as = {"diffpir": "DiffPIR (100 calls)", "daps": "DAPS (1000 calls)", "spin": "Spin"}
+grid_rows = [("truth\n", test_digits.cpu()), ("y\n(zero-filled)", torch.stack(zero_filled)),
+             (f"UD2M\n{calls['UD2M']['random_inpainting']} calls", torch.stack(shown[("random_inpainting", "UD2M")])),
+             ("LATINO\n8 calls", torch.stack(shown[("random_inpainting", "LATINO")])),
+             ("DPS\n1000 calls + backward", dps_ref["random_inpainting"]["first"].float())]
+shown_as = {"diffpir": "DiffPIR\n100 calls", "daps": "DAPS\n1000 calls", "spin": "Spin\n33 calls"}
 grid_rows += [(shown_as[name], grid_ref[name]["first"].float()) for name in GRID_SETTINGS["methods"]]
 fig, axes = plt.subplots(len(test_digits), len(grid_rows), figsize=(1.35 * len(grid_rows), 1.45 * len(test_digits)))
 for col, (label, imgs) in enumerate(grid_rows):
