@@ -104,6 +104,28 @@ def write_table(path: Path, rows: dict) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def readme_table(rows: dict) -> str:
+    """The README's summary: one line per chapter, full and fast seconds and their loads."""
+    by = {}
+    for (chapter, mode), row in rows.items():
+        by.setdefault(chapter, {})[mode] = row
+    lines = ["| chapter | full mode (s) | fast mode (s) | load (full / fast) |", "|---|---|---|---|"]
+    for chapter, modes in sorted(by.items()):
+        cell = [modes.get(m, {}).get("seconds", "-") for m in ("full", "fast")]
+        load = [modes.get(m, {}).get("load at start", "-") for m in ("full", "fast")]
+        lines.append(f"| {chapter} | {cell[0]} | {cell[1]} | {load[0]} / {load[1]} |")
+    return "\n".join(lines)
+
+
+def write_readme(rows: dict, path: Path = ROOT / "README.md") -> None:
+    start, end = "<!-- chapter-times: written by scripts/chapter_times.py -->", "<!-- /chapter-times -->"
+    text = path.read_text()
+    if start not in text or end not in text:
+        return
+    head, rest = text.split(start, 1)
+    path.write_text(head + start + "\n" + readme_table(rows) + "\n" + end + rest.split(end, 1)[1])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chapters", nargs="*", default=[], help="two-digit chapter numbers")
@@ -120,6 +142,8 @@ def main(argv=None) -> int:
             print(" | ".join(row[h] for h in HEADER), flush=True)
             rows[(row["chapter"], row["mode"])] = row
             write_table(out, rows)
+            if out == ROOT / "docs" / "chapter_times.md":
+                write_readme(rows)
             failed |= not row["result"].startswith("ok")
     print(f"wrote {out}")
     return 1 if failed else 0

@@ -61,3 +61,17 @@ def test_no_measured_number_in_prose(path):
     found = [(head, nums) for head, nums in found if nums]
     assert not found, (f"{path.name}: numbers typed into prose (compute them in the run and show "
                        f"them with Markdown(f'...'), or read them from a stored file): {found}")
+
+
+def test_readme_shows_the_measured_chapter_times():
+    """The README's table is the one scripts/chapter_times.py writes from docs/chapter_times.md."""
+    import importlib.util
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("chapter_times", root / "scripts" / "chapter_times.py")
+    times = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(times)
+    rows = times.read_rows(root / "docs" / "chapter_times.md")
+    assert {chapter for chapter, _ in rows} == {p.stem for p in CHAPTERS}, "a chapter is not timed"
+    assert times.readme_table(rows) in (root / "README.md").read_text()
+    for row in rows.values():
+        assert row["result"] == "ok", f"{row['chapter']} ({row['mode']}): {row['result']}"
