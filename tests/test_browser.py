@@ -1,6 +1,6 @@
 """The interactive layer in a real browser: JupyterLab in headless Chromium (Python Playwright).
 
-Two tests, marked ``browser``. The first:
+Three tests, marked ``browser``. The first:
 
 1. generate a chapter notebook (default chapter 02, the fastest chapter with steppers) from its
    jupytext source into a temporary folder;
@@ -17,6 +17,11 @@ Two tests, marked ``browser``. The first:
    of its knob (LATINO's K: 8 -> 4) and check that the chain ran again (4 frames, same seed) and
    that its last frame looks different;
 5. screenshot the stepper's cell mid-run.
+
+The third, ``test_student_solves_one_exercise_per_chapter``, does what a student does in each
+chapter: "Run All Above Selected Cell" on an exercise cell, type a solution into its editor (a slip
+first in chapters 00 and 02), Shift+Enter twice, and read "pass" (or the mistake's hint) under the
+check cell.
 
 The second starts the tutorial's server as ``scripts/tutorial.sh`` does (``scripts/lab.sh``), reads
 the URL it prints, checks that the file browser lists one entry per chapter, and that the URL
@@ -219,9 +224,9 @@ JS_CELLS = """(path) => {
 }""" % JS_PANEL
 
 
-def _wait(page, js, arg, timeout_s, what, log_path):
+def _wait(page, js, arg, timeout_s, what, log_path, polling_ms=500):
     try:
-        page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=500)
+        page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=polling_ms)
     except Exception as err:                                  # playwright's TimeoutError
         pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what} ({err!s:.200})\n"
                     f"server log:\n{_log_tail(log_path)}")
@@ -502,3 +507,208 @@ def test_tutorial_url_opens_chapter_00(tmp_path):
             browser = None
     finally:
         _shut_down(browser, proc)
+
+
+# -- a student solves one exercise per chapter, typing into JupyterLab -----------------------------
+# (chapter, exercise): the first exercise of each chapter, the cheapest to reach (at most 7 code
+# cells above it, 1-4 s of kernel time in fast mode)
+STUDENT_EXERCISES = [("00_inverse_problems", "00.1"), ("01_diffusion_priors", "01.1"),
+                     ("02_langevin_latino", "02.1"), ("03_unfolding_distillation", "03.1"),
+                     ("04_sparse_guidance", "04.1"), ("05_amortized_flow", "05.2"),
+                     ("06_results", "06.1")]
+# a student's slip typed first (exercise: (in the solution, replaced by)); the check must answer
+# with the hint of the mistake it matches
+STUDENT_SLIPS = {"00.1": ("sigma ** 2 * torch.eye", "sigma * torch.eye"),
+                 "02.1": ("(2 * delta) ** 0.5 * z", "delta ** 0.5 * z")}
+# server start to shutdown, all 7 chapters: 92 s with the 2 cores at load 2.7, 119-143 s at load
+# 3.6-5.8 (about 65 s of CPU in all); POSTERIOR_TUTOR_STUDENT_CHAPTERS=00,01,02 runs only those
+STUDENT_BUDGET_S = 180
+CELL_RUN_S = 60
+
+JS_OPEN = """async (path) => {
+  const app = window.jupyterapp;
+  await app.restored;
+  const w = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+  w.node.dataset.ptPath = path;          // the test finds this notebook's cells by this attribute
+  return true;
+}"""
+
+JS_RUN_ABOVE = """async ([path, index]) => {
+  const find = %s;
+  const panel = find(path);
+  const app = window.jupyterapp;
+  app.shell.activateById(panel.id);       // its tab in front: the notebook commands act on it
+  for (let k = 0; k < 100 && app.shell.currentWidget !== panel; k++)
+    await new Promise(ok => setTimeout(ok, 50));
+  panel.content.activeCellIndex = index;
+  panel.content.mode = 'command';
+  const r = await window.jupyterapp.commands.execute('notebook:run-all-above');
+  return r === undefined ? true : !!r;
+}""" % JS_PANEL
+
+JS_CELL = """([path, index]) => {
+  const find = %s;
+  const m = find(path).content.widgets[index].model;
+  const source = m.sharedModel.getSource();
+  if (m.type !== 'code') return {type: m.type, count: null, source, outputs: []};
+  const outs = [];
+  for (let i = 0; i < m.outputs.length; i++) {
+    const o = m.outputs.get(i).toJSON();
+    outs.push({output_type: o.output_type, ename: o.ename || null, evalue: o.evalue || null,
+               text: o.text == null ? '' : (Array.isArray(o.text) ? o.text.join('') : String(o.text))});
+  }
+  return {type: 'code', count: m.executionCount, source, outputs: outs};
+}""" % JS_PANEL
+
+JS_CHECKED = """([path, index, after]) => {
+  const find = %s;
+  const m = find(path).content.widgets[index].model;
+  if (!(m.executionCount > after)) return false;
+  for (let i = 0; i < m.outputs.length; i++) {
+    const o = m.outputs.get(i).toJSON();
+    const text = o.text == null ? '' : (Array.isArray(o.text) ? o.text.join('') : String(o.text));
+    if (o.output_type === 'error' || text.includes('Exercise ')) return true;
+  }
+  return false;
+}""" % JS_PANEL
+
+JS_CLOSE = """async (path) => {
+  const find = %s;
+  const panel = find(path);
+  await panel.sessionContext.shutdown();         // its kernel: the next chapter gets the CPU
+  panel.context.model.dirty = false;             // no "save your changes?" dialog
+  panel.dispose();
+  return true;
+}""" % JS_PANEL
+
+
+def _student_code(ex_id: str) -> str:
+    """What a student types: the solution's source as written in posterior_tutor/exercises/chNN.py
+    (read as text, not pt.exercises.solution), with the imports it uses that the chapter may lack."""
+    import inspect
+
+    from posterior_tutor.exercises.base import REGISTRY
+    code = inspect.getsource(REGISTRY[ex_id].solution).rstrip() + "\n"
+    imports = [f"import {mod}\n" for mod in ("math",) if f"{mod}." in code]
+    return ("".join(imports) + "\n" if imports else "") + code
+
+
+def _type_and_check(page, path: str, index: int, code: str, log_path: Path) -> str:
+    """Click the student cell's editor, select all, type ``code``, press Shift+Enter twice (the
+    cell, then its check cell) and return what the check cell printed."""
+    cells = page.locator(f'[data-pt-path="{path}"] .jp-Notebook .jp-Cell')
+    editor = cells.nth(index).locator(".cm-content")
+    editor.scroll_into_view_if_needed()
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(code)
+    typed = page.evaluate(JS_CELL, [path, index])["source"]
+    assert typed.strip() == code.strip(), f"the editor holds {typed!r}, not what was typed"
+    last = max(c["count"] or 0 for c in [page.evaluate(JS_CELL, [path, k])
+                                          for k in (index - 1, index, index + 1)])
+    page.keyboard.press("Shift+Enter")          # runs the student cell, selects the check cell
+    page.keyboard.press("Shift+Enter")          # runs the check cell
+    _wait(page, JS_CHECKED, [path, index + 1, last], CELL_RUN_S,
+          f"the check cell of {path} to print its verdict", log_path, polling_ms=100)
+    student, check = page.evaluate(JS_CELL, [path, index]), page.evaluate(JS_CELL, [path, index + 1])
+    for cell in (student, check):
+        errors = [(o["ename"], o["evalue"]) for o in cell["outputs"] if o["output_type"] == "error"]
+        assert not errors, f"{path}: {cell['source'][:60]!r} raised {errors}"
+    assert student["count"] is not None and last < student["count"] < check["count"], \
+        f"{path}: the student cell did not run before its check ({student['count']}, {check['count']})"
+    return " ".join(o["text"] for o in check["outputs"] if o["output_type"] == "stream")
+
+
+@pytest.mark.timeout(STUDENT_BUDGET_S + 60)
+def test_student_solves_one_exercise_per_chapter(tmp_path):
+    """As a student would, in every chapter (00 to 06; the exercises in STUDENT_EXERCISES, the
+    first of each chapter): open the chapter in JupyterLab (fast mode), select the exercise cell and
+    run "Run All Above Selected Cell", click the cell's editor, select all and type a solution (the
+    code of the solution in posterior_tutor/exercises/chNN.py, plus ``import math`` where it uses
+    math and the chapter does not import it: chapter 05), press Shift+Enter twice (the cell, then
+    its check cell) and check that the check printed "pass". In chapters 00 and 02 a slip is typed
+    first (STUDENT_SLIPS: sigma for sigma^2, sqrt(delta) for sqrt(2 delta)), and the check must
+    answer "not yet" with the hint of that mistake. Each chapter's kernel is shut down after it."""
+    sync_api, exe = _browser_or_skip()
+    jupytext = pytest.importorskip("jupytext", reason="jupytext is missing")
+    from posterior_tutor.exercises.base import REGISTRY
+    from posterior_tutor.exercises.notebook import exercise_cells
+
+    t_start = time.monotonic()
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    only = [c.strip() for c in os.environ.get("POSTERIOR_TUTOR_STUDENT_CHAPTERS", "").split(",")
+            if c.strip()]
+    plan = []
+    for chapter, ex_id in STUDENT_EXERCISES:
+        if only and chapter[:2] not in only:
+            continue
+        nb = jupytext.read(ROOT / "notebooks" / f"{chapter}.py")
+        where = dict((e, i) for i, e in exercise_cells(nb))
+        assert ex_id in where, f"chapter {chapter} has no exercise cell {ex_id}"
+        jupytext.write(nb, nb_dir / f"{chapter}.ipynb", fmt="ipynb")
+        plan.append((f"{chapter}.ipynb", ex_id, where[ex_id]))
+
+    port = _free_port()
+    log_path = tmp_path / "jupyterlab.log"
+    proc = _start_lab(tmp_path / "jupyter", nb_dir, port, log_path)
+    browser = None
+    timings, phases = {}, {}
+    try:
+        _wait_for_server(proc, port, log_path, SERVER_START_S)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=exe, headless=True,
+                                         args=["--no-sandbox", "--disable-dev-shm-usage",
+                                               "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/lab?reset", timeout=PAGE_LOAD_S * 1000,
+                      wait_until="domcontentloaded")
+            page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.commands"
+                                   " .hasCommand('docmanager:open'))",
+                                   timeout=PAGE_LOAD_S * 1000, polling=500)
+            timings["lab"] = time.monotonic() - t_start
+            for path, ex_id, index in plan:
+                t0 = time.monotonic()
+                page.evaluate(JS_OPEN, path)
+                _wait(page, JS_READY, path, PAGE_LOAD_S, f"{path} and an idle kernel", log_path,
+                      polling_ms=100)
+                t_open = time.monotonic() - t0
+                cell = page.evaluate(JS_CELL, [path, index])
+                assert cell["source"].startswith(f"# Exercise {ex_id}"), cell["source"][:80]
+                assert page.evaluate(JS_RUN_ABOVE, [path, index]), f"{path}: run-all-above failed"
+                above = [page.evaluate(JS_CELL, [path, k]) for k in range(index)]
+                above = [c for c in above if c["type"] == "code"]
+                not_run = [c["source"][:60] for c in above if c["count"] is None]
+                assert not not_run, f"{path}: 'run all above' left {not_run} unrun"
+                errors = [(c["source"][:60], o["ename"]) for c in above for o in c["outputs"]
+                          if o["output_type"] == "error"]
+                assert not errors, f"{path}: cells above the exercise raised {errors}"
+                assert page.evaluate(JS_CELL, [path, index])["count"] is None, \
+                    f"{path}: 'run all above' ran the exercise cell too"
+
+                t_above = time.monotonic() - t0
+                solution = _student_code(ex_id)
+                if ex_id in STUDENT_SLIPS:
+                    right, wrong = STUDENT_SLIPS[ex_id]
+                    slip = solution.replace(right, wrong)
+                    assert slip != solution, f"{ex_id}: {right!r} is not in the solution"
+                    said = _type_and_check(page, path, index, slip, log_path)
+                    hints = [m.hint for m in REGISTRY[ex_id].mistakes if m.hint in said]
+                    assert f"Exercise {ex_id}: not yet" in said and hints, \
+                        f"{path}: the slip got {said!r}, not a hint about the mistake"
+                said = _type_and_check(page, path, index, solution, log_path)
+                assert f"Exercise {ex_id} (" in said and "): pass" in said, \
+                    f"{path}: the typed solution of {ex_id} got {said!r}"
+                t_typed = time.monotonic() - t0
+                page.evaluate(JS_CLOSE, path)
+                timings[ex_id] = time.monotonic() - t0
+                phases[ex_id] = f"open {t_open:.1f}, above {t_above:.1f}, checked {t_typed:.1f}"
+            browser.close()
+            browser = None
+    finally:
+        _shut_down(browser, proc)
+    total = time.monotonic() - t_start
+    print(f"student test: {total:.1f} s (" +
+          ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) + "); cumulative per chapter: " +
+          "; ".join(f"{k}: {v} s" for k, v in phases.items()))
+    assert total < STUDENT_BUDGET_S, f"the student test took {total:.0f} s"
