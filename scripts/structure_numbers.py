@@ -61,8 +61,7 @@ def main(argv=None) -> None:
                 targets = [target] + [f"{target}.{a.name}" for a in node.names]
                 if target.startswith("posterior_tutor"):
                     hi = max(layer(t) for t in targets if t.startswith("posterior_tutor"))
-                    if hi > layer(name) and layer(name) > 0 or (layer(name) == 0 and hi > 0
-                                                                 and name != "posterior_tutor"):
+                    if hi > layer(name) and name != "posterior_tutor":   # its lazy loader
                         back.append(f"{name} -> {target}")
     files.sort(reverse=True)
     funcs.sort(reverse=True)

@@ -1,9 +1,13 @@
 """Shared test helpers and fixtures.
 
 ``seeded(seed)`` is the one way tests make a CPU generator (``from conftest import seeded``);
+``load_script(name)`` imports ``scripts/<name>.py`` as a module (scripts are not a package);
 ``interrupt_prior_training`` stops a prior training at a given step as a Ctrl-C would;
 the ``toy`` fixture is the 2D bimodal problem with its exact denoiser, built once per session (a
 module may define its own ``toy`` with more in it; pytest then uses the module's)."""
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -13,6 +17,18 @@ import posterior_tutor as pt
 def seeded(seed: int = 0) -> torch.Generator:
     """A CPU generator seeded with ``seed``."""
     return torch.Generator().manual_seed(seed)
+
+
+def load_script(name: str):
+    """``scripts/<name>.py`` (or a path to any script file) imported as a module."""
+    path = Path(name) if str(name).endswith(".py") else SCRIPTS / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 @pytest.fixture(scope="session")

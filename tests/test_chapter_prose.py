@@ -65,11 +65,9 @@ def test_no_measured_number_in_prose(path):
 
 def test_readme_shows_the_measured_chapter_times():
     """The README's table is the one scripts/chapter_times.py writes from docs/chapter_times.md."""
-    import importlib.util
+    from conftest import load_script
     root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("chapter_times", root / "scripts" / "chapter_times.py")
-    times = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(times)
+    times = load_script("chapter_times")
     rows = times.read_rows(root / "docs" / "chapter_times.md")
     assert {chapter for chapter, _ in rows} == {p.stem for p in CHAPTERS}, "a chapter is not timed"
     assert times.readme_table(rows) in (root / "README.md").read_text()

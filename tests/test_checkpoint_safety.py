@@ -16,7 +16,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor import checkpoints, safe_io, train
 from posterior_tutor.checkpoints import CheckpointError
-from conftest import interrupt_prior_training, seeded as _gen
+from conftest import interrupt_prior_training, load_script, seeded as _gen
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(data="digits", size=8, channels=(8, 16), attention=False, batch=8, lr=2e-3, warmup=2,
@@ -336,19 +336,11 @@ def test_ud2m_resume_refuses_other_settings_and_needs_a_generator(toy, tmp_path)
         pt.ud2m.train(den, tp.problem, xs, generator=_gen(1), **{**kw, "checkpoint_every": 0})
 
 
-def _script(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_aps_script_resume_records_each_session_and_keeps_the_network():
     """train_aps_mnist.py --resume is a warm restart: the new settings are used from the step it
     resumed at, and every session is recorded (the shipped sr4 flow: lr 5e-4, then 3e-4)."""
     from argparse import Namespace
-    aps = _script("train_aps_mnist")
+    aps = load_script("train_aps_mnist")
     config = dict(batch=16, lr=5e-4, anneal_steps=200, hidden=64, feat=16)
     a = Namespace(steps=6000, batch=16, lr=3e-4, anneal_steps=200, seed=0, hidden=64, feat=16,
                   resume="flow.pt")

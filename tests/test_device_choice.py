@@ -1,21 +1,11 @@
 """One device switch: pt.default_device() for chapters, --device for the training scripts."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 import posterior_tutor as pt
+from conftest import load_script
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
-
-
-def _script(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_default_device_follows_the_environment(monkeypatch):
@@ -38,7 +28,7 @@ def test_asking_for_cuda_without_one_is_a_clear_error(monkeypatch):
 @no_cuda
 @pytest.mark.parametrize("name,task", [("train_ud2m_mnist", "sr4"), ("train_aps_mnist", "sr4")])
 def test_training_scripts_take_device(name, task, tmp_path):
-    script = _script(name)
+    script = load_script(name)
     a, _ = script.parse_args(["--task", task, "--out", str(tmp_path), "--device", "cpu"])
     assert a.device == "cpu"
     with pytest.raises(SystemExit, match="no CUDA device"):

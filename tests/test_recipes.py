@@ -1,6 +1,5 @@
 """Training recipes as files: each shipped recipe parses on its command and says what the shipped
 card's recorded command said; the command line overrides a recipe and the record says so."""
-import importlib.util
 import json
 import shlex
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from posterior_tutor import recipes, train
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = {  # recipe -> the card whose recorded command made (this stage of) the weights
@@ -22,10 +22,7 @@ PATHS = {"out", "init", "resume", "threads", "recipe"}   # where the files went,
 def _parser(command):
     if command == "python -m posterior_tutor.train":
         return train.build_parser
-    path = ROOT / command.split()[-1]
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script(str(ROOT / command.split()[-1]))
     return lambda: _capture(mod.parse_args)
 
 
