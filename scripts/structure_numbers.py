@@ -21,7 +21,8 @@ def layer(mod: str) -> int:
         return 1
     if top in {"trained", "unfolding", "amortized", "ud2m_presets"}:
         return 2
-    if top in {"viz", "widgets", "bench", "bench_images", "evaluation", "exercises", "model_card"}:
+    if top in {"viz", "widgets", "bench", "bench_images", "evaluation", "exercises", "model_card",
+               "method_grid"}:
         return 3
     return 0
 
