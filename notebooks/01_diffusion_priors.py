@@ -45,7 +45,7 @@ import torch
 from IPython.display import Markdown, display
 
 import posterior_tutor as pt
-from posterior_tutor import frechet
+from posterior_tutor.metrics import frechet
 
 DEVICE = pt.default_device()       # CUDA when present (or POSTERIOR_TUTOR_DEVICE), else CPU
 RECOMPUTE = False                  # True: rerun the stored heavy parts (full mode, minutes)
@@ -487,14 +487,14 @@ MLP = dict(steps=4000, hidden=128, lr=3e-3, n_data=20_000)
 def train_mlp():
     torch.manual_seed(12)                              # network initialisation
     net = pt.nets.MLP(2, hidden=MLP["hidden"]).to(DEVICE)
-    den, losses = pt.train.train_denoiser(net, gmm.sample(MLP["n_data"], generator=seeded(13)),
+    den, losses = pt.priors.train.train_denoiser(net, gmm.sample(MLP["n_data"], generator=seeded(13)),
                                           sched, steps=MLP["steps"], lr=MLP["lr"],
                                           generator=seeded(14))
     state = {k: v.detach().cpu() for k, v in den.net.state_dict().items()}
     return dict(state=state, losses=list(losses), train_seconds=den.train_seconds)
 
 
-mlp_run = pt.stored.run("ch01_mlp_ring", train_mlp, recompute=RECOMPUTE, settings=MLP,
+mlp_run = pt.files.stored.run("ch01_mlp_ring", train_mlp, recompute=RECOMPUTE, settings=MLP,
                         command="set RECOMPUTE = True at the top of chapter 01 and run it")
 mlp_net = pt.nets.MLP(2, hidden=MLP["hidden"]).to(DEVICE)
 mlp_net.load_state_dict(mlp_run["state"])
@@ -872,7 +872,7 @@ pt.exercises.check("01.5", diffpir_step)
 # %% [markdown]
 # #### Stepping through a sampler
 #
-# `pt.widgets.step_through` runs a method through `pt.iterate` and keeps every frame: the particles
+# `pt.viz.step_through` runs a method through `pt.iterate` and keeps every frame: the particles
 # $x_t$ (blue), their $x_0$ estimates (orange), the data-consistency correction of that step
 # (red arrows) and the exact posterior contours. Drag the slider or press Play. Here is DiffPIR:
 # watch the orange estimates jump onto the measurement line (the proximal step) while the blue
@@ -883,7 +883,7 @@ pt.exercises.check("01.5", diffpir_step)
 # `zeta` drop-down: the chain runs again with the same seed and the frames are replaced.
 
 # %%
-stepper = pt.widgets.step_through("diffpir", exact_den, problem, y, n=300, density=posterior,
+stepper = pt.viz.step_through("diffpir", exact_den, problem, y, n=300, density=posterior,
                                   generator=seeded(20), knobs={"zeta": [0.0, 0.1, 0.3, 1.0]})
 assert stepper.slider.max == len(stepper.frames) - 1
 first_png = stepper.image.value
@@ -910,7 +910,7 @@ plt.show()
 
 # %%
 dps_steps = OPTIONS["dps"].get("steps", pt.options_of("dps")["steps"])
-dps_stepper = pt.widgets.step_through("dps", exact_den, problem, y, n=300, density=posterior,
+dps_stepper = pt.viz.step_through("dps", exact_den, problem, y, n=300, density=posterior,
                                       generator=seeded(21), every=dps_steps // 20,
                                       **OPTIONS["dps"])
 assert dps_stepper.slider.max == len(dps_stepper.frames) - 1 <= 21
@@ -1027,7 +1027,7 @@ def benchmark(den, toy, keep_samples):
                exact_resid=data_residual(exact, toy), prior_resid=data_residual(prior_xs, toy))
     rows = {}
     for name in ["ddpm"] + BASELINES:
-        xs, cost = pt.bench.timed_sample(name, den, toy.problem, toy.y.to(DEVICE), N_POST, seeded(5))
+        xs, cost = pt.evaluation.bench.timed_sample(name, den, toy.problem, toy.y.to(DEVICE), N_POST, seeded(5))
         rows[name] = dict(sw=sliced_post(xs, exact), nfe=cost.nfe, backward=cost.backward,
                           wall=cost.wall_s, resid=data_residual(xs, toy),
                           mode_tv=float(pt.metrics.mode_weight_error(xs, toy.posterior)))
@@ -1049,7 +1049,7 @@ def run_benchmarks():
             "d16": benchmark(tp16.prior.denoiser(sched), tp16, False)}
 
 
-bench = pt.stored.run("ch01_samplers_toy", run_benchmarks, recompute=RECOMPUTE,
+bench = pt.files.stored.run("ch01_samplers_toy", run_benchmarks, recompute=RECOMPUTE,
                       settings=BENCH_SETTINGS,
                       command="set RECOMPUTE = True at the top of chapter 01 and run it")
 
@@ -1185,14 +1185,14 @@ print(f"UNet{LIVE['channels']}: {pt.nets.count_parameters(live_net):,} parameter
 
 
 def train_live():
-    den, losses = pt.train.train_denoiser(
+    den, losses = pt.priors.train.train_denoiser(
         live_net, train_digits, sched, steps=LIVE["steps"], batch=LIVE["batch"], lr=LIVE["lr"],
         ema_decay=LIVE["ema_decay"], generator=seeded(21), progress=True)
     state = {k: v.detach().cpu() for k, v in den.net.state_dict().items()}
     return dict(state=state, losses=list(losses), train_seconds=den.train_seconds)
 
 
-live = pt.stored.run("ch01_live_unet", train_live, recompute=RECOMPUTE, settings=LIVE,
+live = pt.files.stored.run("ch01_live_unet", train_live, recompute=RECOMPUTE, settings=LIVE,
                      command="set RECOMPUTE = True at the top of chapter 01 and run it")
 live_net.load_state_dict(live["state"])
 live_den = pt.EpsNetDenoiser(live_net.eval(), sched, shape=(1, 16, 16), clip=1.0)
@@ -1228,7 +1228,7 @@ assert last < 0.3 * first, "the loss should drop by far more than a factor 3"
 # * **SW** on the flattened images (256 numbers each). Random projections of images mostly see
 #   the average image and the pixel variances, so SW is a weak judge of *shape*;
 # * the **Fréchet distance** (FD) in the 64-d feature space of a small digit classifier that the
-#   project ships (`posterior_tutor/frechet.py`): fit a Gaussian to each set's features and take
+#   project ships (`posterior_tutor/metrics/frechet.py`): fit a Gaussian to each set's features and take
 #   $\lVert\mu_a-\mu_b\rVert^2 + \mathrm{Tr}(S_a + S_b - 2(S_aS_b)^{1/2})$, the formula of the FID
 #   with a digit classifier instead of Inception. It sees strokes.
 #
@@ -1450,7 +1450,7 @@ if mnist_parts is not None:
 # %% [markdown]
 # ### Stepping through the reverse process
 #
-# `pt.widgets.step_through` runs any method through `pt.iterate` and keeps every `every`-th step. For
+# `pt.viz.step_through` runs any method through `pt.iterate` and keeps every `every`-th step. For
 # prior sampling the method is `"ddpm"` with no problem and no measurement. Each frame shows the
 # state $x_t$ (top) and the denoiser's estimate $\hat x_0 = D(x_t, t)$ (bottom). The estimate
 # starts as clipped noise (at $t \approx 1000$ any error in $\hat\varepsilon$ is multiplied by
@@ -1459,7 +1459,7 @@ if mnist_parts is not None:
 
 # %%
 REV_STEPS = 100 if FAST else 1000
-stepper = pt.widgets.step_through("ddpm", mnist_den, None, None, n=4, steps=REV_STEPS,
+stepper = pt.viz.step_through("ddpm", mnist_den, None, None, n=4, steps=REV_STEPS,
                                   every=REV_STEPS // 20, generator=seeded(40),
                                   title="DDPM on the MNIST prior")
 frames = stepper.frames

@@ -391,7 +391,7 @@ assert tv > 0.1, "LATINO's mode weights are visibly off"
 # drop-down and the chain runs again with the same seed, now with $K$ frames.
 
 # %%
-stepper_2d = pt.widgets.step_through("latino", den, problem, y, n=300, generator=seeded(12),
+stepper_2d = pt.viz.step_through("latino", den, problem, y, n=300, generator=seeded(12),
                                      density="exact", title="LATINO on the 2D problem",
                                      knobs={"steps": [2, 4, 8, 16]})
 assert len(stepper_2d.frames) == 8
@@ -440,7 +440,7 @@ assert psnr_latino > psnr_zero_fill + 3, "the prior fills in the missing pixels"
 assert psnr_mean >= psnr_latino, "the sample mean is the better point estimate"
 
 # %%
-stepper_mnist = pt.widgets.step_through("latino", mnist_prior, mprob, my, n=4, generator=seeded(16),
+stepper_mnist = pt.viz.step_through("latino", mnist_prior, mprob, my, n=4, generator=seeded(16),
                                         title="LATINO, MNIST random inpainting",
                                         knobs={"steps": [2, 4, 8, 16]})
 first_png = stepper_mnist.image.value

@@ -48,7 +48,6 @@ import torch
 from IPython.display import Markdown, display
 
 import posterior_tutor as pt
-from posterior_tutor import unfolding as U
 
 RECOMPUTE = False                 # True: recompute the stored runs (data/runs/ch03_*.pt) and store them
 DEVICE = pt.default_device()      # the MNIST and digits sections run here (the 2D problem on the CPU)
@@ -123,7 +122,7 @@ eps = torch.randn(z_hand.shape, generator=seeded(5), dtype=torch.float32)
 noised = math.sqrt(sched.abar(tau).item()) * z_hand.float() + math.sqrt(1 - sched.abar(tau).item()) * eps
 x1_hand = den(noised, tau)
 
-first = next(U.unfolded_block(den, torch.zeros(()), problem, x_t, y, t, K=3, generator=seeded(5)))
+first = next(pt.ud2m.unfolded_block(den, torch.zeros(()), problem, x_t, y, t, K=3, generator=seeded(5)))
 print("z_1 by hand:", z_hand[:2].tolist(), "\nlibrary    :", first.z[:2].tolist())
 assert first.tau == tau
 assert torch.allclose(first.z.double(), z_hand, atol=1e-4), "the block's prox is the equation above"
@@ -175,7 +174,7 @@ pt.exercises.check("03.2", combine)
 # it is a sampler already:
 
 # %%
-untrained = U.UD2MSampler(den, dict(K=3, N=3, eta=0.8, rank=4, mode="residual", shape=[2],
+untrained = pt.ud2m.UD2MSampler(den, dict(K=3, N=3, eta=0.8, rank=4, mode="residual", shape=[2],
                                     layers=None, hidden=64, sigma_factor=2.0, T=1000), problem)
 with untrained.denoiser.counting():
     xs_untrained = untrained.sample(y, N, generator=seeded(6))
@@ -204,7 +203,7 @@ assert sw_untrained < prior_dist, "even untrained, the block's data steps move t
 
 # %%
 xs_train = prior.sample(20000, generator=seeded(7))
-TOY = dict(K=2, N=4, sigma_factor=4.0, hidden=128, adv_weight=3.0)   # pt.bench.TOY_UD2M's setting
+TOY = dict(K=2, N=4, sigma_factor=4.0, hidden=128, adv_weight=3.0)   # pt.evaluation.bench.TOY_UD2M's setting
 TOY_SETTINGS = dict(steps=6000, particles=N, seeds="train data 7, training 8, samples 6", **TOY)
 
 
@@ -216,7 +215,7 @@ def toy_training():
                 train_s=time.perf_counter() - start)
 
 
-toy = pt.stored.run("ch03_toy_ud2m", toy_training, recompute=RECOMPUTE, settings=TOY_SETTINGS,
+toy = pt.files.stored.run("ch03_toy_ud2m", toy_training, recompute=RECOMPUTE, settings=TOY_SETTINGS,
                     command="RECOMPUTE = True in chapter 03 (about 12 min on a 2-core CPU)")
 xs_ud = toy["samples"]
 sw_ud = sw(xs_ud, exact)
@@ -300,7 +299,7 @@ def ablation_run():
     return out
 
 
-ablation = pt.stored.run("ch03_toy_ablation", ablation_run, recompute=RECOMPUTE,
+ablation = pt.files.stored.run("ch03_toy_ablation", ablation_run, recompute=RECOMPUTE,
                          settings=ABLATION_SETTINGS,
                          command="RECOMPUTE = True in chapter 03 (about 12 min on a 2-core CPU)")
 by_k = {}
@@ -350,7 +349,7 @@ def held_out_block_error(sampler, times=(999, 444, 111)):
     total = 0.0
     for t in times:
         prob = pt.tasks.image_problem("random_inpainting", shape=(1, 16, 16), generator=seeded(t))
-        yb = U.measure_batch(prob, digit_test, g)
+        yb = pt.ud2m.measure_batch(prob, digit_test, g)
         x_t = digits_prior.schedule.add_noise(digit_test, t, generator=g)
         with torch.no_grad():
             *_, last = sampler.block(x_t, yb, t, prob, g, batched_y=True)
@@ -377,7 +376,7 @@ dprob = pt.tasks.image_problem("random_inpainting", shape=(1, 16, 16), generator
 dy = dprob.measure(x_digit, generator=seeded(24))
 digits_prior.clip = 1.0
 dx = digit_ud.sample(dy, 8, generator=seeded(25), problem=dprob)
-pt.widgets.sample_strip(dx, title="UD2M on digits: 8 samples for one half-masked digit", y=dy)
+pt.viz.sample_strip(dx, title="UD2M on digits: 8 samples for one half-masked digit", y=dy)
 plt.show()
 print(f"PSNR of the samples {pt.metrics.psnr(dx, x_digit.expand_as(dx)).mean():.1f} dB, "
       f"of the zero-filled measurement {pt.metrics.psnr(dprob.operator.adjoint(dy[None]), x_digit[None]).item():.1f} dB")
@@ -396,7 +395,7 @@ print(f"PSNR of the samples {pt.metrics.psnr(dx, x_digit.expand_as(dx)).mean():.
 # * **rank coverage**: for each pixel, where the true value falls among the samples (its rank,
 #   ties broken at random); the share of pixels whose rank lies in the central $90\%$ band. An exact
 #   posterior sampler reads $0.90$ at *any* number of samples; below means intervals too narrow
-#   (under-dispersed), above too wide (`pt.calibration.rank_coverage`);
+#   (under-dispersed), above too wide (`pt.metrics.calibration.rank_coverage`);
 # * **network calls** (NFE, number of function evaluations) and **backward passes** per sample, and
 #   seconds per sample on this machine.
 #
@@ -493,9 +492,9 @@ def grid_reference():
     return out
 
 
-dps_ref = pt.stored.run("ch03_dps_mnist", dps_reference, recompute=RECOMPUTE, settings=DPS_SETTINGS,
+dps_ref = pt.files.stored.run("ch03_dps_mnist", dps_reference, recompute=RECOMPUTE, settings=DPS_SETTINGS,
                         command="RECOMPUTE = True in chapter 03 (15 to 30 min on a 2-core CPU)")
-grid_ref = pt.stored.run("ch03_mnist_grid", grid_reference, recompute=RECOMPUTE, settings=GRID_SETTINGS,
+grid_ref = pt.files.stored.run("ch03_mnist_grid", grid_reference, recompute=RECOMPUTE, settings=GRID_SETTINGS,
                          command="RECOMPUTE = True in chapter 03 (about 4 min on a 2-core CPU)")
 if not SAME_DIGITS:
     print(f"MNIST is not available here: the stored DPS, DiffPIR, DAPS and Spin runs are on {STORED_DIGITS}, "
@@ -513,7 +512,7 @@ if not SAME_DIGITS:
 # [`docs/notes/ud2m.md`](../docs/notes/ud2m.md).
 
 # %%
-samplers = {task: U.pretrained(f"mnist-{task.replace('_', '-')}", mnist_prior) for task in TASKS}
+samplers = {task: pt.ud2m.pretrained(f"mnist-{task.replace('_', '-')}", mnist_prior) for task in TASKS}
 run_ud2m = {task: (lambda p, yy, g, n, ud_=ud_: ud_.sample(yy, n, generator=g, problem=p))
             for task, ud_ in samplers.items()}
 
@@ -679,7 +678,7 @@ calls = ud_inp.nfe_per_sample                      # K x N of the shipped sample
 k_by_n = {f"{ud_inp.K} x {ud_inp.N} (shipped)": ud_inp}
 k_by_n.update({f"{K} x {Nout}": ud_inp.with_calls(K, Nout) for K, Nout in [(3, 3), (5, 3), (3, 5)]
                if (K, Nout) != (ud_inp.K, ud_inp.N)})
-stepper = pt.widgets.step_through(ud_inp, prob=show_prob, y=show_y, n=4, generator=seeded(502),
+stepper = pt.viz.step_through(ud_inp, prob=show_prob, y=show_y, n=4, generator=seeded(502),
                                   title="UD2M on MNIST random inpainting", knobs={"K x N": k_by_n})
 assert len(stepper.frames) == calls
 assert [s.extras["nfe"] for s in stepper.frames] == list(range(1, calls + 1))

@@ -48,8 +48,8 @@ import torch
 from IPython.display import Markdown, display
 
 import posterior_tutor as pt
-from posterior_tutor import method_grid
-from posterior_tutor.autograd_memory import SavedForBackward
+from posterior_tutor.evaluation import method_grid
+from posterior_tutor.evaluation.memory import SavedForBackward
 
 RECOMPUTE = False                          # True: rerun the stored run data/runs/ch04_method_grid.pt (~5 min CPU)
 DEVICE = pt.default_device()               # the MNIST prior, measurements and samplers; 2D stays on the CPU
@@ -72,7 +72,7 @@ def sw(a, b):
 def timed(name, den, prob, y, n, seed=0, **options):
     """Samples and their cost: NFE, backward passes through the network, seconds per sample."""
     dev = getattr(den, "device", torch.device("cpu"))
-    xs, cost = pt.bench.timed_sample(name, den, prob, y, n=n, generator=seeded(seed, dev), **options)
+    xs, cost = pt.evaluation.bench.timed_sample(name, den, prob, y, n=n, generator=seeded(seed, dev), **options)
     return xs, dict(nfe=cost.nfe, backward=cost.backward, seconds=cost.wall_s / n)
 
 
@@ -430,7 +430,7 @@ for task in TASKS:
 # The costs are also checked in this run, on one digit: Spin's calls and the memory its backward
 # passes hold, against DPS's. "autograd MB" is the peak memory the autograd graph holds for backward
 # passes (the bytes of the tensors it saves, counted by `SavedForBackward` in
-# `posterior_tutor/autograd_memory.py`): it is the part of the peak memory that differs between the
+# `posterior_tutor/evaluation/memory.py`): it is the part of the peak memory that differs between the
 # methods (the network's weights and the state are the same for all). A short DPS run suffices: its
 # graph is freed after every step.
 
@@ -474,7 +474,7 @@ display(Markdown(
 
 # %%
 GRID_DIGITS = 2                            # the stored grid: held-out digits 8000, 8001
-grid_res = pt.stored.run("ch04_method_grid", lambda:
+grid_res = pt.files.stored.run("ch04_method_grid", lambda:
                          method_grid.compute(mnist_prior, "sr4", n_digits=GRID_DIGITS),
                          recompute=RECOMPUTE, settings=dict(task="sr4", n_digits=GRID_DIGITS, fast=False),
                          command="set RECOMPUTE = True in chapter 04 and run it")
@@ -492,7 +492,7 @@ plt.show()
 # value in its drop-down and the run starts again from there, with the same seed.
 
 # %%
-stepper_2d = pt.widgets.step_through("spin", toy_den, tp.problem, tp.y, n=300, generator=seeded(12),
+stepper_2d = pt.viz.step_through("spin", toy_den, tp.problem, tp.y, n=300, generator=seeded(12),
                                      density="exact", title="Spin on the 2D problem",
                                      knobs={"t_star": [200, 400, 600, 800]})
 phases = [f.phase for f in stepper_2d.frames]
@@ -508,7 +508,7 @@ assert torch.allclose(stepper_2d.frames[-1].x, x_400)
 stepper_2d
 
 # %%
-stepper_mnist = pt.widgets.step_through("spin", mnist_prior, blur_prob, y_blur, n=4, generator=seeded(13),
+stepper_mnist = pt.viz.step_through("spin", mnist_prior, blur_prob, y_blur, n=4, generator=seeded(13),
                                         title="Spin, MNIST Gaussian deblurring",
                                         knobs={"t_star": [200, 400, 600, 800]})
 first_png = stepper_mnist.image.value

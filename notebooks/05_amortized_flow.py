@@ -266,7 +266,7 @@ def toy_fits():
     FRESH.add("ch05_toy_fits")
     t0 = time.perf_counter()
     torch.manual_seed(0)                   # the MLP's initial weights come from the global RNG
-    mlp_den, _ = pt.train.train_denoiser(pt.nets.MLP(2, hidden=128), prior.sample(20000, generator=seeded(8)),
+    mlp_den, _ = pt.priors.train.train_denoiser(pt.nets.MLP(2, hidden=128), prior.sample(20000, generator=seeded(8)),
                                          steps=MLP_STEPS, lr=3e-3, generator=seeded(9))
     out = {"mlp_seconds": time.perf_counter() - t0}
     for name, den, pr in [("exact log p", exact_den, prior.log_prob),
@@ -280,7 +280,7 @@ def toy_fits():
     return out
 
 
-stored_fits = pt.stored.run("ch05_toy_fits", toy_fits, recompute=RECOMPUTE,
+stored_fits = pt.files.stored.run("ch05_toy_fits", toy_fits, recompute=RECOMPUTE,
                             settings=dict(FIT, mlp_steps=MLP_STEPS, n=N),
                             command="set RECOMPUTE = True in chapter 05 and run it")
 print(f"MLP denoiser trained in {stored_fits['mlp_seconds']:.0f} s (in the stored run)")
@@ -420,7 +420,7 @@ def digits_flow():
     return {"flow": flow_state(fl), "res": res}
 
 
-stored_digits = pt.stored.run("ch05_digits_flow", digits_flow, recompute=RECOMPUTE,
+stored_digits = pt.files.stored.run("ch05_digits_flow", digits_flow, recompute=RECOMPUTE,
                               settings=dict(DIG, n_meas=N_MEAS, n_samples=N_SAMP),
                               command="set RECOMPUTE = True in chapter 05 and run it")
 dflow = flow_from_state(stored_digits["flow"], digits_prior, dprob)
@@ -497,7 +497,7 @@ def dps_time():
             "device": str(DEVICE)}
 
 
-times = pt.stored.run("ch05_dps_time", dps_time, recompute=RECOMPUTE, settings=dict(dps_steps=1000, n_aps=128),
+times = pt.files.stored.run("ch05_dps_time", dps_time, recompute=RECOMPUTE, settings=dict(dps_steps=1000, n_aps=128),
                       command="set RECOMPUTE = True in chapter 05 and run it")
 dps_per_sample, aps_per_sample = times["dps_per_sample"], times["aps_per_sample"]
 print(f"on {times['device']}: DPS (1000 steps): {dps_per_sample:.2f} s per sample; APS: "
@@ -516,13 +516,13 @@ claim(dps_per_sample / aps_per_sample > 1000, "one flow pass against 1000 steps 
 # one layer (couplings change half of the pixels or channels at a time, the squeeze shuffles the
 # view, the last layer adds the upsampled $y$).
 #
-# `pt.widgets.step_through` takes a trained flow as it takes a method name. "new seed" draws a
+# `pt.viz.step_through` takes a trained flow as it takes a method name. "new seed" draws a
 # fresh base noise $z$ and pushes it through the same layers; in 2D the `fit` drop-down swaps in
 # the two flows of section 3 trained against the exact denoiser (exact $\log p$ and the ELBO),
 # run from the same seed.
 
 # %%
-stepper_2d = pt.widgets.step_through(fits["exact log p"]["flow"], y=y, n=500, generator=seeded(70),
+stepper_2d = pt.viz.step_through(fits["exact log p"]["flow"], y=y, n=500, generator=seeded(70),
                                      density=posterior, title="APS flow layers (2D)",
                                      knobs={"fit": {k: v["flow"] for k, v in fits.items() if "flow" in v}})
 assert len(stepper_2d.frames) == 1 + fits["exact log p"]["flow"].config["transforms"]
@@ -538,7 +538,7 @@ assert torch.allclose(stepper_2d.frames[-1].x, x_70)
 stepper_2d
 
 # %%
-stepper_img = pt.widgets.step_through(dflow, y=y0, n=4, generator=seeded(71),
+stepper_img = pt.viz.step_through(dflow, y=y0, n=4, generator=seeded(71),
                                       title="APS flow layers (digits)")
 assert len(stepper_img.frames) == 1 + len(dflow.flow.steps)
 stepper_img
@@ -565,7 +565,7 @@ mflows = {}
 for name in ("mnist-denoising", "mnist-sr4"):
     try:
         mflows[name] = pt.aps.pretrained(name, mnist_prior)
-    except pt.checkpoints.CheckpointError as err:
+    except pt.files.checkpoints.CheckpointError as err:
         print(f"skipping the flow {name}:", str(err)[:160])
 N_M = 30
 
@@ -591,7 +591,7 @@ def mnist_flows():
     return out
 
 
-mres = pt.stored.run("ch05_mnist_flows", mnist_flows, recompute=RECOMPUTE,
+mres = pt.files.stored.run("ch05_mnist_flows", mnist_flows, recompute=RECOMPUTE,
                      settings=dict(n_meas=N_M, n_samples=128, flows=sorted(mflows)),
                      command="set RECOMPUTE = True in chapter 05 and run it")
 if mres:

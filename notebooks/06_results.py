@@ -43,7 +43,8 @@ import torch
 from IPython.display import Markdown, display
 
 import posterior_tutor as pt
-from posterior_tutor import bench_images, method_grid
+from posterior_tutor.evaluation import images as bench_images
+from posterior_tutor.evaluation import method_grid
 
 DEVICE = pt.default_device()               # the fresh slice and any recomputed grid run here
 FAST = pt.fast_mode()
@@ -160,7 +161,7 @@ for task in tasks:
 mnist_prior = pt.pretrained("mnist", device=DEVICE)
 mnist_prior.clip = 1.0
 GRID_DIGITS = 2                            # the grid of chapter 04: two held-out digits
-grid_res = pt.stored.run("ch04_method_grid", lambda: method_grid.compute(mnist_prior, "sr4", n_digits=GRID_DIGITS),
+grid_res = pt.files.stored.run("ch04_method_grid", lambda: method_grid.compute(mnist_prior, "sr4", n_digits=GRID_DIGITS),
                          settings=dict(task="sr4", n_digits=GRID_DIGITS, fast=False),
                          command="set RECOMPUTE = True in chapter 04 and run it")
 method_grid.plot(grid_res, title=f"super-resolution x4, {grid_res['digits']}")
@@ -197,7 +198,7 @@ display(Markdown(
 # ## 3. Are our baselines as good as DeepInverse's?
 #
 # Same prior, same problems, same measurements; deepinv's samplers at our settings (DPS with the
-# paper's step size, DiffPIR with the same lambda and time grid; see `posterior_tutor/peer.py` for
+# paper's step size, DiffPIR with the same lambda and time grid; see `posterior_tutor/evaluation/peer.py` for
 # the mappings).
 
 # %%

@@ -5,7 +5,7 @@
     prob = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), sigma=0.3)
     xs = pt.sample("diffpir", den, prob, y, n=500)
 """
-from .config import default_device, fast_mode
+from .runtime.config import default_device, fast_mode
 from . import denoisers, operators, samplers, schedules, toy
 from .denoisers import Denoiser, EpsNetDenoiser, X0NetDenoiser
 from .operators import InverseProblem
@@ -22,13 +22,13 @@ __all__ = ["VPSchedule", "GaussianMixture", "InverseProblem", "Denoiser", "EpsNe
 
 def __getattr__(name):  # heavy optional modules load on first use
     import importlib
-    if name in {"metrics", "widgets", "viz", "nets", "train", "bench", "data", "checkpoints", "tasks",
-                "peer", "exercises", "evaluation", "trained", "stored"}:
+    if name in {"metrics", "viz", "nets", "data", "tasks", "exercises", "evaluation", "trained",
+                "priors", "files", "checks", "runtime"}:
         return importlib.import_module(f".{name}", __name__)
     if name == "ud2m":
         return importlib.import_module(".trained.ud2m", __name__)
     if name == "aps":
         return importlib.import_module(".trained.aps", __name__)
     if name == "pretrained":
-        return importlib.import_module(".checkpoints", __name__).pretrained
+        return importlib.import_module(".files.checkpoints", __name__).pretrained
     raise AttributeError(f"module 'posterior_tutor' has no attribute {name!r}")

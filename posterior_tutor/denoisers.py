@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
-from .checks import check_float
+from .checks.values import check_float
 from .schedules import VPSchedule
 
 

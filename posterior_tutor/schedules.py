@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .checks import check_generator
+from .checks.values import check_generator
 
 
 class VPSchedule:

@@ -19,7 +19,7 @@ The blur widths are scaled to 32x32 digits (strokes are 2-3 pixels wide): the pa
 from __future__ import annotations
 
 from . import operators as O
-from .checks import check_generator
+from .checks.values import check_generator
 from .operators import InverseProblem
 
 TASKS = ("denoising", "random_inpainting", "box_inpainting", "gaussian_deblur", "motion_deblur",

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .checks import check_float, check_generator, check_positive_int
+from .checks.values import check_float, check_generator, check_positive_int
 from .denoisers import Denoiser
 from .schedules import VPSchedule
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor.diffusers_adapter import DiffusersDenoiser, sample_only
+from posterior_tutor.priors.diffusers_adapter import DiffusersDenoiser, sample_only
 from posterior_tutor.nets import UNet, count_parameters
-from posterior_tutor.train import train_denoiser
+from posterior_tutor.priors.train import train_denoiser
 
 OURS_CHANNELS = (32, 64, 64)
 DIFFUSERS_CHANNELS = (32, 48, 56)  # 3 levels, one resnet per level, attention in the middle only
@@ -58,7 +58,7 @@ def make_pair(size: int, seed: int = 0) -> dict:
 # -- (a) train-step time -----------------------------------------------------------------------
 def train_step(net, opt, x0, sched, g) -> float:
     start = time.perf_counter()
-    loss = pt.train.dsm_loss(net, x0, sched, g)
+    loss = pt.priors.train.dsm_loss(net, x0, sched, g)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -214,7 +214,7 @@ def conclusion(rows, q, ref) -> str:
                "thread counts and better after equal training) it does not qualify. Ours is about "
                "a hundred lines a lesson can read, and the shipped priors, checkpoints and "
                "training command are built on it; pretrained diffusers DDPMs plug in through "
-               "`posterior_tutor.diffusers_adapter.DiffusersDenoiser`.")
+               "`posterior_tutor.priors.diffusers_adapter.DiffusersDenoiser`.")
     return f"{findings} {quality}Conclusion: {verdict}"
 
 

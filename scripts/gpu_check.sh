@@ -54,7 +54,7 @@ fi
 if [[ " $STEPS " == *" benchmark "* ]]; then
   echo "== the stored benchmark with --device cuda, into $OUT"
   unset POSTERIOR_TUTOR_FAST CI
-  B=("$PY" -m posterior_tutor.bench --device cuda)
+  B=("$PY" -m posterior_tutor.evaluation.bench --device cuda)
   "${B[@]}" --suite toy --out "$OUT"
   "${B[@]}" --suite images --images 3 --samples 4 --out "$OUT"
   "${B[@]}" --suite images --methods dps --tasks gaussian_deblur sr4 random_inpainting \

@@ -16,8 +16,9 @@ import json
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor import bench_images, tasks
-from posterior_tutor.ud2m_presets import PARTS
+from posterior_tutor import tasks
+from posterior_tutor.evaluation import images as bench_images
+from posterior_tutor.trained.ud2m.presets import PARTS
 
 PRESETS = ["ours", "code"] + [f"ours+code_{p}" for p in PARTS]
 
@@ -38,7 +39,7 @@ def main():
     ap.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present)")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    device = pt.config.resolve_device(a.device, exit_on_error=True)
+    device = pt.runtime.config.resolve_device(a.device, exit_on_error=True)
     den = pt.pretrained("mnist", device=device)
     den.clip = 1.0
     xs_true, source = bench_images.test_images(a.images, den, 0)

@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 
 import posterior_tutor as pt
-from posterior_tutor.recipes import parse_with_recipe, recipe_line
-from posterior_tutor.checkpoints import file_sha256
-from posterior_tutor.safe_io import write_card
+from posterior_tutor.files.recipes import parse_with_recipe, recipe_line
+from posterior_tutor.files.checkpoints import file_sha256
+from posterior_tutor.files.safe import write_card
 
 NAMES = {"denoising": "mnist-denoising", "sr4": "mnist-sr4"}
 
@@ -211,7 +211,7 @@ def main(argv=None):
     a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
     global DEVICE
-    DEVICE = pt.config.resolve_device(a.device, exit_on_error=True)
+    DEVICE = pt.runtime.config.resolve_device(a.device, exit_on_error=True)
     a.out.mkdir(parents=True, exist_ok=True)
     den = pt.pretrained("mnist", device=DEVICE)
     prob = pt.aps.shipped_problem(NAMES[a.task])
@@ -230,7 +230,7 @@ def main(argv=None):
         metrics["dps_comparison"] = dps_comparison(fl, prob, xs[8000:8000 + a.dps_images],
                                                    a.eval_samples, a.dps_samples)
     card = dict(sha256=file_sha256(path), method="APS (Mammadov, Chung, Ye 2024), "
-                "posterior_tutor.amortized", task=f"{NAMES[a.task]}: {prob.operator!r}, sigma "
+                "posterior_tutor.trained.aps", task=f"{NAMES[a.task]}: {prob.operator!r}, sigma "
                 f"{prob.sigma}", prior="data/mnist_prior (pt.pretrained('mnist'))",
                 prior_sha256=den.card["sha256"],
                 data="MNIST test images 0-7999 (measurements only, one fixed noise draw, seed 1)",
@@ -259,7 +259,7 @@ def readme(card, task):
            "{chi2_per_dim:.2f} | {coverage90:.3f} |")
     return f"""# APS flow: {card['task']}
 
-A conditional normalising flow q(x | y) trained by `posterior_tutor.amortized` (APS, Mammadov,
+A conditional normalising flow q(x | y) trained by `posterior_tutor.trained.aps` (APS, Mammadov,
 Chung, Ye 2024) against the shipped diffusion prior `data/mnist_prior`: reverse KL with the
 diffusion ELBO (importance-sampled t, gradients through the frozen prior) in place of log p.
 

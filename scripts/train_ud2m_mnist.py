@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor.recipes import parse_with_recipe, recipe_line
-from posterior_tutor.checkpoints import file_sha256
-from posterior_tutor.run_checkpoint import RunCheckpoint
-from posterior_tutor.safe_io import read_card, write_card
+from posterior_tutor.files.recipes import parse_with_recipe, recipe_line
+from posterior_tutor.files.checkpoints import file_sha256
+from posterior_tutor.files.run_checkpoint import RunCheckpoint
+from posterior_tutor.files.safe import read_card, write_card
 from posterior_tutor.tasks import image_problem
 
 
@@ -96,7 +96,7 @@ def main(argv=None):
     a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
     global DEVICE
-    DEVICE = pt.config.resolve_device(a.device, exit_on_error=True)
+    DEVICE = pt.runtime.config.resolve_device(a.device, exit_on_error=True)
     den = pt.pretrained("mnist", device=DEVICE)
     xs = pt.data.load("mnist", split="test").to(DEVICE)
     train_x, held_out = xs[:8000], xs[8000:8000 + a.eval_images]
@@ -118,7 +118,7 @@ def main(argv=None):
                            sigma_factor=sigma_factor, train_times=a.train_times, K=a.K, N=a.N,
                            rank=a.rank, lora_layers=layers, x0_weighting=a.x0_weighting,
                            init=init, progress=True, checkpoint=run)
-    except pt.checkpoints.CheckpointError as err:   # damaged checkpoints, other settings
+    except pt.files.checkpoints.CheckpointError as err:   # damaged checkpoints, other settings
         raise SystemExit(f"error: {err}") from None
     wall = run.wall_seconds     # every session of the run, resumed ones included
     a.out.mkdir(parents=True, exist_ok=True)

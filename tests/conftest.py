@@ -41,7 +41,7 @@ def toy():
 def interrupt_prior_training(monkeypatch, cfg, step: int) -> None:
     """Run ``train.train_prior(cfg)`` and interrupt it (KeyboardInterrupt, as a Ctrl-C) when it
     reaches ``step``, leaving its checkpoints behind; the training code is restored afterwards."""
-    from posterior_tutor import train
+    from posterior_tutor.priors import train
     real = train.batch_for_step
 
     def crash(c, at, *a, **k):

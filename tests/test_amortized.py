@@ -1,4 +1,4 @@
-"""APS (posterior_tutor.amortized): the flows' invertibility and log-determinants against autograd,
+"""APS (posterior_tutor.trained.aps): the flows' invertibility and log-determinants against autograd,
 the ELBO's x-gradient against the exact score, training on the exact 2D toy posterior, files and
 errors."""
 import math
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor import amortized as A
-from posterior_tutor.checkpoints import CheckpointError
+from posterior_tutor.trained import aps as A
+from posterior_tutor.files.checkpoints import CheckpointError
 from posterior_tutor.metrics import sliced_wasserstein
 from conftest import seeded as _gen
 
@@ -261,7 +261,7 @@ def test_the_shipped_mnist_flow_loads_verified(tmp_path, monkeypatch, name):
     assert fl.sample(y, 3, generator=_gen(1)).shape == (3, 1, 32, 32)
     folder = tmp_path / A.PRETRAINED[name]
     folder.mkdir()
-    src = pt.checkpoints.checkpoint_dir() / A.PRETRAINED[name]
+    src = pt.files.checkpoints.checkpoint_dir() / A.PRETRAINED[name]
     data = bytearray((src / "flow.pt").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (folder / "flow.pt").write_bytes(bytes(data))

@@ -280,7 +280,7 @@ def test_messages_name_option_value_and_range():
 
 def test_a_diverging_chain_stops_at_the_step_with_the_options():
     tp, den = _toy()
-    with pytest.raises(pt.checks.NonFiniteError, match=r"dps produced NaN or Inf at step \d with "
+    with pytest.raises(pt.checks.values.NonFiniteError, match=r"dps produced NaN or Inf at step \d with "
                                                        r"steps=4, zeta=1e\+30"):
         pt.sample("dps", den, tp.problem, tp.y, n=2, steps=4, zeta=1e30)
 
@@ -289,7 +289,7 @@ def test_training_that_goes_non_finite_names_the_step():
     tp, den = _toy()
     g = torch.Generator().manual_seed(0)
     xs = tp.prior.sample(64, generator=g)
-    with pytest.raises(pt.checks.NonFiniteError, match=r"UD2M training loss became NaN or Inf "
+    with pytest.raises(pt.checks.values.NonFiniteError, match=r"UD2M training loss became NaN or Inf "
                                                        r"at step \d+.*lr \(now 1e\+30\)"):
         pt.ud2m.train(den, tp.problem, xs, generator=g, steps=5, batch=8, lr=1e30)
     with pytest.raises(ValueError, match=r"ud2m.train: lr must be a finite number > 0 or None, "
@@ -361,7 +361,7 @@ def test_the_toy_world_takes_float64_tensors():
     assert all(out[m] == torch.float64 for m in pt.methods() if m != "ddpm"), out
     assert out["ddpm"] == torch.float32   # prior samples have no input to follow
     assert out["ud2m"] == out["aps"] == torch.float32
-    assert any(issubclass(w.category, pt.checks.DtypeWarning) for w in caught)
+    assert any(issubclass(w.category, pt.checks.values.DtypeWarning) for w in caught)
 
 
 def test_a_network_prior_casts_y_to_its_dtype_once_with_a_warning():
@@ -375,8 +375,8 @@ def test_a_network_prior_casts_y_to_its_dtype_once_with_a_warning():
 
     tp, _ = _toy()
     den = pt.EpsNetDenoiser(Net(), pt.VPSchedule(), shape=(2,))
-    pt.checks._WARNED.clear()
-    with pytest.warns(pt.checks.DtypeWarning, match="y is torch.float64 .* cast to torch.float32"):
+    pt.checks.values._WARNED.clear()
+    with pytest.warns(pt.checks.values.DtypeWarning, match="y is torch.float64 .* cast to torch.float32"):
         x = pt.sample("diffpir", den, tp.problem, tp.y.double(), n=2, steps=3)
     assert x.dtype == torch.float32
     with pytest.raises(TypeError, match="y has dtype torch.int64; pass floating-point values"):
@@ -409,7 +409,7 @@ def test_metrics_check_the_value_range_and_their_parameters():
 
 
 def test_option_specs_describe_and_check_what_they_declare():
-    from posterior_tutor.options import Choice, Flag, Int, Real, check_options, describe
+    from posterior_tutor.checks.options import Choice, Flag, Int, Real, check_options, describe
     spec = {"t_max": Int(0, lambda c: c["T"] - 1), "t_min": Int(0, lambda c: c["t_max"]),
             "lr": Real(0, 2, low_open=True, high_open=True), "kind": Choice("a", "b"),
             "flag": Flag(), "delta": Real(0, optional=True)}

@@ -1,7 +1,7 @@
 """The benchmark runs end to end in fast mode and reports consistent numbers."""
 import torch
 
-from posterior_tutor import bench
+from posterior_tutor.evaluation import bench
 
 
 def test_toy_suite_fast(tmp_path):
@@ -30,7 +30,7 @@ def test_cli_rejects_unknown_method(capsys):
 
 
 def test_peak_memory_sees_an_allocation():
-    from posterior_tutor.bench_images import PeakMemory
+    from posterior_tutor.evaluation.images import PeakMemory
     with PeakMemory("cpu") as mem:
         block = torch.ones(64 * 2 ** 20 // 4)     # 64 MB, touched
         block += 1
@@ -39,7 +39,7 @@ def test_peak_memory_sees_an_allocation():
 
 
 def test_image_suite_fast_slice(tmp_path):
-    from posterior_tutor import bench_images
+    from posterior_tutor.evaluation import images as bench_images
     rows = bench_images.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
                                         n_images=1, n_samples=2, peer=False, progress=False)
     (row,) = rows
@@ -61,7 +61,7 @@ def test_fresh_process_peak_memory_orders_dps_above_spin():
     """One sampling call per method in a new process: DPS keeps the network's graph for its
     backward pass, Spin never does (measured at n=8: DPS 48-64 MB, Spin 13-21 MB idle, 33 MB
     with other tests beside it: a no-grad forward's activations at batch 8 are ~20 MB)."""
-    from posterior_tutor.bench_images import peak_memory_fresh
+    from posterior_tutor.evaluation.images import peak_memory_fresh
     dps = peak_memory_fresh("sr4", "dps", 8)
     spin = peak_memory_fresh("sr4", "spin", 8)
     assert spin > 0.5 and dps > spin + 20, (dps, spin)
@@ -69,14 +69,14 @@ def test_fresh_process_peak_memory_orders_dps_above_spin():
 
 def test_fresh_process_peak_memory_explains_a_bad_label():
     import pytest
-    from posterior_tutor.bench_images import peak_memory_fresh
+    from posterior_tutor.evaluation.images import peak_memory_fresh
     with pytest.raises(RuntimeError, match="no method 'nope'"):
         peak_memory_fresh("sr4", "nope", 2)
 
 
 def test_image_suite_rejects_unknown_memory_mode():
     import pytest
-    from posterior_tutor import bench_images
+    from posterior_tutor.evaluation import images as bench_images
     with pytest.raises(ValueError, match="memory must be"):
         bench_images.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
                                      n_images=1, n_samples=1, peer=False, progress=False,
@@ -85,7 +85,8 @@ def test_image_suite_rejects_unknown_memory_mode():
 
 def test_header_names_the_ground_truth_and_why_lpips_is_empty(tmp_path, monkeypatch, capsys):
     """Without MNIST the suite compares with prior samples, and says so in its header and rows."""
-    from posterior_tutor import bench_images, data, metrics
+    from posterior_tutor import data, metrics
+    from posterior_tutor.evaluation import images as bench_images
 
     def offline(*args, **kwargs):
         raise data.DataUnavailable("MNIST is not available (test)")

@@ -14,8 +14,10 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor import checkpoints, safe_io, train
-from posterior_tutor.checkpoints import CheckpointError
+from posterior_tutor.files import checkpoints
+from posterior_tutor.files import safe as safe_io
+from posterior_tutor.priors import train
+from posterior_tutor.files.checkpoints import CheckpointError
 from conftest import interrupt_prior_training, load_script, seeded as _gen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,7 +264,7 @@ def test_kill_9_prior_training_then_corrupt_last_resumes_from_prev(tmp_path, one
     args = ["--data", "digits", "--size", "8", "--channels", "8,16", "--attention", "false",
             "--steps", "40", "--batch", "8", "--lr", "2e-3", "--warmup", "2", "--seed", "3",
             "--ckpt-every", "4", "--no-progress", "--threads", "1", "--out", str(tmp_path / "k")]
-    cmd = [sys.executable, "-m", "posterior_tutor.train", *args]
+    cmd = [sys.executable, "-m", "posterior_tutor.priors.train", *args]
     good = _kill_when_two_checkpoints(cmd, tmp_path / "k", _env())
     rerun = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]

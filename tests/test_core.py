@@ -143,7 +143,7 @@ def test_same_seed_same_samples():
 def test_learned_mlp_denoiser_approaches_exact_one():
     """A few hundred DSM steps on samples of the ring give a denoiser close to the exact one."""
     from posterior_tutor.nets import MLP
-    from posterior_tutor.train import train_denoiser
+    from posterior_tutor.priors.train import train_denoiser
     ring = toy.ring_of_gaussians()
     g = torch.Generator().manual_seed(0)
     data = ring.sample(20000, generator=g)

@@ -1,6 +1,6 @@
 """deepinv's physics as an oracle for our operators: A, A^T and the prox agree to 1e-5.
 
-What is shared, and how the parametrisations map (derived in posterior_tutor/peer.py):
+What is shared, and how the parametrisations map (derived in posterior_tutor/evaluation/peer.py):
 - Denoising -> physics.Denoising; Inpainting, BoxInpainting -> physics.Inpainting(mask);
   circular Blur -> physics.BlurFFT (and physics.Blur(padding="circular")), same kernel centring
   (kernel pixel (kh//2, kw//2) on the output pixel), even-sized kernels included.
@@ -20,7 +20,7 @@ dinv = pytest.importorskip("deepinv", reason="deepinv is not importable: the ora
 
 import posterior_tutor as pt  # noqa: E402
 from posterior_tutor import operators as O  # noqa: E402
-from posterior_tutor import peer  # noqa: E402
+from posterior_tutor.evaluation import peer  # noqa: E402
 
 torch.set_num_threads(1)
 TOL = 1e-5

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor.diffusers_adapter import (DiffusersDenoiser, GivenBetasSchedule,
-                                               PretrainedUnavailable, sample_only)
+from posterior_tutor.priors.diffusers_adapter import DiffusersDenoiser, GivenBetasSchedule, PretrainedUnavailable, sample_only
 
 diffusers = pytest.importorskip("diffusers")
 torch.set_num_threads(1)
@@ -162,5 +161,5 @@ def test_sample_only_wraps_a_unet_for_training(unet):
     x_t, t = noisy_batch()
     with torch.no_grad():
         assert torch.equal(net(x_t, t), unet(x_t, t).sample)
-    loss = pt.train.dsm_loss(net, x_t, pt.VPSchedule(), torch.Generator().manual_seed(0))
+    loss = pt.priors.train.dsm_loss(net, x_t, pt.VPSchedule(), torch.Generator().manual_seed(0))
     assert loss.ndim == 0 and torch.isfinite(loss)

@@ -24,7 +24,7 @@ from torch._subclasses.fake_tensor import (FakeTensor, FakeTensorDeviceMismatchE
 import posterior_tutor as pt
 from posterior_tutor import operators as O
 from posterior_tutor import tasks
-from posterior_tutor import amortized
+from posterior_tutor.trained import aps as amortized
 from posterior_tutor.trained.aps import elbo as aps_elbo
 from posterior_tutor.samplers import daps, spin
 from posterior_tutor.samplers.base import get_method
@@ -250,7 +250,7 @@ def test_aps_flow_sampling_and_training_forward(fake_cuda):
 
 
 def test_prior_training_forward(fake_cuda):
-    from posterior_tutor.train import dsm_loss
+    from posterior_tutor.priors.train import dsm_loss
     net = pt.nets.UNet(1, (8, 16))
     with fake_cuda():
         net.to("cuda")

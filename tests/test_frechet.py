@@ -1,4 +1,4 @@
-"""Tests for posterior_tutor.frechet: the Frechet distance, the shipped digit classifiers, their
+"""Tests for posterior_tutor.metrics.frechet: the Frechet distance, the shipped digit classifiers, their
 checkpoints and the input checks.  MNIST tests need the MNIST test split locally
 (POSTERIOR_TUTOR_DATA or the cache); they are skipped without it."""
 import json
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from posterior_tutor import data
-from posterior_tutor import frechet as fr
-from posterior_tutor.checkpoints import CheckpointError
+from posterior_tutor.metrics import frechet as fr
+from posterior_tutor.files.checkpoints import CheckpointError
 from conftest import seeded as gen
 
 torch.set_num_threads(1)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor import method_grid
-from posterior_tutor.autograd_memory import SavedForBackward
+from posterior_tutor.evaluation import method_grid
+from posterior_tutor.evaluation.memory import SavedForBackward
 
 matplotlib.use("Agg")
 

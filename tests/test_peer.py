@@ -1,4 +1,4 @@
-"""posterior_tutor.peer: our prior inside deepinv's samplers (DPS, DiffPIR, DDRM)."""
+"""posterior_tutor.evaluation.peer: our prior inside deepinv's samplers (DPS, DiffPIR, DDRM)."""
 import pytest
 import torch
 
@@ -6,7 +6,7 @@ pytest.importorskip("deepinv", reason="deepinv is not importable: the peer tests
                     "(pip install deepinv)")
 
 import posterior_tutor as pt  # noqa: E402
-from posterior_tutor import peer  # noqa: E402
+from posterior_tutor.evaluation import peer  # noqa: E402
 from posterior_tutor.denoisers import Denoiser  # noqa: E402
 
 torch.set_num_threads(1)

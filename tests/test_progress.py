@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor import progress
+from posterior_tutor.runtime import progress
 from posterior_tutor.samplers import base
 
 SMALL = {"ddpm": dict(steps=7), "dps": dict(steps=6), "diffpir": dict(steps=5),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from posterior_tutor import recipes, train
+from posterior_tutor.files import recipes
+from posterior_tutor.priors import train
 from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,7 @@ PATHS = {"out", "init", "resume", "threads", "recipe"}   # where the files went,
 
 
 def _parser(command):
-    if command == "python -m posterior_tutor.train":
+    if command == "python -m posterior_tutor.priors.train":
         return train.build_parser
     mod = load_script(str(ROOT / command.split()[-1]))
     return lambda: _capture(mod.parse_args)

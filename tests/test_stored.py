@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor.safe_io import CheckpointError
+from posterior_tutor.files.safe import CheckpointError
 
 
 @pytest.fixture
@@ -19,8 +19,8 @@ def test_computes_once_then_reads(runs, capsys):
         calls.append(1)
         return {"x": torch.arange(3.0), "psnr": 21.5}
 
-    first = pt.stored.run("demo", compute, settings={"n": 3}, command="rerun demo")
-    second = pt.stored.run("demo", compute, settings={"n": 3}, command="rerun demo")
+    first = pt.files.stored.run("demo", compute, settings={"n": 3}, command="rerun demo")
+    second = pt.files.stored.run("demo", compute, settings={"n": 3}, command="rerun demo")
     assert len(calls) == 1 and (runs / "demo.pt").exists()
     assert torch.equal(first["x"], second["x"]) and second["psnr"] == 21.5
     out = capsys.readouterr().out
@@ -28,18 +28,18 @@ def test_computes_once_then_reads(runs, capsys):
 
 
 def test_recompute_replaces_and_other_settings_do_not_overwrite(runs):
-    pt.stored.run("demo", lambda: {"v": 1}, settings={"n": 1})
-    assert pt.stored.run("demo", lambda: {"v": 2}, settings={"n": 2})["v"] == 2   # not read
-    assert pt.stored.run("demo", lambda: {"v": 3}, settings={"n": 1})["v"] == 1   # file kept
-    assert pt.stored.run("demo", lambda: {"v": 4}, settings={"n": 1}, recompute=True)["v"] == 4
-    assert pt.stored.run("demo", lambda: {"v": 5}, settings={"n": 1})["v"] == 4
+    pt.files.stored.run("demo", lambda: {"v": 1}, settings={"n": 1})
+    assert pt.files.stored.run("demo", lambda: {"v": 2}, settings={"n": 2})["v"] == 2   # not read
+    assert pt.files.stored.run("demo", lambda: {"v": 3}, settings={"n": 1})["v"] == 1   # file kept
+    assert pt.files.stored.run("demo", lambda: {"v": 4}, settings={"n": 1}, recompute=True)["v"] == 4
+    assert pt.files.stored.run("demo", lambda: {"v": 5}, settings={"n": 1})["v"] == 4
 
 
 def test_bad_input_and_damaged_file(runs):
     with pytest.raises(ValueError, match="name"):
-        pt.stored.run("../escape", lambda: {})
+        pt.files.stored.run("../escape", lambda: {})
     with pytest.raises(TypeError, match="dict"):
-        pt.stored.run("demo", lambda: [1, 2])
+        pt.files.stored.run("demo", lambda: [1, 2])
     (runs / "broken.pt").write_bytes(b"not a torch file")
     with pytest.raises(CheckpointError, match="broken.pt"):
-        pt.stored.run("broken", lambda: {"v": 1})
+        pt.files.stored.run("broken", lambda: {"v": 1})

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor import checkpoints, train
-from posterior_tutor.checkpoints import CheckpointError
+from posterior_tutor.files import checkpoints
+from posterior_tutor.priors import train
+from posterior_tutor.files.checkpoints import CheckpointError
 from conftest import interrupt_prior_training
 
 TINY = dict(data="digits", size=8, channels=(8, 16), attention=False, batch=8, lr=2e-3, warmup=2,
@@ -63,11 +64,11 @@ def test_two_processes_train_the_same_model_as_one(tmp_path):
     args = ["--data", "digits", "--size", "8", "--channels", "8,16", "--attention", "false",
             "--steps", "5", "--batch", "8", "--lr", "2e-3", "--no-progress", "--threads", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "posterior_tutor.train", *args, "--out",
+    one = subprocess.run([sys.executable, "-m", "posterior_tutor.priors.train", *args, "--out",
                           str(tmp_path / "one")], env=env, capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-2000:]
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          "--master_port", str(_free_port()), "-m", "posterior_tutor.train", *args, "--out",
+                          "--master_port", str(_free_port()), "-m", "posterior_tutor.priors.train", *args, "--out",
                           str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-2000:]
     a, b = _weights(tmp_path / "one" / "last.pt"), _weights(tmp_path / "two" / "last.pt")
@@ -137,7 +138,7 @@ def test_architecture_mismatch(trained):
     torch.save(ckpt, trained)    # edited behind the package's back: its checksum no longer fits
     with pytest.raises(CheckpointError, match="is corrupt.*checksum"):
         checkpoints.load_prior(trained, check=False)
-    from posterior_tutor import safe_io
+    from posterior_tutor.files import safe as safe_io
     safe_io.write(ckpt, trained)  # written with a fresh checksum: the architecture check speaks
     with pytest.raises(CheckpointError, match="architecture mismatch"):
         checkpoints.load_prior(trained, check=False)
@@ -183,7 +184,7 @@ def test_shipped_priors(name, shape):
 
 
 def test_model_card_reports_fd_next_to_floors(tmp_path):
-    from posterior_tutor import model_card
+    from posterior_tutor.evaluation import model_card
     cfg = train.TrainConfig(**{**TINY, "size": None, "subset": "0:1500", "steps": 2,
                                "out": str(tmp_path / "digits_prior")})
     path = train.train_prior(cfg, progress=False)

@@ -106,7 +106,7 @@ def test_the_benchmark_has_no_per_method_case_for_trained_samplers():
 
 
 def test_pt_aps_is_the_trained_package_and_amortized_re_exports_it():
-    from posterior_tutor import amortized
+    from posterior_tutor.trained import aps as amortized
     import posterior_tutor.trained.aps as aps
     assert pt.aps is aps and amortized.APSSampler is aps.APSSampler
     assert amortized.train is aps.train and amortized.pretrained is aps.pretrained
@@ -126,7 +126,8 @@ def test_an_aps_sample_is_the_last_step_and_adds_no_network_calls():
 
 
 def test_pt_ud2m_is_the_trained_package_and_the_old_modules_re_export_it():
-    from posterior_tutor import ud2m_presets, unfolding
+    from posterior_tutor.trained.ud2m import presets as ud2m_presets
+    from posterior_tutor.trained import ud2m as unfolding
     assert pt.ud2m is ud2m
     assert pt.ud2m.train is ud2m.train and pt.ud2m.pretrained is ud2m.pretrained
     assert unfolding.UD2MSampler is ud2m.UD2MSampler and unfolding.train is ud2m.train
@@ -143,7 +144,7 @@ def test_sample_counts_its_calls_on_the_priors_counters():
     den.reset_counters()
     ud.sample(y, 1, generator=seeded(1))
     assert den.nfe == ud.nfe_per_sample == ud.K * ud.N and den.nfe_grad == 0
-    from posterior_tutor.bench_images import trained_runners
+    from posterior_tutor.evaluation.images import trained_runners
     den.reset_counters()
     (run,) = trained_runners("ud2m", "sr4", den).values()
     xs = run(ud.problem, y, 2, seeded(1))
@@ -168,9 +169,9 @@ def test_pretrained_by_kind_is_the_methods_own():
 def test_a_checkpoint_of_another_kind_is_refused_before_anything_is_built():
     den = pt.pretrained("mnist")
     aps_like = {"format": "posterior_tutor.aps/1", "config": {}, "adapter": {}, "log_lambda": 0}
-    with pytest.raises(pt.checkpoints.CheckpointError,
+    with pytest.raises(pt.files.checkpoints.CheckpointError,
                        match="f.pt is not a UD2M sampler checkpoint .*'posterior_tutor.aps/1'"):
         pt.ud2m.UD2MSampler.from_checkpoint(aps_like, den, path="f.pt")
     no_adapter = {"format": pt.ud2m.FORMAT, "config": {}, "log_lambda": 0}
-    with pytest.raises(pt.checkpoints.CheckpointError, match="not a UD2M sampler checkpoint"):
+    with pytest.raises(pt.files.checkpoints.CheckpointError, match="not a UD2M sampler checkpoint"):
         pt.ud2m.UD2MSampler.from_checkpoint(no_adapter, den, path="f.pt")

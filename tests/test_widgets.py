@@ -14,7 +14,7 @@ from matplotlib.contour import ContourSet  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
-from posterior_tutor import widgets as W  # noqa: E402
+from posterior_tutor import viz as W  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

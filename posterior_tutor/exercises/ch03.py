@@ -12,7 +12,7 @@ import math
 import torch
 
 from .base import Exercise, Mistake, register
-from .. import unfolding
+from ..trained import ud2m
 from ..schedules import VPSchedule
 
 
@@ -29,7 +29,7 @@ def rho_tau(sched, t, sigma, sigma_factor=2.0):
 
 
 def _rho_ref(sched, t, sigma, sigma_factor=2.0):
-    _, _, _, rho, tau = unfolding.block_levels(sched, t, sigma, sigma_factor)
+    _, _, _, rho, tau = ud2m.block_levels(sched, t, sigma, sigma_factor)
     return rho, tau
 
 
@@ -101,7 +101,7 @@ def _combine_average(x_prev, x_t, ab, rho, s):
 register(Exercise(
     "03.2", "one quadratic from two: the centre and radius of the block's prox",
     "combine(x_prev, x_t, ab, rho, s) -> (m, r)", combine,
-    unfolding.combined_quadratic, _combine_cases,
+    ud2m.combined_quadratic, _combine_cases,
     [Mistake(_combine_radius, "return the radius r, not its square r^2."),
      Mistake(_combine_no_scale, "the second centre is x_t / sqrt(ab_t) (x_t carries sqrt(ab_t) x0)."),
      Mistake(_combine_average, "weight each centre by its precision: m = r^2 (a / rho^2 + b / s^2).")],

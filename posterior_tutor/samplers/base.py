@@ -13,12 +13,11 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..checks import (NonFiniteError, check_generator, check_generator_on, check_positive_int,
-                      conform, dtype_of)
+from ..checks.values import NonFiniteError, check_generator, check_generator_on, check_positive_int, conform, dtype_of
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
-from ..options import check_options
-from ..progress import bar
+from ..checks.options import check_options
+from ..runtime.progress import bar
 
 
 @dataclass
@@ -129,7 +128,7 @@ def sample(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tenso
     """Run method ``name`` to the end; returns samples of shape (n, ...).
 
     ``progress``: a progress bar once the run passes two seconds (None: on, except under pytest
-    or with ``POSTERIOR_TUTOR_PROGRESS=0``; see ``posterior_tutor.progress``)."""
+    or with ``POSTERIOR_TUTOR_PROGRESS=0``; see ``posterior_tutor.runtime.progress``)."""
     steps = iterate(name, den, prob, y, n=n, generator=generator, **options)
     last = None
     for last in bar(steps, name, total=expected_steps(name, options), progress=progress):

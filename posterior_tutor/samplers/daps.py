@@ -29,7 +29,7 @@ import torch
 
 from .base import Step, register
 from .diffusion import data_lipschitz, ddim_update, eps_from_x0, initial_noise, renoise
-from ..options import Int, Real
+from ..checks.options import Int, Real
 from ..schedules import randn
 
 OPTIONS = {"levels": Int(1), "ode_steps": Int(1), "langevin_steps": Int(0),

@@ -16,7 +16,7 @@ import torch
 
 from .base import Step, register
 from .diffusion import ddim_update, eps_from_x0, initial_noise
-from ..options import Int, Real
+from ..checks.options import Int, Real
 
 OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one per time"),
            "eta": Real(0, 1, hint="0: DDIM, 1: DDPM")}

@@ -39,7 +39,7 @@ import torch
 
 from .base import Step, check_grid, register
 from .diffusion import initial_noise
-from ..options import Choice, Int, Real
+from ..checks.options import Choice, Int, Real
 from ..schedules import randn
 
 OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one per time"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..checks import dtype_of
+from ..checks.values import dtype_of
 from ..operators import InverseProblem
 from ..schedules import randn
 

@@ -32,7 +32,7 @@ import torch
 
 from .base import Step, register
 from .diffusion import ddim_update, eps_from_x0, initial_noise
-from ..options import Int, Real
+from ..checks.options import Int, Real
 
 OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one per time"),
            "zeta": Real(0, hint="guidance scale"),

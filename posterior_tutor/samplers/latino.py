@@ -33,7 +33,7 @@ import torch
 
 from .base import Step, register
 from .diffusion import back_projection
-from ..options import Int, Real
+from ..checks.options import Int, Real
 from ..schedules import randn
 
 OPTIONS = {"steps": Int(1), "t_max": Int(0, lambda c: c["T"] - 1),

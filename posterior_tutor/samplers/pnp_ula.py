@@ -31,7 +31,7 @@ import torch
 
 from .base import Step, register
 from .diffusion import data_lipschitz, initial_noise
-from ..options import Choice, Int, Real
+from ..checks.options import Choice, Int, Real
 from ..schedules import randn
 
 OPTIONS = {"steps": Int(1), "eps": Real(0, low_open=True, hint="noise level of the prior"),

@@ -49,7 +49,7 @@ import torch
 
 from .base import Step, register
 from .diffusion import ddim_update, eps_from_x0, renoise
-from ..options import Anything, Choice, Int, Real
+from ..checks.options import Anything, Choice, Int, Real
 
 OPTIMIZERS = ("gd", "adam")
 OPTIONS = {"t_star": Int(1, lambda c: c["T"] - 1), "warm_start": Int(0), "steps": Int(1),

@@ -28,9 +28,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from ..checkpoints import (CheckpointError, check_trained_on, prior_fingerprint, read_verified,
-                           save_atomic, shipped_path)
-from ..checks import check_generator, check_generator_on, check_positive_int, conform, dtype_of
+from ..files.checkpoints import CheckpointError, check_trained_on, prior_fingerprint, read_verified, save_atomic, shipped_path
+from ..checks.values import check_generator, check_generator_on, check_positive_int, conform, dtype_of
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
 

@@ -16,7 +16,7 @@ them.  It is three layers, each usable alone:
 ``step_through`` also takes a trained sampler (anything with ``.iterate(y, n, generator=,
 problem=)``, e.g. ``pt.ud2m.pretrained(...)``) in place of a method name.  ``steps.py`` holds
 the small helpers that read a ``Step`` (captions, CPU copies, the start of the correction
-arrows).  ``posterior_tutor.widgets`` is the same API under its older name.
+arrows).  ``posterior_tutor.viz`` is the same API under its older name.
 
     import posterior_tutor as pt
     gmm = pt.toy.ring_of_gaussians(); den = gmm.denoiser()

@@ -71,7 +71,7 @@ def _equal(a, b) -> bool:
 
 def _option_knobs(method: str, knobs: dict, options: dict, den):
     """Knobs of a method called by name: options of ``pt.iterate``, checked up front."""
-    from ..options import check_options
+    from ..checks.options import check_options
     from ..samplers.base import get_method, options_of
     defaults = options_of(method)
     unknown = [k for k in knobs if k not in defaults]

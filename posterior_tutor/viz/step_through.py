@@ -14,7 +14,7 @@ trained sampler's own ``iterate`` the same way.
     gmm = pt.toy.ring_of_gaussians(); den = gmm.denoiser()
     prob = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), 0.3)
     y = prob.measure(gmm.sample(1)[0])
-    pt.widgets.step_through("diffpir", den, prob, y, n=200, density="exact")
+    pt.viz.step_through("diffpir", den, prob, y, n=200, density="exact")
 """
 from __future__ import annotations
 

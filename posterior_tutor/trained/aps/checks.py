@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from ...checks import check_positive_int
-from ...options import Anything, Choice, Flag, Int, Real
+from ...checks.values import check_positive_int
+from ...checks.options import Anything, Choice, Flag, Int, Real
 from ..base import check_training_set
 from .elbo import PRIORS, elbo_weights
 from .flows import VECTOR_FLOWS

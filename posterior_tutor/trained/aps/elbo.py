@@ -28,7 +28,7 @@ import math
 
 import torch
 
-from ...checks import check_generator
+from ...checks.values import check_generator
 from ...denoisers import Denoiser
 from ...schedules import VPSchedule, randn
 

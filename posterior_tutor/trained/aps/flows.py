@@ -35,8 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import (ActNorm, ChannelCoupling, CheckerboardCoupling, ConditionalAffine, Permute,
-                     Squeeze)
+from .layers import ActNorm, ChannelCoupling, CheckerboardCoupling, ConditionalAffine, Permute, Squeeze
 
 __all__ = ["VECTOR_FLOWS", "VectorFlow", "ImageFlow", "build_flow", "std_normal_log_prob"]
 

@@ -25,14 +25,13 @@ from pathlib import Path
 
 import torch
 
-from ...checkpoints import load_state, read_checkpoint
-from ...checks import conform, dtype_of
+from ...files.checkpoints import load_state, read_checkpoint
+from ...checks.values import conform, dtype_of
 from ...denoisers import Denoiser
 from ...operators import InverseProblem
 from ...samplers.base import Step
 from ...schedules import randn
-from ..base import (TrainedSampler, check_format, check_prior, check_problem, read_shipped,
-                    save_trained, y_as_image)
+from ..base import TrainedSampler, check_format, check_prior, check_problem, read_shipped, save_trained, y_as_image
 from ..shipped import entry, names
 from ..shipped import shipped_problem as _shipped_problem
 from .flows import build_flow, std_normal_log_prob
@@ -170,7 +169,7 @@ def pretrained(name: str, den: Denoiser | None = None, check: bool = True,
     """A shipped flow (``data/aps_mnist_<task>/flow.pt``, sha256-checked against its model card)
     on the shipped MNIST prior ``den`` it was trained on (loaded when not given), with its
     problem."""
-    from ...checkpoints import pretrained as pretrained_prior
+    from ...files.checkpoints import pretrained as pretrained_prior
     row = entry("aps", name)
     prob = _shipped_problem("aps", name)
     path, ckpt, card = read_shipped(row.folder, row.filename, f"APS flow {name}", check)

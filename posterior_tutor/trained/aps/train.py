@@ -25,15 +25,14 @@ from contextlib import contextmanager
 
 import torch
 
-from ...checks import check_generator, conform, finite_or_raise
+from ...checks.values import check_generator, conform, finite_or_raise
 from ...denoisers import Denoiser, parameters_of
 from ...nets import seeded_init
 from ...operators import InverseProblem
-from ...options import check_options, refuse_unknown
-from ...progress import bar
+from ...checks.options import check_options, refuse_unknown
+from ...runtime.progress import bar
 from ..base import y_as_image
-from .checks import (IMAGE_DEFAULTS, TRAIN_OPTIONS, VECTOR_DEFAULTS, check_merged_options,
-                     check_training_inputs)
+from .checks import IMAGE_DEFAULTS, TRAIN_OPTIONS, VECTOR_DEFAULTS, check_merged_options, check_training_inputs
 from .elbo import prior_term
 from .flows import std_normal_log_prob
 from .sampler import APSSampler

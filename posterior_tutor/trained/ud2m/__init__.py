@@ -17,10 +17,8 @@ One file per role, each opening with its equations and departures:
     checks.py         input checks
 Measurements, sweeps and histories: docs/notes/ud2m.md.
 """
-from .adapters import (AdaptedDenoiser, LoRA, ResidualMLP, adaptable_layers, add_lora,
-                       default_lora_layers, merge_lora, merged_layer)
-from .block import (BlockStep, block_levels, combined_quadratic, data_prox, initial_estimate,
-                    unfolded_block)
+from .adapters import AdaptedDenoiser, LoRA, ResidualMLP, adaptable_layers, add_lora, default_lora_layers, merge_lora, merged_layer
+from .block import BlockStep, block_levels, combined_quadratic, data_prox, initial_estimate, unfolded_block
 from ..base import y_as_image
 from .discriminator import Discriminator, discriminator_features, discriminator_loss
 from .losses import draw_time, measure_batch, problem_for_batch, sampler_loss

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from ...checkpoints import CheckpointError
+from ...files.checkpoints import CheckpointError
 from ...denoisers import Denoiser
 from ...nets import time_embedding
 

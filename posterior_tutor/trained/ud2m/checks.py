@@ -2,7 +2,7 @@
 to do, before any network runs (no equations here; ``train.py`` uses them)."""
 from __future__ import annotations
 
-from ...checks import check_positive_int
+from ...checks.values import check_positive_int
 from ...operators import InverseProblem
 from ..base import check_training_set, y_as_image
 

@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ...checkpoints import CheckpointError, read_checkpoint
-from ...checks import conform
+from ...files.checkpoints import CheckpointError, read_checkpoint
+from ...checks.values import conform
 from ...denoisers import Denoiser, parameters_of
 from ...operators import InverseProblem
 from ...samplers.base import Step
@@ -217,7 +217,7 @@ def pretrained(name: str = "mnist-random-inpainting", den: Denoiser | None = Non
     Its default problem is its training task at sigma = 0.05 (random inpainting: one random 50% mask,
     seed 0); pass ``problem=`` to ``sample`` for your own mask or operator.  ``den``: the shipped
     MNIST prior (loaded when not given; another prior is refused)."""
-    from ...checkpoints import pretrained as pretrained_prior
+    from ...files.checkpoints import pretrained as pretrained_prior
     row = entry("ud2m", name)
     path, ckpt, card = read_shipped(row.folder, row.filename, f"UD2M sampler {name}")
     den = den if den is not None else pretrained_prior("mnist", device)

@@ -9,7 +9,7 @@ lambda = exp(l), l = 0 at start.  Each step alternates one discriminator update
 
 on a batch of clean signals with fresh measurements, one outer time per batch.  ``continue_from``
 starts at a trained sampler's adapters (a warm restart); ``checkpoint=`` makes a run resumable
-(``posterior_tutor.run_checkpoint``).
+(``posterior_tutor.files.run_checkpoint``).
 
 Defaults.  Paper: K = N = 3, eta = 0.8, LoRA rank 5 on attention, AdamW lr 1e-4 (wd 0.01), batch
 32, adversarial weight 1, LPIPS 0.1, R1 0.01 (MNIST).  Here: vectors lr 1e-3, batch 256, 500
@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import torch
 
-from ...checks import check_generator, conform, dtype_of, finite_or_raise
+from ...checks.values import check_generator, conform, dtype_of, finite_or_raise
 from ...denoisers import Denoiser, parameters_of
 from ...nets import seeded_init
 from ...operators import InverseProblem
-from ...options import Anything, Choice, Flag, Int, Real, check_options, refuse_unknown
-from ...progress import bar
-from ...run_checkpoint import as_run_checkpoint, ud2m_parts, ud2m_settings
+from ...checks.options import Anything, Choice, Flag, Int, Real, check_options, refuse_unknown
+from ...runtime.progress import bar
+from ...files.run_checkpoint import as_run_checkpoint, ud2m_parts, ud2m_settings
 from . import losses
 from .checks import check_lpips, check_objects, check_training_inputs, y_width
 from .discriminator import Discriminator, discriminator_features, discriminator_loss
@@ -95,11 +95,11 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
                lambda are copied (``init`` itself is not changed) and its training curve is
                continued; rank and adapted layers must match (default: init's layers), K and N
                may differ.  The learning rate starts a fresh cosine decay (a warm restart).
-    progress : tqdm bar (None: on, except under pytest; ``posterior_tutor.progress``).
+    progress : tqdm bar (None: on, except under pytest; ``posterior_tutor.runtime.progress``).
     checkpoint, checkpoint_every : a folder (or a ``RunCheckpoint``) for a resumable run: every
                ``checkpoint_every`` steps ``folder/last.pt`` holds the whole training state; called
                again with the same folder and settings, training resumes there and ends with the
-               weights of an uninterrupted run (``posterior_tutor.run_checkpoint``; needs
+               weights of an uninterrupted run (``posterior_tutor.files.run_checkpoint``; needs
                ``generator``).  Other settings than the run started with are refused.
     """
     refuse_unknown("ud2m.train", unknown, TRAIN_OPTIONS)

@@ -7,7 +7,7 @@
 sigma = 0.05) and runs every method that exists for the task on that same ``y``, with the
 benchmark's options (``bench_images.method_runners``: DPS with 1000 steps, DiffPIR, DAPS, LATINO,
 Spin zero-shot; UD2M and APS where a sampler ships for the task).  The result is a dict of small
-float16 tensors and numbers, as ``pt.stored.run`` keeps it, so a chapter reads the heavy
+float16 tensors and numbers, as ``pt.files.stored.run`` keeps it, so a chapter reads the heavy
 references (DPS-1000) from a stored run instead of recomputing them.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from . import bench_images, metrics, tasks
+from .. import metrics, tasks
+from . import images as bench_images
 
 #: the methods of the course, in the order of the chapters
 METHODS = ("dps", "diffpir", "daps", "spin", "latino", "ud2m", "aps")

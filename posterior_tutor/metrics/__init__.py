@@ -52,13 +52,11 @@ from dataclasses import dataclass, field
 import torch
 
 from .calibration import interval_coverage_of_exact, pit_histogram, rank_coverage
-from .checks import check_generator
+from ..checks.values import check_generator
 # the LPIPS backbone lives in lpips_backbone.py; its cache and download helpers stay reachable
 # here as before (metrics._lpips_model, ._LPIPS_MODELS, ._backbone_checkpoint, ...)
-from .lpips_backbone import (_LPIPS_FAILURES, _LPIPS_MIN_SIDE, _LPIPS_MODELS,  # noqa: F401
-                             LPIPSWeightsUnavailable, _backbone_checkpoint, _check_net,
-                             _lpips_model, lpips_available)
-from .options import Int, Real, check_option
+from .lpips_backbone import _LPIPS_FAILURES, _LPIPS_MIN_SIDE, _LPIPS_MODELS, LPIPSWeightsUnavailable, _backbone_checkpoint, _check_net, _lpips_model, lpips_available
+from ..checks.options import Int, Real, check_option
 
 __all__ = [
     "psnr", "ssim", "lpips", "lpips_available", "LPIPSWeightsUnavailable",

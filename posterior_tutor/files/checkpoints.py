@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
-from .denoisers import EpsNetDenoiser
-from .safe_io import CheckpointError, read_card, verify, write
-from .safe_io import load as load_file
-from .schedules import VPSchedule
+from ..denoisers import EpsNetDenoiser
+from ..runtime.config import REPO_ROOT
+from .safe import CheckpointError, read_card, verify, write
+from .safe import load as load_file
+from ..schedules import VPSchedule
 
 PRETRAINED = ("digits", "mnist")
 
@@ -83,7 +84,7 @@ def load_prior(path, check: bool = True):
     ckpt, card = read_verified(path, check)
     cfg = ckpt["config"]
     shape = tuple(ckpt["shape"])
-    from .nets import UNet
+    from ..nets import UNet
     net = UNet(shape[0], channels=tuple(cfg["channels"]), attention=cfg["attention"],
                dropout=cfg["dropout"])
     load_state(net, ckpt["ema"], path)
@@ -128,7 +129,7 @@ def check_trained_on(den, shape, fingerprint, path) -> None:
 def checkpoint_dir() -> Path:
     """The shipped checkpoints: ``data/`` of the repository (or POSTERIOR_TUTOR_CHECKPOINTS)."""
     env = os.environ.get("POSTERIOR_TUTOR_CHECKPOINTS")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data"
+    return Path(env).expanduser() if env else REPO_ROOT / "data"
 
 
 def shipped_path(folder: str, filename: str, what: str, retrain: str | None = None) -> Path:

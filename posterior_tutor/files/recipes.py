@@ -8,7 +8,7 @@ what it makes::
      "args": {"task": "sr4", "steps": 900, "lr": 0.001, "K": 5, "N": 3, ...},
      "then": "ud2m_mnist_sr4_continue.json"}
 
-``--recipe FILE`` on a training command (``python -m posterior_tutor.train``,
+``--recipe FILE`` on a training command (``python -m posterior_tutor.priors.train``,
 ``scripts/train_ud2m_mnist.py``, ``scripts/train_aps_mnist.py``) takes its settings from the file;
 flags given on the command line override them, and the model card records the recipe with what
 was overridden, so a card says which recipe made its weights.
@@ -19,8 +19,10 @@ import argparse
 import json
 from pathlib import Path
 
+from ..runtime.config import REPO_ROOT
+
 #: where the shipped checkpoints' recipes live
-RECIPE_DIR = Path(__file__).resolve().parents[1] / "scripts" / "recipes"
+RECIPE_DIR = REPO_ROOT / "scripts" / "recipes"
 
 
 class RecipeError(ValueError):

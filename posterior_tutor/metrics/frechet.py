@@ -26,7 +26,7 @@ Reading the numbers:
 
 Train a classifier (and write ``classifier.pt`` + ``model_card.json`` with accuracy and floors):
 
-    python -m posterior_tutor.frechet --data mnist --out data/classifiers/mnist
+    python -m posterior_tutor.metrics.frechet --data mnist --out data/classifiers/mnist
 """
 from __future__ import annotations
 
@@ -42,10 +42,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checks import check_generator
-from .checkpoints import (CheckpointError, checkpoint_dir, file_sha256, load_state, read_verified,
-                          save_atomic, shipped_path)
-from .safe_io import read_card, write_card
+from ..checks.values import check_generator
+from ..files.checkpoints import CheckpointError, checkpoint_dir, file_sha256, load_state, read_verified, save_atomic, shipped_path
+from ..files.safe import read_card, write_card
 
 __all__ = ["DigitClassifier", "train_classifier", "accuracy", "frechet_distance",
            "frechet_distance_gaussian", "digit_frechet", "real_floor", "save_classifier",
@@ -300,7 +299,7 @@ def classifier(name: str = "mnist") -> DigitClassifier:
     if name not in SHIPPED:
         raise ValueError(f"unknown classifier {name!r}; shipped: {', '.join(SHIPPED)}.")
     path = shipped_path(f"classifiers/{name}", "classifier.pt", f"{name} classifier",
-                        retrain=f"python -m posterior_tutor.frechet --data {name} "
+                        retrain=f"python -m posterior_tutor.metrics.frechet --data {name} "
                                 f"--out data/classifiers/{name}")
     return load_classifier(path)
 
@@ -310,7 +309,7 @@ def classifier(name: str = "mnist") -> DigitClassifier:
 # =================================================================================================
 def split_images(name: str, root=None):
     """(train images, train labels, held-out images, held-out labels) of a shipped data set."""
-    from . import data
+    from .. import data
     spec = SPLITS[name]
     x, y = data.load(name, split=spec["split"], root=root, labels=True)
     (a, b), (c, d) = spec["train"], spec["heldout"]
@@ -325,7 +324,7 @@ def noise_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
 
 def floors(name: str, clf: DigitClassifier, root=None) -> dict:
     """The real-vs-real floors of SPLITS[name] and the noise-vs-held-out reference."""
-    from . import data
+    from .. import data
     spec = SPLITS[name]
     x = data.load(name, split=spec["split"], root=root)
     out = {}
@@ -362,9 +361,9 @@ NOTES = {
 
 def main(argv=None) -> None:
     import argparse
-    from .nets import count_parameters
-    from .train import hardware
-    p = argparse.ArgumentParser(prog="python -m posterior_tutor.frechet",
+    from ..nets import count_parameters
+    from ..priors.train import hardware
+    p = argparse.ArgumentParser(prog="python -m posterior_tutor.metrics.frechet",
                                 description="Train the digit classifier whose features define the "
                                 "Frechet distance; writes classifier.pt and model_card.json "
                                 "(held-out accuracy, real-vs-real floors).")
@@ -395,7 +394,7 @@ def main(argv=None) -> None:
             "batch": a.batch, "lr": a.lr, "seed": a.seed, "max_shift": spec["shift"],
             "wall_seconds": info["wall_seconds"], "final_loss": info["final_loss"],
             "hardware": hardware(), "torch": torch.__version__,
-            "command": "python -m posterior_tutor.frechet " + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": "python -m posterior_tutor.metrics.frechet " + " ".join(sys.argv[1:] if argv is None else argv),
             "floors": floors(a.data, clf, a.data_root),
             "note": NOTES[a.data]}
     path = save_classifier(clf, a.out, card)

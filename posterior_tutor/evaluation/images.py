@@ -1,6 +1,6 @@
 """The image half of the benchmark: every sampler on the MNIST tasks, measured side by side.
 
-    rows = run_image_suite(fast=True)            # also: python -m posterior_tutor.bench --images
+    rows = run_image_suite(fast=True)            # also: python -m posterior_tutor.evaluation.bench --images
 
 For each task of ``pt.tasks`` (sigma = 0.05) and each method, on held-out MNIST digits (test[8000:],
 not seen by the prior; samples of the prior when MNIST is not installed): PSNR and SSIM of single
@@ -13,11 +13,11 @@ CPU that reading is only honest in a fresh process: after the first method, PyTo
 malloc keep freed memory and hand it to the next method without the resident set growing.  So with
 ``memory="fresh"`` (the default on CPU in full mode) each row's peak comes from one sampling call
 (first held-out image, the row's number of samples, fast-mode step counts: the peak is per step,
-not per run; a trained sampler's own weights count) in a new Python process (``python -m posterior_tutor.bench_images --peak-memory``).
+not per run; a trained sampler's own weights count) in a new Python process (``python -m posterior_tutor.evaluation.images --peak-memory``).
 
 Methods: the registered zero-shot samplers with image options below, the trained samplers that
 ship for a task (UD2M, APS: ``trained_runners``, from the table in ``trained/shipped.py``), and, with ``peer=True``, deepinv's DPS and DiffPIR on the
-same prior and problem (``posterior_tutor.peer``).
+same prior and problem (``posterior_tutor.evaluation.peer``).
 """
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 
 import torch
 
-from . import metrics, tasks
-from .config import fast_mode
-from .evaluation import evaluate_images
-from .samplers import methods, sample
-from .trained.shipped import KINDS as TRAINED_KINDS
+from .. import metrics, tasks
+from ..runtime.config import fast_mode
+from .held_out import evaluate_images
+from ..samplers import methods, sample
+from ..trained.shipped import KINDS as TRAINED_KINDS
 
 #: zero-shot options on 32x32 images per method: (full mode, fast mode).  PnP-ULA is left out: its
 #: thousands of steps at a small noise level are a 2D lesson (chapter 02), not an image sampler.
@@ -120,7 +120,7 @@ class PeakMemory:
 def test_images(n: int, den, seed: int = 0) -> tuple[torch.Tensor, str]:
     """n held-out MNIST digits (test[8000:]), or prior samples when MNIST is not installed;
     returns them with a label saying which (``HELD_OUT`` or ``PRIOR_TRUTH``)."""
-    from .data import DataUnavailable, load
+    from ..data import DataUnavailable, load
     try:
         return load("mnist", split="test")[8000:8000 + n], HELD_OUT
     except DataUnavailable:
@@ -135,8 +135,8 @@ def trained_runners(kind: str, task: str, den) -> dict:
     with its training task, since its operator enters only through the prox).  Each is loaded
     with ``pt.trained.pretrained`` and called like any sampler; what it calls of the diffusion
     network lands on ``den``'s counters (``trained/base.py``)."""
-    from .trained import pretrained
-    from .trained.shipped import serving
+    from ..trained import pretrained
+    from ..trained.shipped import serving
     runs = {}
     for suffix, name in serving(kind, task).items():
         sampler = pretrained(kind, name, den)
@@ -215,7 +215,7 @@ def peak_memory_here(task: str, label: str, n: int, device="cpu") -> float:
     """Peak memory (MB) that the row ``label`` adds on ``task`` to a process holding the prior:
     building the method (a trained sampler's own weights) and one sampling call (first held-out
     image, n samples, fast-mode options).  Honest on the CPU only in a fresh process."""
-    from .checkpoints import pretrained
+    from ..files.checkpoints import pretrained
     den = pretrained("mnist", device)
     den.clip = 1.0
     x = test_images(1, den)[0][0].to(den.device)
@@ -235,7 +235,7 @@ def peak_memory_here(task: str, label: str, n: int, device="cpu") -> float:
 
 def peak_memory_fresh(task: str, label: str, n: int, device="cpu", timeout: float = 600) -> float:
     """``peak_memory_here`` in a new Python process (one torch thread, like the suite's runs)."""
-    cmd = [sys.executable, "-m", "posterior_tutor.bench_images", "--peak-memory", task, label,
+    cmd = [sys.executable, "-m", "posterior_tutor.evaluation.images", "--peak-memory", task, label,
            str(n), str(device)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
@@ -253,7 +253,7 @@ def run_image_suite(fast: bool | None = None, task_names=None, method_names=None
     memory : "inline" (peak during the measured runs, this process) or "fresh" (one call in a
              new process per row, see the module docstring); default: "fresh" on CPU in full
              mode, else "inline" (CUDA's max-allocated counter is exact in-process)."""
-    from .checkpoints import pretrained
+    from ..files.checkpoints import pretrained
     fast = fast_mode() if fast is None else fast
     den = pretrained("mnist", device)
     den.clip = 1.0
@@ -362,9 +362,9 @@ def write(rows: list[ImageRow], out, machine: str, memory: str = "inline",
     plt.close(fig)
 
 
-if __name__ == "__main__":      # python -m posterior_tutor.bench_images --peak-memory TASK LABEL N DEVICE
+if __name__ == "__main__":      # python -m posterior_tutor.evaluation.images --peak-memory TASK LABEL N DEVICE
     if len(sys.argv) != 6 or sys.argv[1] != "--peak-memory":
-        sys.exit("usage: python -m posterior_tutor.bench_images --peak-memory TASK LABEL N DEVICE")
+        sys.exit("usage: python -m posterior_tutor.evaluation.images --peak-memory TASK LABEL N DEVICE")
     torch.set_num_threads(1)
     _task, _label, _n, _dev = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
     print(json.dumps({"peak_mb": peak_memory_here(_task, _label, _n, _dev)}))

@@ -2,7 +2,7 @@
 evaluations) read from a named file by default and recomputed behind one visible switch.
 
     RECOMPUTE = False                                    # the switch at the top of a chapter
-    ref = pt.stored.run("ch03_dps_mnist", lambda: {"xs": heavy()}, recompute=RECOMPUTE,
+    ref = pt.files.stored.run("ch03_dps_mnist", lambda: {"xs": heavy()}, recompute=RECOMPUTE,
                         command="set RECOMPUTE = True in chapter 03 and run it")
 
 ``run`` returns the stored dict when ``data/runs/<name>.pt`` exists and ``recompute`` is False,
@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import safe_io
+from . import safe as safe_io
+from ..runtime.config import REPO_ROOT
 
 __all__ = ["run", "path_of", "runs_dir"]
 
@@ -29,7 +30,7 @@ __all__ = ["run", "path_of", "runs_dir"]
 def runs_dir() -> Path:
     """``data/runs/`` of the repository, or POSTERIOR_TUTOR_RUNS when set."""
     env = os.environ.get("POSTERIOR_TUTOR_RUNS")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data" / "runs"
+    return Path(env).expanduser() if env else REPO_ROOT / "data" / "runs"
 
 
 def path_of(name: str) -> Path:
@@ -40,7 +41,7 @@ def path_of(name: str) -> Path:
 
 def _display(path: Path) -> str:
     try:
-        return str(path.relative_to(Path(__file__).resolve().parent.parent))
+        return str(path.relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, file_sha256, load_state, save_atomic
-from .denoisers import EpsNetDenoiser
-from .progress import bar, wanted
-from .recipes import parse_with_recipe
-from .safe_io import changed_settings, read_card, read_latest, write, write_card
-from .schedules import VPSchedule
+from ..files.checkpoints import CheckpointError, file_sha256, load_state, save_atomic
+from ..denoisers import EpsNetDenoiser
+from ..runtime.progress import bar, wanted
+from ..files.recipes import parse_with_recipe
+from ..files.safe import changed_settings, read_card, read_latest, write, write_card
+from ..schedules import VPSchedule
 
 
 def dsm_loss(net, x0: torch.Tensor, sched: VPSchedule, generator=None) -> torch.Tensor:
@@ -47,7 +47,7 @@ def train_denoiser(net: torch.nn.Module, data: torch.Tensor, sched: VPSchedule |
     """Fit ``net`` (an eps predictor) to ``data`` (N, ...) by DSM; returns (denoiser, losses).
 
     The returned denoiser wraps the EMA copy of the network.  ``progress``: a tqdm bar (None: on,
-    except under pytest; see ``posterior_tutor.progress``)."""
+    except under pytest; see ``posterior_tutor.runtime.progress``)."""
     if not torch.isfinite(data).all():
         raise ValueError("training data contains NaN or Inf values.")
     if data.ndim == 4:  # images: the schedule assumes data scaled to [-1, 1]
@@ -75,7 +75,7 @@ def train_denoiser(net: torch.nn.Module, data: torch.Tensor, sched: VPSchedule |
 
 
 # =================================================================================================
-# Image priors: the training command (python -m posterior_tutor.train), checkpoints, resume, DDP
+# Image priors: the training command (python -m posterior_tutor.priors.train), checkpoints, resume, DDP
 # =================================================================================================
 # One step draws the *global* batch (indices, t, eps) from a generator seeded by (seed, step), so
 #   * resuming from a checkpoint continues exactly the same run (no RNG state to save), and
@@ -109,7 +109,7 @@ class TrainConfig:
 
 
 def load_training_images(cfg: TrainConfig) -> torch.Tensor:
-    from . import data
+    from .. import data
     x = data.load(cfg.data, split=cfg.split, root=cfg.data_root, size=cfg.size)
     if cfg.subset:
         start, stop = (int(v) if v else None for v in cfg.subset.split(":"))
@@ -152,7 +152,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def build_unet(cfg: TrainConfig, in_ch: int = 1):
-    from .nets import UNet
+    from ..nets import UNet
     return UNet(in_ch, channels=tuple(cfg.channels), attention=cfg.attention, dropout=cfg.dropout)
 
 
@@ -248,7 +248,7 @@ def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losse
     path = out / "prior.pt"
     save_atomic({"format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(cfg),
                   "shape": list(x.shape[1:]), "ema": ema.state_dict()}, path)
-    from .nets import count_parameters
+    from ..nets import count_parameters
     card = {"sha256": file_sha256(path), "data": cfg.data, "split": cfg.split, "subset": cfg.subset,
             "n_train": int(x.shape[0]), "shape": list(x.shape[1:]), "steps": cfg.steps,
             "batch": cfg.batch, "seed": cfg.seed, "processes": world, "device": device,
@@ -257,7 +257,7 @@ def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losse
             "parameters": count_parameters(ema), "size_bytes": path.stat().st_size,
             "final_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 4) if losses else None,
             "torch": torch.__version__,
-            "command": "python -m posterior_tutor.train " + " ".join(sys.argv[1:]),
+            "command": "python -m posterior_tutor.priors.train " + " ".join(sys.argv[1:]),
             "recipe": recipe, "config": dataclasses.asdict(cfg)}
     old = out / "model_card.json"
     if old.exists():  # keep metrics that an evaluation added earlier only if the weights match
@@ -271,9 +271,9 @@ def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losse
 
 
 def build_parser():
-    """The command line of ``python -m posterior_tutor.train`` (one flag per TrainConfig field)."""
+    """The command line of ``python -m posterior_tutor.priors.train`` (one flag per TrainConfig field)."""
     import argparse
-    p = argparse.ArgumentParser(prog="python -m posterior_tutor.train",
+    p = argparse.ArgumentParser(prog="python -m posterior_tutor.priors.train",
                                 description="Train a diffusion prior (eps-prediction UNet, DSM, "
                                 "EMA) on an image data set; resumes from OUT/last.pt if present. "
                                 "Runs under torchrun --nproc_per_node=N as well (DDP).")

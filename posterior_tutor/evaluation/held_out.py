@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from . import metrics
+from .. import metrics
 
 
 def image_scores(samples: torch.Tensor, x: torch.Tensor, with_lpips: bool = False) -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .safe_io import CheckpointError, changed_settings, content_sha256, read_latest, write
+from .safe import CheckpointError, changed_settings, content_sha256, read_latest, write
 
 FORMAT = "posterior_tutor.run/1"
 

@@ -1,7 +1,7 @@
 """The benchmark: every registered sampler side by side, measured in one run on one machine.
 
-    python -m posterior_tutor.bench            # full mode
-    python -m posterior_tutor.bench --fast     # small slice (also when POSTERIOR_TUTOR_FAST=1 or CI)
+    python -m posterior_tutor.evaluation.bench            # full mode
+    python -m posterior_tutor.evaluation.bench --fast     # small slice (also when POSTERIOR_TUTOR_FAST=1 or CI)
 
 Toy suite (exact posteriors): for the 2D bimodal problem and the d = 16, rank-4 problem, each
 method's sliced Wasserstein distance to exact posterior samples, as a multiple of the exact-sampling
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
-from . import toy
-from .config import fast_mode
-from .metrics import sliced_wasserstein
-from .samplers import methods, sample
-from .schedules import VPSchedule
+from .. import toy
+from ..runtime.config import fast_mode
+from ..metrics import sliced_wasserstein
+from ..samplers import methods, sample
+from ..schedules import VPSchedule
 
 #: options per method: (full mode, fast mode)
 TOY_OPTIONS = {
@@ -86,7 +86,7 @@ def timed_sample(name, den, prob, y, n, generator=None, **options):
 def trained_ud2m_sample(tp, den, n, fast, seed):
     """UD2M trained on the toy problem in this run (its training time goes into the label), then
     timed like the zero-shot samplers: (samples, Cost, label)."""
-    from .unfolding import train
+    from ..trained.ud2m import train
     opts = dict(TOY_UD2M, steps=TOY_UD2M["steps"] // 4 if fast else TOY_UD2M["steps"])
     xs_train = tp.prior.sample(20000, generator=torch.Generator().manual_seed(seed + 2))
     start = time.perf_counter()
@@ -164,7 +164,7 @@ def write(rows: list[Row], out: Path) -> None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m posterior_tutor.bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m posterior_tutor.evaluation.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fast", action="store_true", help="small slice (default in CI)")
     ap.add_argument("--n", type=int, default=None, help="samples per method")
@@ -188,7 +188,8 @@ def main(argv=None) -> None:
         if args.threads < 1:
             ap.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    from . import bench_images, tasks
+    from .. import tasks
+    from . import images as bench_images
     known = set(methods()) | set(bench_images.TRAINED_KINDS)
     unknown = set(args.methods or []) - known
     if unknown:
@@ -209,7 +210,7 @@ def main(argv=None) -> None:
             fast=fast, task_names=args.tasks, method_names=args.methods, n_images=args.images,
             n_samples=args.samples, peer=not args.no_peer, device=device, memory=args.memory)
         memory = args.memory or ("fresh" if device == "cpu" and not fast else "inline")
-        command = "python -m posterior_tutor.bench " + " ".join(
+        command = "python -m posterior_tutor.evaluation.bench " + " ".join(
             sys.argv[1:] if argv is None else argv)
         bench_images.write(image_rows, args.out, machine_description(), memory, command)
         print(bench_images.to_markdown(image_rows))

@@ -24,8 +24,8 @@ import warnings
 import torch
 
 from . import prox as _batched
-from .checks import check_float, check_generator
-from .schedules import randn
+from ..checks.values import check_float, check_generator
+from ..schedules import randn
 
 
 class Operator:

@@ -1,8 +1,8 @@
 """Evaluate a trained prior and write its model card (``README.md`` + ``samples.png``).
 
-    python -m posterior_tutor.model_card data/mnist_prior --data mnist
+    python -m posterior_tutor.evaluation.model_card data/mnist_prior --data mnist
 
-Quality number: the Frechet distance (``posterior_tutor.frechet``) between prior samples and the
+Quality number: the Frechet distance (``posterior_tutor.metrics.frechet``) between prior samples and the
 held-out real images, in the feature space of the project's own digit classifier, printed next
 to the real-vs-real floors recorded in that classifier's card (same set sizes).  The samples come
 from the deterministic DDIM sampler (eta = 0) with 100 steps unless told otherwise.  The numbers
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from . import frechet
-from .checkpoints import load_prior
-from .safe_io import read_card, write_card as write_card_file
+from ..metrics import frechet
+from ..files.checkpoints import load_prior
+from ..files.safe import read_card, write_card as write_card_file
 
 
 def prior_samples(den, n: int, steps: int, eta: float, seed: int, batch: int = 500) -> torch.Tensor:
-    from .samplers import sample
+    from ..samplers import sample
     g = torch.Generator().manual_seed(seed)
     parts = [sample("ddpm", den, None, None, n=min(batch, n - i), steps=steps, eta=eta, generator=g)
              for i in range(0, n, batch)]
@@ -97,7 +97,7 @@ for evaluation). Load it with `pt.pretrained("{data}")` (sha256-checked,
 ## Quality
 
 Frechet distance in the 64-d feature space of the project's digit classifier
-(`data/classifiers/{data}`, see `posterior_tutor/frechet.py`; FID's Inception weights are not
+(`data/classifiers/{data}`, see `posterior_tutor/metrics/frechet.py`; FID's Inception weights are not
 available offline). Samples: {q['sampler']}, {q['sampling_seconds']} s for {q['n_samples']}.
 Lower is better; compare only at equal set sizes and with the same classifier.
 
@@ -112,13 +112,13 @@ Samples (left: `samples.png`) and training images (right: `real.png`):
 
 <img src="samples.png" width="45%"> <img src="real.png" width="45%">
 
-Regenerate this card: `python -m posterior_tutor.model_card data/{title} --data {data}`.
+Regenerate this card: `python -m posterior_tutor.evaluation.model_card data/{title} --data {data}`.
 """
 
 
 def main(argv=None) -> None:
     import argparse
-    p = argparse.ArgumentParser(prog="python -m posterior_tutor.model_card")
+    p = argparse.ArgumentParser(prog="python -m posterior_tutor.evaluation.model_card")
     p.add_argument("folder")
     p.add_argument("--data", required=True, choices=sorted(frechet.SHIPPED))
     p.add_argument("--n", type=int, default=None)

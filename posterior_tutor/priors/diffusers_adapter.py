@@ -1,6 +1,6 @@
 """Use a pretrained diffusers DDPM (a ``UNet2DModel`` and its scheduler) as a Denoiser.
 
-    from posterior_tutor.diffusers_adapter import DiffusersDenoiser
+    from posterior_tutor.priors.diffusers_adapter import DiffusersDenoiser
     den = DiffusersDenoiser.from_pretrained("google/ddpm-cifar10-32")   # or a local folder
     xs = pt.sample("dps", den, prob, y, n=4, steps=250)
 
@@ -27,7 +27,7 @@ The denoiser returns the unclipped Tweedie estimate.  diffusers' DDPMScheduler c
 [-1, 1] when ``clip_sample=True``; pass ``clip=1.0`` to do the same (the clamp blocks DPS
 gradients wherever it is active).
 ``sample_only(unet)`` wraps a UNet2DModel as a plain ``net(x_t, t) -> tensor`` module, so that
-``pt.train.train_denoiser`` can train one (see scripts/compare_unets.py).
+``pt.priors.train.train_denoiser`` can train one (see scripts/compare_unets.py).
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import torch
 
-from .denoisers import _NetDenoiser
-from .schedules import VPSchedule
+from ..denoisers import _NetDenoiser
+from ..schedules import VPSchedule
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 

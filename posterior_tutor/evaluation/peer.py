@@ -102,13 +102,13 @@ try:
     import deepinv as dinv
     from deepinv.models import Denoiser as _DinvDenoiser
 except ImportError as err:  # pragma: no cover - deepinv is a dependency
-    raise ImportError("posterior_tutor.peer needs deepinv (pip install deepinv): it runs deepinv's "
+    raise ImportError("posterior_tutor.evaluation.peer needs deepinv (pip install deepinv): it runs deepinv's "
                       "samplers on this package's priors.") from err
 
-from . import operators as O
-from .checks import check_generator, check_positive_int
-from .denoisers import Denoiser
-from .operators import InverseProblem
+from .. import operators as O
+from ..checks.values import check_generator, check_positive_int
+from ..denoisers import Denoiser
+from ..operators import InverseProblem
 
 METHODS = ("dps", "diffpir", "ddrm")
 

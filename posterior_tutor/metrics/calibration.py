@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from .options import Int, Real, check_option
+from ..checks.options import Int, Real, check_option
 
 
 def _pit_intervals(samples, x_true):

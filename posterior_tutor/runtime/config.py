@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+#: the checkout (or install prefix) that holds ``data/`` and ``scripts/`` beside the package
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def fast_mode() -> bool:

@@ -1,0 +1,5 @@
+"""Input checks shared by every sampler and trainer.
+
+- ``values``: tensors and generators (dtype rule, finiteness, positive counts, devices);
+- ``options``: one declarative check per option (type, range, finiteness), at the call.
+"""

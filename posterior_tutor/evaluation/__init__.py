@@ -1,0 +1,14 @@
+"""Measuring samplers: the held-out image evaluation, the benchmark and what it reports.
+
+    pt.evaluation.evaluate_images(xs, x_true)     # one held-out evaluation (held_out.py)
+    python -m posterior_tutor bench --fast         # the benchmark (bench.py: toy suite and CLI)
+
+- ``held_out``: PSNR/SSIM of samples and of their mean, LPIPS, coverages, s / sample;
+- ``bench``: the toy suite (sliced Wasserstein to the exact posterior) and the command line;
+- ``images``: the image suite on the MNIST tasks; ``memory``: peak-memory measurement;
+- ``peer``: deepinv's samplers on our prior and problems (the outside peer);
+- ``method_grid``: every method on the same digits; ``model_card``: a prior's evaluation card.
+"""
+from .held_out import evaluate_images, image_scores, mean_scores  # noqa: F401
+
+__all__ = ["evaluate_images", "image_scores", "mean_scores"]

@@ -1,0 +1,2 @@
+"""Run-time settings: the environment (fast mode, device: ``config``) and progress bars
+(``progress``)."""
