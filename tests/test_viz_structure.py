@@ -1,10 +1,12 @@
 """The shape of ``posterior_tutor.viz``: rendering stays free of widgets, functions fit on a
-screen, and the old name ``posterior_tutor.viz`` gives the same objects."""
+screen, and no old module name (widgets, unfolding, ...) stands beside the real homes."""
 import ast
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import posterior_tutor as pt
 
@@ -39,11 +41,14 @@ def test_viz_functions_and_files_are_short():
     assert not long, f"functions over 80 lines: {long}"
     big = [(f.name, n) for f in files if (n := len(f.read_text().splitlines())) > 320]
     assert not big, f"files over 320 lines: {big}"
-    assert len((VIZ.parent / "widgets.py").read_text().splitlines()) < 40
 
 
-def test_widgets_is_the_viz_api():
-    """Every public name of ``pt.viz`` is the very object ``pt.viz`` exports."""
-    assert set(pt.viz.__all__) == set(pt.viz.__all__)
-    for name in pt.viz.__all__:
-        assert getattr(pt.viz, name) is getattr(pt.viz, name), name
+def test_the_old_module_names_are_gone():
+    """No compatibility shims: the stepper lives in ``pt.viz``, UD2M in ``pt.ud2m``, APS in
+    ``pt.aps``; the old module names are not importable, so no reader meets two homes."""
+    import importlib
+    for old in ("widgets", "unfolding", "amortized", "ud2m_presets"):
+        with pytest.raises(ImportError):
+            importlib.import_module(f"posterior_tutor.{old}")
+        assert not (VIZ.parent / f"{old}.py").exists()
+

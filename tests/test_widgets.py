@@ -15,6 +15,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
 from posterior_tutor import viz as W  # noqa: E402
+from posterior_tutor.viz.steps import _correction_origin  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -92,13 +93,13 @@ def test_correction_arrows_start_at_recorded_point():
     step = types.SimpleNamespace(i=0, t=10, x=torch.tensor([[3.0, 3.0], [4.0, 4.0]]),
                                  x0=x0_prior + corr, phase="prox",
                                  extras={"correction": corr, "x0_prior": x0_prior})
-    start, vec = W._correction_origin(step, step.x.numpy())
+    start, vec = _correction_origin(step, step.x.numpy())
     assert np.allclose(start, x0_prior.numpy()) and np.allclose(vec, corr.numpy())
     before = torch.tensor([[9.0, 9.0], [8.0, 8.0]])
     step.extras = {"correction": corr, "before_correction": before}
-    assert np.allclose(W._correction_origin(step, step.x.numpy())[0], before.numpy())
+    assert np.allclose(_correction_origin(step, step.x.numpy())[0], before.numpy())
     step.extras = {"correction": corr}
-    assert np.allclose(W._correction_origin(step, step.x.numpy())[0], (step.x - corr).numpy())
+    assert np.allclose(_correction_origin(step, step.x.numpy())[0], (step.x - corr).numpy())
 
 
 def test_render_2d_with_gaussian_mixture():
@@ -409,7 +410,7 @@ def test_static_fallback_in_exported_html(tmp_path):
     pytest.importorskip("ipykernel")
     code = (
         "import base64, types, torch\n"
-        "from posterior_tutor import widgets as W\n"
+        "from posterior_tutor import viz as W\n"
         "def step(i):\n"
         "    g = torch.Generator().manual_seed(i)\n"
         "    x = torch.randn(30, 2, generator=g) * (1 + i)\n"

@@ -12,3 +12,12 @@
 from .held_out import evaluate_images, image_scores, mean_scores  # noqa: F401
 
 __all__ = ["evaluate_images", "image_scores", "mean_scores"]
+
+_SUBMODULES = ('held_out', 'bench', 'images', 'memory', 'peer', 'method_grid', 'model_card')
+
+
+def __getattr__(name):  # submodules load on first use: pt.evaluation.model_card
+    import importlib
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,3 +6,12 @@
 - ``recipes``: training recipes as files (``--recipe``);
 - ``stored``: the chapters' stored heavy runs (``pt.files.stored.run``).
 """
+
+_SUBMODULES = ('safe', 'checkpoints', 'run_checkpoint', 'recipes', 'stored')
+
+
+def __getattr__(name):  # submodules load on first use: pt.files.stored
+    import importlib
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
