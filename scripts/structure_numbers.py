@@ -4,15 +4,24 @@
     python scripts/structure_numbers.py [ROOT]      # ROOT: a checkout (default: this one)
 
 "Run back": a module of a lower layer importing a higher one.  Layers, low to high: the core
-(schedules, operators, denoisers, checks, ...), the zero-shot samplers (`samplers/`), the trained
-samplers (`trained/`, and the old `unfolding.py`, `amortized.py`), then the consumers (`viz/`,
-`widgets.py`, `bench*.py`, `evaluation.py`, `exercises/`, `model_card.py`, which samples a prior to grade it).
+(schedules, operators/, denoisers, toy, nets, data, tasks, metrics/, priors/, and the
+infrastructure: checks/, files/, runtime/), the zero-shot samplers (`samplers/`), the trained
+samplers (`trained/`), then the consumers (`viz/`, `evaluation/`, `exercises/`).  A checkout from
+before the packages (flat modules) is read with the same rule on its old names.
+
+Also: entries at the top of `posterior_tutor/`, the names the inverse problem goes by in the
+sampling entry points' signatures, the `pretrained` functions and the shipped-table constants.
 """
 from __future__ import annotations
 
 import ast
 import sys
 from pathlib import Path
+
+CONSUMERS = {"viz", "widgets", "bench", "bench_images", "evaluation", "exercises", "model_card",
+             "method_grid"}
+ENTRY_POINTS = {"sample", "iterate", "step_through", "sample_from"}
+
 
 def layer(mod: str) -> int:
     parts = mod.split(".")
@@ -21,8 +30,7 @@ def layer(mod: str) -> int:
         return 1
     if top in {"trained", "unfolding", "amortized", "ud2m_presets"}:
         return 2
-    if top in {"viz", "widgets", "bench", "bench_images", "evaluation", "exercises", "model_card",
-               "method_grid"}:
+    if top in CONSUMERS:
         return 3
     return 0
 
@@ -49,6 +57,7 @@ def resolve(name: str, node: ast.ImportFrom, is_pkg: bool) -> str:
 def main(argv=None) -> None:
     root = Path((argv or sys.argv[1:] or ["."])[0]).resolve()
     files, funcs, back = [], [], []
+    problem_names, pretrained, tables = set(), [], []
     for name, path in modules(root):
         text = path.read_text()
         files.append((len(text.splitlines()), str(path.relative_to(root))))
@@ -57,6 +66,14 @@ def main(argv=None) -> None:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 funcs.append((node.end_lineno - node.lineno + 1,
                               f"{path.relative_to(root)}:{node.name}"))
+                args = [a.arg for a in node.args.args + node.args.kwonlyargs]
+                if node.name in ENTRY_POINTS:
+                    problem_names.update(a for a in args if a in {"prob", "problem", "inverse_problem"})
+                if node.name == "pretrained":
+                    pretrained.append(f"{name}({', '.join(args)})")
+            if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id in {"SHIPPED", "PRETRAINED"} for t in node.targets):
+                tables.append(name)
             if isinstance(node, ast.ImportFrom):
                 target = resolve(name, node, path.name == "__init__.py")
                 targets = [target] + [f"{target}.{a.name}" for a in node.names]
@@ -71,6 +88,11 @@ def main(argv=None) -> None:
     print("largest functions:", ", ".join(f"{p} {n}" for n, p in funcs[:4]))
     print(f"functions over 80 lines: {sum(n > 80 for n, _ in funcs)}")
     print(f"import arrows that run back: {len(back)}" + ("".join(f"\n  {b}" for b in back)))
+    top = [p.name for p in (root / "posterior_tutor").iterdir() if p.name != "__pycache__"]
+    print(f"entries at the top of posterior_tutor/: {len(top)}")
+    print(f"names of the inverse problem in sample/iterate/step_through: {sorted(problem_names)}")
+    print(f"pretrained functions: {len(pretrained)}: " + "; ".join(pretrained))
+    print(f"SHIPPED/PRETRAINED constants: {len(tables)}: " + ", ".join(tables))
 
 
 if __name__ == "__main__":
