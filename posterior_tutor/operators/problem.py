@@ -13,6 +13,7 @@ signal; ``check_y`` validates a y and says what signal shape it measures.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -28,10 +29,17 @@ class InverseProblem:
         if not isinstance(operator, Operator):
             raise TypeError(f"operator must be a posterior_tutor.operators.Operator, "
                             f"got {type(operator).__name__}.")
-        sigma = float(sigma)
-        if not (sigma > 0 and math.isfinite(sigma)):
-            raise ValueError(f"the noise level sigma must be a finite number > 0, got {sigma}.")
-        self.operator, self.sigma = operator, sigma
+        self.operator = operator
+        self.sigma = sigma  # checked by the property below
+
+    @property
+    def sigma(self) -> float:
+        """The noise level: one finite float > 0, checked on every assignment."""
+        return self._sigma
+
+    @sigma.setter
+    def sigma(self, value) -> None:
+        self._sigma = noise_level(value)
 
     def __repr__(self):
         return f"InverseProblem({self.operator!r}, sigma={self.sigma:g})"
@@ -86,3 +94,27 @@ class InverseProblem:
     def prox_batched(self, z: torch.Tensor, y: torch.Tensor, rho) -> torch.Tensor:
         """The same with one measurement per sample, y of shape (n, *y_shape)."""
         return self.operator.prox_batched(z, y, rho, self.sigma)
+
+
+def noise_level(value) -> float:
+    """``value`` as the noise level sigma: one finite number > 0 (a Python or NumPy number, or a
+    tensor / array holding exactly one element); anything else raises naming sigma and the value."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and math.prod(shape) != 1:
+        raise ValueError(f"sigma must be one number, the same noise level for every entry of y; got "
+                         f"a {type(value).__name__} of shape {tuple(shape)}.  A per-measurement noise "
+                         "level is not supported: pass a float, e.g. sigma=0.05 (or whiten y and A "
+                         "by the noise level first, then pass sigma=1.0).")
+    if isinstance(value, bool) or not (shape is not None or isinstance(value, numbers.Real)):
+        raise TypeError(f"sigma (the noise level) must be a number > 0, e.g. sigma=0.05; got "
+                        f"{type(value).__name__} {value!r}.")
+    try:
+        sigma = float(value.reshape(-1)[0] if shape is not None else value)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"sigma (the noise level) must be a real number > 0, got {value!r} "
+                        f"({err}).") from None
+    if not (sigma > 0 and math.isfinite(sigma)):
+        raise ValueError(f"the noise level sigma must be a finite number > 0, got {sigma} (every "
+                         "sampler divides by sigma^2): pass the standard deviation of the noise "
+                         "in y, e.g. sigma=0.05.")
+    return sigma
