@@ -329,7 +329,7 @@ def test_saturation_prox_satisfies_optimality(op, shape, rho):
     x0 = randn(*shape, seed=22)
     y = op(x0[:1])[0] + sigma * randn(*op(x0[:1])[0].shape, seed=23)
     z = x0 + 0.5 * randn(*shape, seed=24)
-    r2 = O._per_sample(rho, z) ** 2
+    r2 = O.base._per_sample(rho, z) ** 2
 
     def grad_objective(x):
         xr = x.clone().requires_grad_(True)
