@@ -1,5 +1,6 @@
-"""Tests for posterior_tutor.metrics.frechet: the Frechet distance, the shipped digit classifiers, their
-checkpoints and the input checks.  MNIST tests need the MNIST test split locally
+"""Tests for posterior_tutor.metrics.frechet (the Frechet distance, loading the shipped digit
+classifiers, their checkpoints, the input checks), evaluation/classifier.py (the network, its
+accuracy, the splits) and scripts/train_classifier.py (the command).  MNIST tests need the MNIST test split locally
 (POSTERIOR_TUTOR_DATA or the cache); they are skipped without it."""
 import json
 import shutil
@@ -9,9 +10,10 @@ import pytest
 import torch
 
 from posterior_tutor import data
+from posterior_tutor.evaluation import classifier as cl
 from posterior_tutor.metrics import frechet as fr
 from posterior_tutor.files.checkpoints import CheckpointError
-from conftest import seeded as gen
+from conftest import load_script, seeded as gen
 
 torch.set_num_threads(1)
 
@@ -37,7 +39,7 @@ def digits_clf():
 
 @pytest.fixture(scope="module")
 def digits_split():
-    return fr.split_images("digits")
+    return cl.split_images("digits")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def test_distance_input_errors():
 # --------------------------------------------------------------------------- shipped classifiers
 def test_digits_classifier_accuracy_and_card(digits_clf, digits_split):
     _, _, xho, yho = digits_split
-    acc = fr.accuracy(digits_clf, xho, yho)
+    acc = cl.accuracy(digits_clf, xho, yho)
     card = digits_clf.card
     assert card["data"] == "digits" and card["train_subset"] == "0:1500"
     assert acc >= 0.95 and acc >= card["heldout_accuracy"] - 0.005
@@ -111,7 +113,7 @@ def test_digits_classifier_accuracy_and_card(digits_clf, digits_split):
 def test_mnist_classifier_accuracy(mnist_split):
     x, y = mnist_split
     clf = fr.classifier("mnist")
-    acc = fr.accuracy(clf, x[8000:], y[8000:])
+    acc = cl.accuracy(clf, x[8000:], y[8000:])
     assert clf.card["train_subset"] == "0:8000" and clf.card["heldout_subset"] == "8000:10000"
     assert acc >= 0.97 and acc >= clf.card["heldout_accuracy"] - 0.005
     assert fr.checkpoint_dir().joinpath("classifiers", "mnist", "classifier.pt").stat().st_size \
@@ -121,7 +123,7 @@ def test_mnist_classifier_accuracy(mnist_split):
 def test_digits_floor_below_noise_and_matches_card(digits_clf):
     x = data.load("digits")
     floor = fr.real_floor(x[0:297], x[1500:1797], digits_clf)
-    noise = fr.digit_frechet(fr.noise_images(297, 16), x[1500:1797], digits_clf)
+    noise = fr.digit_frechet(cl.noise_images(297, 16), x[1500:1797], digits_clf)
     assert fr.digit_frechet(x[1500:1797], x[1500:1797], digits_clf) == pytest.approx(0, abs=1e-6)
     assert 0 < floor < noise / 10
     recorded = digits_clf.card["floors"]
@@ -135,7 +137,7 @@ def test_mnist_floor_below_noise_and_grows_with_corruption(mnist_split):
     floor = fr.real_floor(x[8000:9000], x[9000:10000], clf)
     recorded = clf.card["floors"]["heldout[8000:9000] vs heldout[9000:10000]"]["fd"]
     assert floor == pytest.approx(recorded, rel=1e-3)
-    noise = fr.digit_frechet(fr.noise_images(1000, 32), x[9000:10000], clf)
+    noise = fr.digit_frechet(cl.noise_images(1000, 32), x[9000:10000], clf)
     assert floor < noise / 10
     g = gen(11)
     corrupted = [fr.digit_frechet((x[8000:9000] + s * torch.randn(1000, 1, 32, 32, generator=g))
@@ -206,3 +208,64 @@ def test_nan_and_out_of_range_raise(digits_clf):
     # a slightly unclipped sampler output is accepted (and clipped)
     assert fr.digit_frechet(x * 1.05, x, digits_clf) == pytest.approx(
         fr.digit_frechet((x * 1.05).clamp(-1, 1), x, digits_clf))
+
+
+# --------------------------------------------------------------------------- the command
+@pytest.mark.parametrize("flags,named", [
+    (["--data", "cifar"], "--data"),
+    (["--steps", "0"], "--steps"),
+    (["--lr", "-1"], "--lr"),
+    (["--seed", "1.5"], "--seed"),
+    (["--floors-only"], "--floors-only"),
+])
+def test_command_refuses_bad_flags_in_one_line(flags, named, tmp_path, capsys):
+    script = load_script("train_classifier")
+    with pytest.raises(SystemExit) as info:
+        script.main(["--out", str(tmp_path / "clf"), *flags])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("python scripts/train_classifier.py: error: argument " + named)
+    assert not (tmp_path / "clf").exists()
+
+
+def test_command_trains_writes_a_loadable_card_and_is_reproducible(tmp_path, capsys):
+    script = load_script("train_classifier")
+    for run in ("a", "b"):
+        script.main(["--data", "digits", "--steps", "3", "--batch", "16", "--out",
+                     str(tmp_path / run)])
+    assert "held-out accuracy" in capsys.readouterr().out
+    card = json.loads((tmp_path / "a" / "model_card.json").read_text())
+    assert card["command"] == (f"python scripts/train_classifier.py --data digits --steps 3 "
+                               f"--batch 16 --out {tmp_path / 'a'}")
+    assert card["steps"] == 3 and set(card["floors"]) == set(cl.SPLITS["digits"]["floors"]) | {
+        "noise vs heldout[1500:1797]"}
+    a, b = (fr.load_classifier(tmp_path / run / "classifier.pt") for run in ("a", "b"))
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(va, vb, rtol=0, atol=0, msg=k)
+
+
+def test_floors_only_reproduces_the_shipped_floors(digits_copy, capsys):
+    sha = fr.file_sha256(digits_copy / "classifier.pt")
+    recorded = json.loads((digits_copy / "model_card.json").read_text())["floors"]
+    load_script("train_classifier").main(["--data", "digits", "--out", str(digits_copy),
+                                          "--floors-only"])
+    got = json.loads(capsys.readouterr().out)
+    assert set(got) == set(recorded)
+    for label, row in recorded.items():
+        assert got[label]["fd"] == pytest.approx(row["fd"], rel=1e-3), label
+    assert fr.file_sha256(digits_copy / "classifier.pt") == sha
+    assert fr.load_classifier(digits_copy / "classifier.pt").card["floors"] == got
+
+
+def test_shipped_cards_name_the_command_that_exists():
+    script = load_script("train_classifier")
+    for name in fr.SHIPPED:
+        card = json.loads(fr.classifier_path(name).with_name("model_card.json").read_text())
+        assert card["command"] == (f"python scripts/train_classifier.py --data {name} "
+                                   f"--out data/classifiers/{name}")
+        assert script.parse_args(card["command"].split()[2:]).data == name
+
+
+def test_split_images_names_an_unknown_data_set():
+    with pytest.raises(ValueError, match="unknown data set 'cifar'.*digits, mnist"):
+        cl.split_images("cifar")

@@ -8,7 +8,22 @@ import scipy.stats
 import torch
 
 from posterior_tutor import metrics as M
+from posterior_tutor.metrics import calibration, distances, image, lpips_backbone as lb
 from conftest import seeded as gen
+
+
+# --------------------------------------------------------------------------- the package
+def test_package_re_exports_every_public_name_of_its_files():
+    """pt.metrics.X is the very object its file defines, for every public name of every file."""
+    for module in (image, distances, calibration, lb):
+        public = getattr(module, "__all__", None) or [
+            n for n in vars(module) if not n.startswith("_")
+            and getattr(vars(module)[n], "__module__", None) == module.__name__]
+        for name in public:
+            assert getattr(M, name) is getattr(module, name), f"{module.__name__}.{name}"
+            assert name in M.__all__, name
+    assert len(M.__all__) == len(set(M.__all__))
+    assert all(callable(getattr(M, name)) for name in M.__all__)
 
 
 # --------------------------------------------------------------------------- PSNR
@@ -40,7 +55,7 @@ def test_ssim_matches_skimage(shape):
     g = gen(2)
     x = torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1
     y = (x + 0.3 * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(-1, 1)
-    window = M._ssim_window(*shape[1:])
+    window = image._ssim_window(*shape[1:])
     ref = skm.structural_similarity(x.numpy(), y.numpy(), data_range=2.0, channel_axis=0,
                                     gaussian_weights=True, sigma=1.5 * window / 11,
                                     use_sample_covariance=False)
@@ -65,8 +80,8 @@ def test_lpips_random_backbone_offline():
     assert (dxy > 1e-4).all()
     torch.testing.assert_close(dxy, dyx, rtol=1e-4, atol=1e-6)
     # cached model, and the lpips linear weights shipped in the package were loaded
-    model = M._lpips_model("alex", False, "cpu")
-    assert model is M._lpips_model("alex", False, "cpu")
+    model = lb._lpips_model("alex", False, "cpu")
+    assert model is lb._lpips_model("alex", False, "cpu")
     import lpips as lpips_pkg
     path = os.path.join(os.path.dirname(lpips_pkg.__file__), "weights", "v0.1", "alex.pth")
     shipped = torch.load(path, map_location="cpu", weights_only=True)
@@ -75,7 +90,7 @@ def test_lpips_random_backbone_offline():
 
 
 def test_lpips_is_quiet_and_differentiable(capsys):
-    M._LPIPS_MODELS.clear()
+    lb._LPIPS_MODELS.clear()
     x = (torch.rand(2, 3, 32, 32, generator=gen(6)) * 2 - 1).requires_grad_()
     d = M.lpips(x, torch.zeros(3, 32, 32), pretrained_backbone=False)
     d.sum().backward()
@@ -84,7 +99,7 @@ def test_lpips_is_quiet_and_differentiable(capsys):
 
 
 def test_lpips_pretrained_offline_message():
-    ckpt = M._backbone_checkpoint("alex")
+    ckpt = lb._backbone_checkpoint("alex")
     assert os.path.basename(ckpt) == "alexnet-owt-7be5be79.pth"
     if os.path.exists(ckpt):
         pytest.skip("AlexNet weights are present in the torch hub cache")
@@ -92,7 +107,7 @@ def test_lpips_pretrained_offline_message():
     from unittest import mock
 
     import torch.hub
-    M._LPIPS_FAILURES.clear()
+    lb._LPIPS_FAILURES.clear()
     # guarantee offline behaviour even where the network happens to work
     with mock.patch.object(torch.hub, "download_url_to_file",
                            side_effect=urllib.error.URLError("no network")):

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..metrics import frechet
+from .classifier import split_images
 from ..files.checkpoints import load_prior
 from ..files.safe import read_card, write_card as write_card_file
 
@@ -35,7 +36,7 @@ def evaluate(folder, data: str, n: int | None = None, steps: int = 100, eta: flo
     folder = Path(folder)
     den = load_prior(folder / "prior.pt")
     clf = frechet.classifier(data)
-    train_x, _, held_x, _ = frechet.split_images(data, root)
+    train_x, _, held_x, _ = split_images(data, root)
     n = n or len(held_x)
     start = time.perf_counter()
     xs = prior_samples(den, n, steps, eta, seed)

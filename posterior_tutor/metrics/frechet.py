@@ -24,156 +24,31 @@ Reading the numbers:
     clf = classifier("mnist")                   # shipped, sha256-checked (also "digits")
     fd = digit_frechet(samples, heldout, clf)   # samples, heldout: (n, 1, 32, 32) in [-1, 1]
 
-Train a classifier (and write ``classifier.pt`` + ``model_card.json`` with accuracy and floors):
+This file holds the distance and what computing it needs: the features of a classifier
+(``embed``) and loading the shipped ones (``classifier``, ``load_classifier``).  The network, its
+training and the data splits are in ``evaluation/classifier.py``; to train a classifier (and write
+``classifier.pt`` + ``model_card.json`` with accuracy and floors):
 
-    python -m posterior_tutor.metrics.frechet --data mnist --out data/classifiers/mnist
+    python scripts/train_classifier.py --data mnist --out data/classifiers/mnist
 """
 from __future__ import annotations
 
-import json
-import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import scipy.linalg
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from ..checks.values import check_generator
-from ..files.checkpoints import CheckpointError, checkpoint_dir, file_sha256, load_state, read_verified, save_atomic, shipped_path
-from ..files.safe import read_card, write_card
+from ..evaluation.classifier import DigitClassifier, check_images
+# checkpoint_dir and file_sha256 stay reachable here for callers (frechet.file_sha256, ...)
+from ..files.checkpoints import (CheckpointError, checkpoint_dir, file_sha256,  # noqa: F401
+                                 load_state, read_verified, shipped_path)
 
-__all__ = ["DigitClassifier", "train_classifier", "accuracy", "frechet_distance",
-           "frechet_distance_gaussian", "digit_frechet", "real_floor", "save_classifier",
-           "load_classifier", "classifier", "SHIPPED"]
+__all__ = ["frechet_distance", "frechet_distance_gaussian", "digit_frechet", "real_floor", "embed",
+           "load_classifier", "classifier", "classifier_path", "SHIPPED"]
 
-CLASSIFIER_FORMAT = 1
 SHIPPED = ("digits", "mnist")
-RANGE_TOLERANCE = 0.5  # images may stray this far outside [-1, 1] (unclipped samples); more is an error
-
-# The training part of each data set is the one its diffusion prior was trained on; the rest is
-# held out for the accuracy and as the reference set of the FD.  "floors" are the real-vs-real
-# pairs (slices of the split) whose FD the model card records.  MNIST caveat: the first 5000 test
-# images (NIST SD-3, cleaner) differ from the last 5000 (SD-1, harder), so the held-out 8000:10000
-# is all "hard" while the training part 0:8000 is 5/8 "easy"; the floors show the size of that shift.
-DIGITS_WINDOWS = {f"train[{i}:{i + 297}] vs heldout[1500:1797]": (slice(i, i + 297), slice(1500, 1797))
-                  for i in range(0, 1500 - 296, 297)}
-SPLITS = {
-    "mnist": {"split": "test", "train": (0, 8000), "heldout": (8000, 10000), "shift": 2,
-              "floors": {
-                  "heldout[8000:9000] vs heldout[9000:10000]": (slice(8000, 9000), slice(9000, 10000)),
-                  "train[0:2000] vs heldout[8000:10000]": (slice(0, 2000), slice(8000, 10000)),
-                  "train[6000:8000] vs heldout[8000:10000]": (slice(6000, 8000), slice(8000, 10000)),
-                  "train[0:8000:4] vs heldout[8000:10000]": (slice(0, 8000, 4), slice(8000, 10000))}},
-    "digits": {"split": "all", "train": (0, 1500), "heldout": (1500, 1797), "shift": 1,
-               "floors": DIGITS_WINDOWS},
-}
-
-
-# =================================================================================================
-# The classifier
-# =================================================================================================
-class DigitClassifier(nn.Module):
-    """A small CNN for (n, 1, in_size, in_size) images in [-1, 1]: three 3x3 conv blocks (ReLU,
-    2x2 max-pool while the map is larger than 4x4), a ``feature_dim`` embedding and 10 logits.
-
-    ``features(x)`` is the embedding (before its ReLU) used by the Frechet distance."""
-
-    def __init__(self, in_size: int, channels=(16, 32, 64), feature_dim: int = 64,
-                 n_classes: int = 10):
-        super().__init__()
-        self.in_size, self.channels, self.feature_dim = int(in_size), tuple(channels), feature_dim
-        self.n_classes = n_classes
-        blocks, size, c_in = [], self.in_size, 1
-        for c_out in self.channels:
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()]
-            if size > 4 and size % 2 == 0:
-                blocks.append(nn.MaxPool2d(2))
-                size //= 2
-            c_in = c_out
-        self.conv = nn.Sequential(*blocks)
-        self.embed = nn.Linear(c_in * size * size, feature_dim)
-        self.head = nn.Linear(feature_dim, n_classes)
-
-    def config(self) -> dict:
-        return {"in_size": self.in_size, "channels": list(self.channels),
-                "feature_dim": self.feature_dim, "n_classes": self.n_classes}
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.conv(x).flatten(1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(F.relu(self.features(x)))
-
-
-def random_shift(x: torch.Tensor, max_shift: int, generator=None) -> torch.Tensor:
-    """Each image moved by its own random integer (dy, dx) in [-max_shift, max_shift]; the
-    uncovered border is background (-1)."""
-    check_generator(generator)
-    if max_shift <= 0:
-        return x
-    n, _, h, w = x.shape
-    s = max_shift
-    padded = F.pad(x, (s, s, s, s), value=-1.0)
-    dy, dx = torch.randint(0, 2 * s + 1, (2, n, 1), generator=generator)
-    rows = (dy + torch.arange(h))[:, :, None]           # (n, h, 1)
-    cols = (dx + torch.arange(w))[:, None, :]           # (n, 1, w)
-    out = padded[torch.arange(n)[:, None, None], :, rows, cols]  # (n, h, w, C)
-    return out.permute(0, 3, 1, 2).contiguous()
-
-
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, steps: int = 1500,
-                     batch: int = 128, lr: float = 2e-3, seed: int = 0, max_shift: int = 2,
-                     progress: bool = False) -> tuple[DigitClassifier, dict]:
-    """Train a ``DigitClassifier`` with Adam (cosine-decayed lr) on random shifts of ``images``.
-
-    Returns the classifier (eval mode, no grad) and a dict with the wall time and final loss.
-    Batches and shifts come from a generator seeded by ``seed``; so does the initialisation
-    (without touching the global RNG), so a run is reproducible on one machine."""
-    _check_images(images, "images")
-    labels = torch.as_tensor(labels, dtype=torch.long)
-    if labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}.")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = DigitClassifier(images.shape[-1])
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr / 50)
-    losses, start = [], time.perf_counter()
-    for step in range(steps):
-        idx = torch.randint(0, images.shape[0], (batch,), generator=g)
-        loss = F.cross_entropy(net(random_shift(images[idx], max_shift, g)), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if progress and (step + 1) % 250 == 0:
-            print(f"step {step + 1}/{steps}  loss {np.mean(losses[-250:]):.4f}", flush=True)
-    info = {"wall_seconds": round(time.perf_counter() - start, 1),
-            "final_loss": round(float(np.mean(losses[-100:])), 4)}
-    return net.eval().requires_grad_(False), info
-
-
-@torch.no_grad()
-def embed(images: torch.Tensor, clf: DigitClassifier, batch: int = 500) -> torch.Tensor:
-    """Features (n, feature_dim) of images, computed in batches."""
-    clf.eval()
-    return torch.cat([clf.features(images[i:i + batch]) for i in range(0, len(images), batch)])
-
-
-@torch.no_grad()
-def accuracy(clf: DigitClassifier, images: torch.Tensor, labels: torch.Tensor,
-             batch: int = 500) -> float:
-    """Fraction of images whose argmax logit is the label."""
-    _check_images(images, "images", clf.in_size)
-    clf.eval()
-    pred = torch.cat([clf(images[i:i + batch]).argmax(1) for i in range(0, len(images), batch)])
-    return (pred == torch.as_tensor(labels)).double().mean().item()
 
 
 # =================================================================================================
@@ -217,24 +92,11 @@ def frechet_distance(feats_a, feats_b) -> float:
                                      b.mean(0), np.cov(b, rowvar=False))
 
 
-def _check_images(x, name: str, size: int | None = None) -> None:
-    """(n, 1, H, W) finite images with values in [-1, 1] (within RANGE_TOLERANCE), H = W = size."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor (n, 1, H, W) in [-1, 1], got "
-                         f"{type(x).__name__} {getattr(x, 'dtype', '')}.")
-    if x.ndim != 4 or x.shape[1] != 1 or x.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty batch of grey images (n, 1, H, W), got shape "
-                         f"{tuple(x.shape)}.")
-    if size is not None and tuple(x.shape[-2:]) != (size, size):
-        raise ValueError(f"{name} are {x.shape[-2]}x{x.shape[-1]} but the classifier takes "
-                         f"{size}x{size} images; use the classifier trained at that size "
-                         "(classifier('digits') is 16x16, classifier('mnist') is 32x32).")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contain NaN or inf values.")
-    lo, hi = x.min().item(), x.max().item()
-    if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-        raise ValueError(f"{name} must be scaled to [-1, 1], got values in [{lo:.3g}, {hi:.3g}]; "
-                         "for [0, 1] images use 2 x - 1, for uint8 images x / 127.5 - 1.")
+@torch.no_grad()
+def embed(images: torch.Tensor, clf: DigitClassifier, batch: int = 500) -> torch.Tensor:
+    """Features (n, feature_dim) of images, computed in batches."""
+    clf.eval()
+    return torch.cat([clf.features(images[i:i + batch]) for i in range(0, len(images), batch)])
 
 
 def digit_frechet(samples: torch.Tensor, reference: torch.Tensor, clf: DigitClassifier) -> float:
@@ -244,7 +106,7 @@ def digit_frechet(samples: torch.Tensor, reference: torch.Tensor, clf: DigitClas
     unclipped sampler output) are clipped to [-1, 1], values far outside raise ValueError.
     Compare the result with ``real_floor`` at the same set sizes."""
     for name, x in (("samples", samples), ("reference", reference)):
-        _check_images(x, name, clf.in_size)
+        check_images(x, name, clf.in_size)
         if len(x) < clf.feature_dim:
             warnings.warn(f"{name}: only {len(x)} images for a {clf.feature_dim}-d feature "
                           "covariance; the FD is strongly biased at this size (compare with "
@@ -261,19 +123,8 @@ def real_floor(reference_a: torch.Tensor, reference_b: torch.Tensor, clf: DigitC
 
 
 # =================================================================================================
-# Saving, loading, the shipped classifiers
+# Loading the shipped classifiers
 # =================================================================================================
-def save_classifier(clf: DigitClassifier, out, card: dict) -> Path:
-    """Write ``out/classifier.pt`` (atomically) and ``out/model_card.json`` = card + sha256."""
-    out = Path(out)
-    path = out / "classifier.pt"
-    save_atomic({"format": CLASSIFIER_FORMAT, "config": clf.config(),
-                  "state": clf.state_dict()}, path)
-    card = {"sha256": file_sha256(path), "size_bytes": path.stat().st_size, **card}
-    write_card(out / "model_card.json", card)
-    return path
-
-
 def load_classifier(path, check: bool = True) -> DigitClassifier:
     """A ``classifier.pt`` as a DigitClassifier (eval, no grad); with ``check=True`` its sha256
     must match the ``model_card.json`` beside it (CheckpointError otherwise)."""
@@ -291,6 +142,7 @@ def load_classifier(path, check: bool = True) -> DigitClassifier:
 
 
 def classifier_path(name: str) -> Path:
+    """Where the shipped classifier ``name`` lives (under ``files.checkpoints.checkpoint_dir``)."""
     return checkpoint_dir() / "classifiers" / name / "classifier.pt"
 
 
@@ -299,108 +151,6 @@ def classifier(name: str = "mnist") -> DigitClassifier:
     if name not in SHIPPED:
         raise ValueError(f"unknown classifier {name!r}; shipped: {', '.join(SHIPPED)}.")
     path = shipped_path(f"classifiers/{name}", "classifier.pt", f"{name} classifier",
-                        retrain=f"python -m posterior_tutor.metrics.frechet --data {name} "
+                        retrain=f"python scripts/train_classifier.py --data {name} "
                                 f"--out data/classifiers/{name}")
     return load_classifier(path)
-
-
-# =================================================================================================
-# The command: train, evaluate, record the floors
-# =================================================================================================
-def split_images(name: str, root=None):
-    """(train images, train labels, held-out images, held-out labels) of a shipped data set."""
-    from .. import data
-    spec = SPLITS[name]
-    x, y = data.load(name, split=spec["split"], root=root, labels=True)
-    (a, b), (c, d) = spec["train"], spec["heldout"]
-    return x[a:b], y[a:b], x[c:d], y[c:d]
-
-
-def noise_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
-    """Standard Gaussian noise images clipped to [-1, 1]: a sanity reference (FD should be huge)."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn((n, 1, size, size), generator=g).clamp(-1, 1)
-
-
-def floors(name: str, clf: DigitClassifier, root=None) -> dict:
-    """The real-vs-real floors of SPLITS[name] and the noise-vs-held-out reference."""
-    from .. import data
-    spec = SPLITS[name]
-    x = data.load(name, split=spec["split"], root=root)
-    out = {}
-    for label, (a, b) in spec["floors"].items():
-        out[label] = {"n_a": len(x[a]), "n_b": len(x[b]), "fd": round(real_floor(x[a], x[b], clf), 4)}
-    c, d = spec["heldout"]
-    noise_fd = digit_frechet(noise_images(d - c, x.shape[-1]), x[c:d], clf)
-    out[f"noise vs heldout[{c}:{d}]"] = {"n_a": d - c, "n_b": d - c, "fd": round(noise_fd, 4)}
-    return out
-
-
-def update_floors(out, name: str, root=None) -> dict:
-    """Recompute the floors of the classifier in ``out`` and rewrite its model card."""
-    card_path = Path(out) / "model_card.json"
-    clf = load_classifier(Path(out) / "classifier.pt")
-    card = {**read_card(card_path), "floors": floors(name, clf, root)}
-    write_card(card_path, card)
-    return card["floors"]
-
-
-NOTES = {
-    "digits": "FD values are comparable only with FDs from this classifier (same sha256) and at "
-              "the same set sizes as the floor they are compared with. At 297 images the 64-d "
-              "covariance is poorly estimated: the floors of the five training windows show the "
-              "spread that comes from the choice of images alone.",
-    "mnist": "FD values are comparable only with FDs from this classifier (same sha256) and at the "
-             "same set sizes as the floor they are compared with. MNIST test images 0:5000 are "
-             "cleaner than 5000:10000, so the held-out 8000:10000 is all from the harder half: "
-             "train[6000:8000] (same half) shows the same-distribution floor at 2000 vs 2000, "
-             "train[0:8000:4] (the prior's training mix) what a perfect model of the training "
-             "images would score against the held-out images.",
-}
-
-
-def main(argv=None) -> None:
-    import argparse
-    from ..nets import count_parameters
-    from ..priors.train import hardware
-    p = argparse.ArgumentParser(prog="python -m posterior_tutor.metrics.frechet",
-                                description="Train the digit classifier whose features define the "
-                                "Frechet distance; writes classifier.pt and model_card.json "
-                                "(held-out accuracy, real-vs-real floors).")
-    p.add_argument("--data", choices=sorted(SPLITS), default="mnist")
-    p.add_argument("--out", required=True)
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--data-root", default=None, help="local data folder (else POSTERIOR_TUTOR_DATA)")
-    p.add_argument("--floors-only", action="store_true",
-                   help="keep the classifier in OUT, recompute the floors of its model card")
-    a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    if a.floors_only:
-        print(json.dumps(update_floors(a.out, a.data, a.data_root), indent=2))
-        return
-    spec = SPLITS[a.data]
-    xtr, ytr, xho, yho = split_images(a.data, a.data_root)
-    clf, info = train_classifier(xtr, ytr, a.steps, a.batch, a.lr, a.seed, spec["shift"],
-                                 progress=True)
-    card = {"data": a.data, "split": spec["split"], "train_subset": "%d:%d" % spec["train"],
-            "heldout_subset": "%d:%d" % spec["heldout"], "n_train": len(xtr), "n_heldout": len(xho),
-            "heldout_accuracy": round(accuracy(clf, xho, yho), 4),
-            "train_accuracy": round(accuracy(clf, xtr, ytr), 4),
-            "config": clf.config(), "parameters": count_parameters(clf), "steps": a.steps,
-            "batch": a.batch, "lr": a.lr, "seed": a.seed, "max_shift": spec["shift"],
-            "wall_seconds": info["wall_seconds"], "final_loss": info["final_loss"],
-            "hardware": hardware(), "torch": torch.__version__,
-            "command": "python -m posterior_tutor.metrics.frechet " + " ".join(sys.argv[1:] if argv is None else argv),
-            "floors": floors(a.data, clf, a.data_root),
-            "note": NOTES[a.data]}
-    path = save_classifier(clf, a.out, card)
-    print(f"wrote {path}: held-out accuracy {card['heldout_accuracy']:.4f}")
-    print(json.dumps(card["floors"], indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -34,6 +34,7 @@ _LPIPS_MIN_SIDE = {"alex": 32, "vgg": 16, "squeeze": 17}   # smaller inputs cras
 
 
 def _check_net(net: str) -> str:
+    """The lpips name of a backbone ("vgg16" is read as "vgg"); ValueError listing the choices."""
     net = {"vgg16": "vgg"}.get(net, net)
     if net not in _BACKBONES:
         raise ValueError(f"lpips net must be one of {sorted(_BACKBONES)}, got {net!r}.")
@@ -41,6 +42,7 @@ def _check_net(net: str) -> str:
 
 
 def _backbone_url(net: str) -> str:
+    """torchvision's download address of the backbone's ImageNet weights."""
     try:
         from torchvision import models
         return getattr(models, _BACKBONES[net][1]).IMAGENET1K_V1.url
@@ -55,6 +57,7 @@ def _backbone_checkpoint(net: str) -> str:
 
 
 def _weights_message(net: str, err: BaseException) -> str:
+    """What LPIPSWeightsUnavailable says: what failed, where the file goes, how to work offline."""
     url = _backbone_url(net)
     path = _backbone_checkpoint(net)
     return (
@@ -68,6 +71,7 @@ def _weights_message(net: str, err: BaseException) -> str:
 
 
 def _build_lpips(net: str, pretrained_backbone: bool):
+    """A fresh lpips.LPIPS (eval, no grad), silencing the package's prints and warnings."""
     import lpips as lpips_pkg
 
     quiet = contextlib.redirect_stdout(io.StringIO())
@@ -112,6 +116,7 @@ def _lpips_model(net: str, pretrained_backbone: bool, device) -> torch.nn.Module
 
 
 def _copy_to(model, device):
+    """A copy of the cached CPU model on ``device`` (the CPU one stays cached as it is)."""
     import copy
     return copy.deepcopy(model).to(device)
 
