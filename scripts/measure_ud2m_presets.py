@@ -10,13 +10,13 @@ sigma_factor) under "ours", "code" and "ours" with one part of the code's bookke
 """
 from __future__ import annotations
 
-import argparse
 import json
 
 import torch
 
 import posterior_tutor as pt
 from posterior_tutor import tasks
+from posterior_tutor.runtime import cli
 from posterior_tutor.evaluation import images as bench_images
 from posterior_tutor.trained.ud2m.presets import PARTS
 
@@ -31,13 +31,20 @@ def untrained_like(ud, den):
                          lora_layers=ud.config["layers"], adv_weight=0.0)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--images", type=int, default=4)
-    ap.add_argument("--samples", type=int, default=32)
-    ap.add_argument("--json", default=None)
-    ap.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present)")
-    a = ap.parse_args()
+def build_parser():
+    """Every flag checked at parse time (``posterior_tutor.runtime.cli``): exit code 2, one line."""
+    ap = cli.Parser(prog="python scripts/measure_ud2m_presets.py",
+                    description=__doc__.split("\n")[0])
+    ap.add_argument("--images", type=cli.positive_int, default=4)
+    ap.add_argument("--samples", type=cli.positive_int, default=32)
+    ap.add_argument("--json", type=cli.writable_file, default=None)
+    ap.add_argument("--device", type=cli.device, default=None,
+                    help="cpu, cuda or cuda:N (default: CUDA when present)")
+    return ap
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
     torch.set_num_threads(1)
     device = pt.runtime.config.resolve_device(a.device, exit_on_error=True)
     den = pt.pretrained("mnist", device=device)
@@ -61,7 +68,8 @@ def main():
                       flush=True)
     print(f"({source}, {a.images} images x {a.samples} samples; columns: PSNR single, PSNR of the "
           "mean, 90% coverage)")
-    if a.json:
+    if a.json is not None:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
 

@@ -17,7 +17,6 @@ and the flow's seconds per sample.  Writes ``flow.pt``, ``model_card.json`` and 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import posterior_tutor as pt
+from posterior_tutor.runtime import cli
 from posterior_tutor.files.recipes import parse_with_recipe, recipe_line
 from posterior_tutor.files.checkpoints import file_sha256
 from posterior_tutor.files.safe import write_card
@@ -38,28 +38,48 @@ NAMES = {"denoising": "mnist-denoising", "sr4": "mnist-sr4"}
 DEVICE = torch.device("cpu")   # set by main() from --device
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser():
+    """Every flag checked at parse time (``posterior_tutor.runtime.cli``): exit code 2, one line."""
+    p = cli.Parser(prog="python scripts/train_aps_mnist.py", description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=sorted(NAMES), required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--anneal-steps", type=int, default=200)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--feat", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--minutes", type=float, default=60.0, help="wall-time budget for training")
-    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument("--out", type=cli.writable_dir, required=True)
+    p.add_argument("--steps", type=cli.positive_int, default=2000)
+    p.add_argument("--batch", type=cli.positive_int, default=16)
+    p.add_argument("--lr", type=cli.positive_float, default=5e-4)
+    p.add_argument("--anneal-steps", type=cli.nonnegative_int, default=200)
+    p.add_argument("--hidden", type=cli.positive_int, default=64)
+    p.add_argument("--feat", type=cli.positive_int, default=16)
+    p.add_argument("--seed", type=cli.nonnegative_int, default=0)
+    p.add_argument("--threads", type=cli.positive_int, default=1)
+    p.add_argument("--minutes", type=cli.positive_float, default=60.0,
+                   help="wall-time budget for training")
+    p.add_argument("--save-every", type=cli.positive_int, default=100)
     p.add_argument("--resume", type=Path, default=None, help="a flow.pt to go on training")
-    p.add_argument("--eval-images", type=int, default=100)
-    p.add_argument("--eval-samples", type=int, default=128)
-    p.add_argument("--dps-images", type=int, default=4, help="held-out y also sampled by DPS")
-    p.add_argument("--dps-samples", type=int, default=4)
-    p.add_argument("--device", default=None,
+    p.add_argument("--eval-images", type=cli.positive_int, default=100,
+                   help=f"held-out images test[8000:8000+n], n <= {HELD_OUT}")
+    p.add_argument("--eval-samples", type=cli.positive_int, default=128)
+    p.add_argument("--dps-images", type=cli.nonnegative_int, default=4,
+                   help="held-out y also sampled by DPS (0: no DPS comparison)")
+    p.add_argument("--dps-samples", type=cli.positive_int, default=4)
+    p.add_argument("--device", type=cli.device, default=None,
                    help="cpu, cuda or cuda:N (default: CUDA when present, else the CPU)")
-    return parse_with_recipe(p, argv)
+    return p
+
+
+HELD_OUT = 2000     # MNIST test[8000:10000]
+
+
+def parse_args(argv=None):
+    p = build_parser()
+    a, recipe = parse_with_recipe(p, argv)
+    for flag in ("eval_images", "dps_images"):
+        if getattr(a, flag) > HELD_OUT:
+            p.error(f"argument --{flag.replace('_', '-')}: {getattr(a, flag)} is more than the "
+                    f"{HELD_OUT} held-out images; give at most {HELD_OUT}")
+    if a.resume is not None and not a.resume.is_file():
+        p.error(f"argument --resume: no such file: {str(a.resume)!r}; give the flow.pt of an "
+                "earlier run")
+    return a, recipe
 
 
 def baseline(y, x):

@@ -16,7 +16,6 @@ uninterrupted run.  Other settings than the run started with are refused.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 import torch
 
 import posterior_tutor as pt
+from posterior_tutor.runtime import cli
 from posterior_tutor.files.recipes import parse_with_recipe, recipe_line
 from posterior_tutor.files.checkpoints import file_sha256
 from posterior_tutor.files.run_checkpoint import RunCheckpoint
@@ -35,38 +35,55 @@ from posterior_tutor.tasks import image_problem
 DEVICE = torch.device("cpu")   # set by main() from --device
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser():
+    """Every flag checked at parse time (``posterior_tutor.runtime.cli``): exit code 2, one line."""
+    p = cli.Parser(prog="python scripts/train_ud2m_mnist.py", description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=["random_inpainting", "sr4", "box_inpainting",
                                       "gaussian_deblur", "denoising"], required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--adv-weight", type=float, default=1.0)
+    p.add_argument("--out", type=cli.writable_dir, required=True)
+    p.add_argument("--steps", type=cli.positive_int, default=1500)
+    p.add_argument("--batch", type=cli.positive_int, default=32)
+    p.add_argument("--lr", type=cli.positive_float, default=1e-3)
+    p.add_argument("--adv-weight", type=cli.nonnegative_float, default=1.0)
     p.add_argument("--train-times", choices=["uniform", "grid"], default="uniform")
-    p.add_argument("--K", type=int, default=3)
-    p.add_argument("--N", type=int, default=3)
-    p.add_argument("--sigma", type=float, default=0.05)
-    p.add_argument("--sigma-factor", type=float, default=None,
+    p.add_argument("--K", type=cli.positive_int, default=3)
+    p.add_argument("--N", type=cli.positive_int, default=3)
+    p.add_argument("--sigma", type=cli.positive_float, default=0.05)
+    p.add_argument("--sigma-factor", type=cli.positive_float, default=None,
                    help="sigma' / sigma (default: SIGMA_FACTOR[task], measured on untrained samplers)")
-    p.add_argument("--rank", type=int, default=4)
+    p.add_argument("--rank", type=cli.positive_int, default=4)
     p.add_argument("--lora-layers", choices=["attention", "all"], default="attention",
                    help="attention: the attention projections + output conv (the paper's choice); "
                         "all: every Linear / Conv2d of the UNet")
     p.add_argument("--x0-weighting", choices=["snr", "uniform"], default="snr")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli.nonnegative_int, default=0)
     p.add_argument("--init", type=Path, default=None,
                    help="a folder with sampler.pt (+ model_card.json) to continue training from "
                         "(its adapters, lambda, sigma'; give the same --rank and --lora-layers)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--checkpoint-every", type=int, default=100,
+    p.add_argument("--threads", type=cli.positive_int, default=1)
+    p.add_argument("--checkpoint-every", type=cli.positive_int, default=100,
                    help="steps between checkpoints in OUT/checkpoints (a rerun resumes there)")
-    p.add_argument("--eval-images", type=int, default=16)
-    p.add_argument("--eval-samples", type=int, default=32)
-    p.add_argument("--device", default=None,
+    p.add_argument("--eval-images", type=cli.positive_int, default=16,
+                   help=f"held-out images test[8000:8000+n], n <= {HELD_OUT}")
+    p.add_argument("--eval-samples", type=cli.positive_int, default=32)
+    p.add_argument("--device", type=cli.device, default=None,
                    help="cpu, cuda or cuda:N (default: CUDA when present, else the CPU)")
-    return parse_with_recipe(p, argv)
+    return p
+
+
+HELD_OUT = 2000     # MNIST test[8000:10000]
+
+
+def parse_args(argv=None):
+    p = build_parser()
+    a, recipe = parse_with_recipe(p, argv)
+    if a.eval_images > HELD_OUT:
+        p.error(f"argument --eval-images: {a.eval_images} is more than the {HELD_OUT} held-out "
+                f"images; give 1 to {HELD_OUT}")
+    if a.init is not None and not (a.init / "sampler.pt" if a.init.is_dir() else a.init).is_file():
+        p.error(f"argument --init: no sampler.pt at {str(a.init)!r}; give a folder holding "
+                "sampler.pt (a finished run's --out) or the file itself")
+    return a, recipe
 
 
 # sigma' / sigma per task.  The re-noise level tau of each block has s(tau) <= sigma', so sigma'
@@ -107,10 +124,10 @@ def main(argv=None):
     prob = image_problem(a.task, a.sigma, generator=torch.Generator().manual_seed(0))
     operators = ((lambda: image_problem(a.task, a.sigma, generator=mask_gen))
                  if a.task == "random_inpainting" else None)
-    sigma_factor = a.sigma_factor or SIGMA_FACTOR[a.task]
     layers = None if a.lora_layers == "attention" else pt.ud2m.adaptable_layers(den.net)
-    if init is not None and a.sigma_factor is None:
-        sigma_factor = init.config["sigma_factor"]
+    sigma_factor = a.sigma_factor
+    if sigma_factor is None:     # the continued sampler's, else the measured one for the task
+        sigma_factor = init.config["sigma_factor"] if init is not None else SIGMA_FACTOR[a.task]
     run = RunCheckpoint(a.out / "checkpoints", a.checkpoint_every, generators={"masks": mask_gen})
     try:
         ud = pt.ud2m.train(den, prob, train_x, generator=g, steps=a.steps, batch=a.batch,

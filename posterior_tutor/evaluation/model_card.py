@@ -37,7 +37,9 @@ def evaluate(folder, data: str, n: int | None = None, steps: int = 100, eta: flo
     den = load_prior(folder / "prior.pt")
     clf = frechet.classifier(data)
     train_x, _, held_x, _ = split_images(data, root)
-    n = n or len(held_x)
+    n = len(held_x) if n is None else n
+    if n < 1:
+        raise ValueError(f"n must be a whole number >= 1 (prior samples), got {n!r}.")
     start = time.perf_counter()
     xs = prior_samples(den, n, steps, eta, seed)
     seconds = time.perf_counter() - start
@@ -117,19 +119,39 @@ Regenerate this card: `python -m posterior_tutor.evaluation.model_card data/{tit
 """
 
 
-def main(argv=None) -> None:
+def prior_folder(text: str) -> Path:
+    """A folder holding ``prior.pt`` and ``model_card.json`` (a training run's --out), writable:
+    the card, README.md and the sample grids are written there."""
     import argparse
-    p = argparse.ArgumentParser(prog="python -m posterior_tutor.evaluation.model_card")
-    p.add_argument("folder")
-    p.add_argument("--data", required=True, choices=sorted(frechet.SHIPPED))
-    p.add_argument("--n", type=int, default=None)
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--eta", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
+    from ..runtime import cli
+    folder = cli.writable_dir(text)
+    missing = [f for f in ("prior.pt", "model_card.json") if not (folder / f).is_file()]
+    if missing:
+        raise argparse.ArgumentTypeError(f"{text!r} has no {' or '.join(missing)}; give the --out "
+                                         "folder of a finished python -m posterior_tutor.priors."
+                                         "train run")
+    return folder
+
+
+def build_parser():
+    """Every flag checked at parse time (``posterior_tutor.runtime.cli``): exit code 2, one line."""
+    from ..runtime import cli
+    p = cli.Parser(prog="python -m posterior_tutor.evaluation.model_card")
+    p.add_argument("folder", type=prior_folder)
+    p.add_argument("--data", required=True, type=cli.choice(*sorted(frechet.SHIPPED)))
+    p.add_argument("--n", type=cli.positive_int, default=None,
+                   help="prior samples (default: as many as held-out images)")
+    p.add_argument("--steps", type=cli.positive_int, default=100)
+    p.add_argument("--eta", type=cli.probability, default=0.0)
+    p.add_argument("--seed", type=cli.nonnegative_int, default=0)
+    p.add_argument("--threads", type=cli.positive_int, default=None)
     p.add_argument("--notes", default=None, help="free text kept in the card (e.g. machine load)")
-    a = p.parse_args(argv)
-    if a.threads:
+    return p
+
+
+def main(argv=None) -> None:
+    a = build_parser().parse_args(argv)
+    if a.threads is not None:
         torch.set_num_threads(a.threads)
     quality = evaluate(a.folder, a.data, a.n, a.steps, a.eta, a.seed)
     write_card(a.folder, a.data, quality, a.notes)

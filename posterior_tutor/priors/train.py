@@ -22,7 +22,6 @@ import torch
 from ..files.checkpoints import CheckpointError, file_sha256, load_state, save_atomic
 from ..denoisers import EpsNetDenoiser
 from ..runtime.progress import bar, wanted
-from ..files.recipes import parse_with_recipe
 from ..files.safe import changed_settings, read_card, read_latest, write, write_card
 from ..schedules import VPSchedule
 
@@ -75,7 +74,8 @@ def train_denoiser(net: torch.nn.Module, data: torch.Tensor, sched: VPSchedule |
 
 
 # =================================================================================================
-# Image priors: the training command (python -m posterior_tutor.priors.train), checkpoints, resume, DDP
+# Image priors: the training command (python -m posterior_tutor.priors.train, its flags in
+# train_cli.py), checkpoints, resume, DDP
 # =================================================================================================
 # One step draws the *global* batch (indices, t, eps) from a generator seeded by (seed, step), so
 #   * resuming from a checkpoint continues exactly the same run (no RNG state to save), and
@@ -108,12 +108,19 @@ class TrainConfig:
     data_root: str | None = None    # local data folder (else POSTERIOR_TUTOR_DATA, cache, download)
 
 
+class SubsetError(ValueError):
+    """A ``subset`` START:STOP that selects no image of the data set."""
+
+
 def load_training_images(cfg: TrainConfig) -> torch.Tensor:
     from .. import data
     x = data.load(cfg.data, split=cfg.split, root=cfg.data_root, size=cfg.size)
     if cfg.subset:
-        start, stop = (int(v) if v else None for v in cfg.subset.split(":"))
-        x = x[start:stop]
+        start, stop = (int(v) if v.strip() else None for v in cfg.subset.split(":"))
+        n, x = len(x), x[start:stop]
+        if len(x) == 0:
+            raise SubsetError(f"{cfg.subset!r} selects no image: {cfg.data} {cfg.split} has {n} "
+                              f"images; give START:STOP with START < {n}")
     check_image_range(x)
     return x
 
@@ -270,49 +277,6 @@ def _write_final(out: Path, cfg: TrainConfig, ema, x, wall, world, device, losse
     write_card(old, card)
 
 
-def build_parser():
-    """The command line of ``python -m posterior_tutor.priors.train`` (one flag per TrainConfig field)."""
-    import argparse
-    p = argparse.ArgumentParser(prog="python -m posterior_tutor.priors.train",
-                                description="Train a diffusion prior (eps-prediction UNet, DSM, "
-                                "EMA) on an image data set; resumes from OUT/last.pt if present. "
-                                "Runs under torchrun --nproc_per_node=N as well (DDP).")
-    d = TrainConfig()
-    for f in dataclasses.fields(TrainConfig):
-        default = getattr(d, f.name)
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "channels":
-            p.add_argument(flag, default="32,64,64", help="UNet widths, comma-separated")
-        elif isinstance(default, bool):
-            p.add_argument(flag, type=lambda s: s.lower() in {"1", "true", "yes"}, default=default)
-        else:
-            typ = type(default) if default is not None else str
-            p.add_argument(flag, type=int if f.name == "size" else typ, default=default)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--no-progress", action="store_true")
-    return p
-
-
-def main(argv=None) -> None:
-    args, recipe = parse_with_recipe(build_parser(), argv)
-    a = vars(args)
-    a.pop("recipe")
-    device, threads, quiet = a.pop("device"), a.pop("threads"), a.pop("no_progress")
-    if threads:
-        torch.set_num_threads(threads)
-    a["channels"] = tuple(int(c) for c in str(a["channels"]).split(","))
-    if device.startswith("cuda") and "LOCAL_RANK" in os.environ:
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
-        torch.cuda.set_device(device)
-    try:
-        path = train_prior(TrainConfig(**a), progress=False if quiet else None, device=device,
-                           recipe=recipe)
-    except CheckpointError as err:   # a damaged checkpoint or a resume with other settings
-        raise SystemExit(f"error: {err}") from None
-    if int(os.environ.get("RANK", 0)) == 0:
-        print(f"wrote {path}")
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":   # the command line lives in train_cli.py
+    from .train_cli import main
     main()

@@ -17,8 +17,9 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["Parser", "positive_int", "nonnegative_int", "positive_float", "probability",
-           "boolean", "device", "writable_dir", "writable_file", "existing_file", "choice"]
+__all__ = ["Parser", "positive_int", "nonnegative_int", "positive_float", "nonnegative_float",
+           "probability", "boolean", "device", "writable_dir", "writable_file", "existing_file",
+           "existing_dir", "choice"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,6 +66,17 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (weight decay, loss weights that may be switched off with 0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 
@@ -127,6 +139,14 @@ def existing_file(text: str) -> Path:
     path = Path(text).expanduser()
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return path
+
+
+def existing_dir(text: str) -> Path:
+    """A folder that exists."""
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such folder: {text!r}")
     return path
 
 
