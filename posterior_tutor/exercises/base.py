@@ -5,16 +5,35 @@ seeded cases (argument tuples), the reference solution written by hand, and a li
 mistakes, each a wrong function with the hint to give when an answer behaves like it.  ``run``
 calls the student's function on every case and turns whatever happens into a ``Verdict``: the
 student never sees a stack trace.
+
+What an answer may return: tensors or real numbers (or a tuple of them), finite.  A complex
+result is refused (casting it to real would let "the right value + 5j" pass), and so are NaN or
+Inf values, each with a message saying where such values usually come from.
+
+The time limit.  Each call of the student's function gets ``TIME_LIMIT`` seconds (an exercise
+may set its own ``time_limit``); a function that runs longer is stopped and the verdict says so,
+so an endless loop does not hang a chapter.  On the main thread of a POSIX process (a Jupyter
+kernel runs cells there) the stop is ``signal.setitimer`` + SIGALRM, which raises inside the
+student's code at the next Python bytecode: the kernel stays usable, the previous SIGALRM
+handler is restored, and the timer is never left running.  (A single long torch call finishes
+before the signal is seen.)  Elsewhere (Windows, a worker thread, a timer already in use) the
+answer runs in a daemon thread that is waited on for the limit; a function still running then is
+reported and left to finish in the background, since Python cannot kill a thread.
 """
 from __future__ import annotations
 
 import copy
+import signal
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
 REGISTRY: dict[str, "Exercise"] = {}
+
+#: seconds each call of a student's function may run (the library's answers take far less)
+TIME_LIMIT = 10.0
 
 
 @dataclass
@@ -35,6 +54,7 @@ class Exercise:
     hint: str = ""               # general hint when no known mistake matches
     rtol: float = 1e-4
     atol: float = 1e-5
+    time_limit: float | None = None  # seconds per call of the answer; None: TIME_LIMIT
 
 
 @dataclass
@@ -76,12 +96,35 @@ def _as_parts(value):
     return list(value) if isinstance(value, (tuple, list)) else [value]
 
 
+_COMPLEX_WHY = ("the answer is real. Complex values usually come from a power or root of a "
+                "negative Python number ((-2.0) ** 0.5 is complex) or a stray 1j; check signs "
+                "under square roots and powers.")
+
+
 def _as_tensor(v, what: str) -> torch.Tensor:
+    if isinstance(v, complex) or (isinstance(v, torch.Tensor) and v.is_complex()):
+        kind = "a complex number" if isinstance(v, complex) else f"a complex tensor ({v.dtype})"
+        raise _Mismatch(f"{what} is {kind}; {_COMPLEX_WHY}")
     if isinstance(v, torch.Tensor):
         return v.detach().double().cpu()
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return torch.tensor(float(v), dtype=torch.float64)
+    if type(v).__module__ == "numpy":
+        raise _Mismatch(f"{what} is a numpy {type(v).__name__}; return a torch tensor "
+                        "(torch.as_tensor(...) converts it), as the inputs are.")
     raise _Mismatch(f"{what} is a {type(v).__name__}; expected a tensor or a number.")
+
+
+def _not_finite(g: torch.Tensor, what: str) -> str:
+    bad = ~torch.isfinite(g)
+    kinds = " and ".join(k for k, m in (("NaN", torch.isnan(g)), ("Inf", torch.isinf(g)))
+                         if m.any())
+    where = "" if g.dim() == 0 else \
+        f" (first at index {tuple(int(i) for i in bad.nonzero()[0].tolist())})"
+    return (f"{what} contains {kinds} in {int(bad.sum())} of {g.numel()} entries{where}. NaN "
+            "usually comes from 0/0, the log or square root of a negative number, or inf - inf; "
+            "Inf from dividing by zero or exp of a large number. Print the intermediate values "
+            "of one case to see where it first appears.")
 
 
 def compare(got, want, rtol: float, atol: float) -> float:
@@ -99,7 +142,7 @@ def compare(got, want, rtol: float, atol: float) -> float:
         if g.shape != w.shape:
             raise _Mismatch(f"{what} has shape {tuple(g.shape)}; expected {tuple(w.shape)}.")
         if not torch.isfinite(g).all():
-            raise _Mismatch(f"{what} contains NaN or Inf values.")
+            raise _Mismatch(_not_finite(g, what))
         err = ((g - w).abs() / (atol + rtol * w.abs())).max().item() if w.numel() else 0.0
         worst = max(worst, err)
     return worst
@@ -107,6 +150,48 @@ def compare(got, want, rtol: float, atol: float) -> float:
 
 def _call(fn, args):
     return fn(*copy.deepcopy(args)) if _copyable(args) else fn(*args)
+
+
+class _TimedOut(BaseException):
+    """Raised inside the student's code when its time is up (a BaseException, so that an
+    ``except Exception`` in the answer does not swallow it)."""
+
+
+def _call_limited(fn, args, seconds: float):
+    """``fn(*args)`` stopped after ``seconds`` (raises _TimedOut); see the module docstring."""
+    alarm = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+             and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    return (_with_alarm if alarm else _with_thread)(fn, args, seconds)
+
+
+def _with_alarm(fn, args, seconds):
+    def on_alarm(signum, frame):
+        raise _TimedOut()
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        return _call(fn, args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _with_thread(fn, args, seconds):
+    box = {}
+
+    def target():
+        try:
+            box["value"] = _call(fn, args)
+        except BaseException as err:  # handed to the caller's thread below
+            box["error"] = err
+    worker = threading.Thread(target=target, daemon=True, name="exercise-answer")
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise _TimedOut()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _copyable(args) -> bool:
@@ -133,9 +218,16 @@ def run(ex: Exercise, answer) -> Verdict:
         return Verdict(ex.id, "wrong", f"Exercise {ex.id}: expected a function {ex.signature}, "
                                        f"got a {type(answer).__name__}.")
     cases = ex.cases()
+    limit = ex.time_limit if ex.time_limit is not None else TIME_LIMIT
     for k, args in enumerate(cases):
         try:
-            got = _call(answer, args)
+            got = _call_limited(answer, args, limit)
+        except _TimedOut:
+            return Verdict(ex.id, "wrong", f"Exercise {ex.id}: your function ran for more than "
+                           f"{limit:g} s on case {k + 1} of {len(cases)} and was stopped (the "
+                           f"limit is {limit:g} s per call; the library's answer takes well "
+                           "under a second). Look for a loop that never ends (a while whose "
+                           "condition never changes) or one over far more steps than needed.")
         except NotImplementedError as err:
             msg = str(err) or "the function still raises NotImplementedError"
             return Verdict(ex.id, "not solved yet",

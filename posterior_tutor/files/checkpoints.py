@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..denoisers import EpsNetDenoiser
-from ..runtime.config import REPO_ROOT
+from ..runtime.config import REPO_ROOT, resolve_device
 from .safe import CheckpointError, read_card, verify, write
 from .safe import load as load_file
 from ..schedules import VPSchedule
@@ -148,4 +148,4 @@ def pretrained(name: str = "mnist", device=None):
     if name not in PRETRAINED:
         raise ValueError(f"unknown pretrained prior {name!r}; shipped: {', '.join(PRETRAINED)}.")
     den = load_prior(shipped_path(f"{name}_prior", "prior.pt", f"{name} prior"))
-    return den.to(device) if device is not None else den
+    return den.to(resolve_device(device, what="device")) if device is not None else den

@@ -15,27 +15,49 @@ is missing is simply recomputed (with a line saying so).
 A stored run also remembers ``settings`` (the options it was computed with); asked for other
 settings it computes them in this run (without overwriting the file) instead of returning numbers
 that belong to another configuration.  Only ``recompute=True`` or a missing file writes.
+
+What a stored file holds (checked on every read, and on ``compute()``'s dict before it is
+written, so a file that would not load back is never made):
+
+    {"result":   dict  str -> VALUE          what compute() returned
+     "settings": dict  str -> SETTING        what it was computed with
+     "checksum": "sha256:..."}               added by safe_io.write, checked by safe_io.verify
+    VALUE   = tensor | int | float | bool | str | None | list/tuple of VALUE | dict str -> VALUE
+    SETTING = the same without tensors (settings are compared with ==)
+
+A file that breaks this (a tensor as ``result``, no ``result``, an unknown key, a numpy array
+inside) is a CheckpointError naming the file, the key, the value and the expected type, and
+saying how to regenerate it.  ``POSTERIOR_TUTOR_RUNS`` moves the folder (tests use it); naming
+a file there is a FileExistsError.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from . import safe as safe_io
-from ..runtime.config import REPO_ROOT
+import torch
 
-__all__ = ["run", "path_of", "runs_dir"]
+from . import safe as safe_io
+from ..runtime.config import REPO_ROOT, folder_setting
+from .safe import CheckpointError
+
+__all__ = ["run", "path_of", "runs_dir", "check_schema", "SCHEMA"]
+
+_SCALARS = (bool, int, float, str, type(None))
+#: the keys of a stored file and what each holds (see the module docstring)
+SCHEMA = {"result": "a dict of tensors, numbers, strings, lists and dicts",
+          "settings": "a dict of numbers, strings, booleans, lists and dicts (no tensors)"}
 
 
 def runs_dir() -> Path:
-    """``data/runs/`` of the repository, or POSTERIOR_TUTOR_RUNS when set."""
-    env = os.environ.get("POSTERIOR_TUTOR_RUNS")
-    return Path(env).expanduser() if env else REPO_ROOT / "data" / "runs"
+    """``data/runs/`` of the repository, or POSTERIOR_TUTOR_RUNS when set (a folder)."""
+    return folder_setting("POSTERIOR_TUTOR_RUNS") or REPO_ROOT / "data" / "runs"
 
 
 def path_of(name: str) -> Path:
-    if not name or not all(c.isalnum() or c in "_-." for c in name):
-        raise ValueError(f"a stored run's name is letters, digits, '_', '-' or '.', got {name!r}.")
+    if not isinstance(name, str) or not name[:1].isalnum() or \
+            not all(c.isalnum() or c in "_-." for c in name):
+        raise ValueError(f"a stored run's name is letters, digits, '_', '-' or '.' (starting with "
+                         f"a letter or digit), got {name!r}.")
     return runs_dir() / f"{name}.pt"
 
 
@@ -46,21 +68,68 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def _show(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    text = repr(value)
+    return f"{text[:60]}... (a {type(value).__name__})" if len(text) > 60 else \
+        f"{text} (a {type(value).__name__})"
+
+
+def _bad_value(value, key: str, tensors: bool) -> str | None:
+    """The first 'key: value' that is not a VALUE (or SETTING when not ``tensors``), else None."""
+    if isinstance(value, _SCALARS) or (tensors and isinstance(value, torch.Tensor)):
+        return None
+    if isinstance(value, (list, tuple)):
+        return next((b for i, v in enumerate(value)
+                     if (b := _bad_value(v, f"{key}[{i}]", tensors))), None)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{key} has the key {k!r} (a {type(k).__name__}; keys are strings)"
+            if (b := _bad_value(v, f"{key}[{k!r}]", tensors)):
+                return b
+        return None
+    return f"{key} = {_show(value)}"
+
+
+def check_schema(state, where: str, how: str = "") -> None:
+    """Refuse a stored file's content that is not {"result": dict, "settings": dict} of the
+    allowed values (CheckpointError naming ``where``, the key, the value and the expected type)."""
+    fix = f" Regenerate it: {how}." if how else " Regenerate it with recompute=True."
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where} holds {_show(state)}, not a stored run (a dict with "
+                              f"keys 'result' and 'settings').{fix}")
+    for key, expected in SCHEMA.items():
+        if key not in state:
+            raise CheckpointError(f"{where} has no {key!r} (it holds {sorted(state)}); a stored "
+                                  f"run holds 'result' and 'settings'.{fix}")
+        if not isinstance(state[key], dict):
+            raise CheckpointError(f"{where}: {key!r} is {_show(state[key])}; expected {expected}"
+                                  f".{fix}")
+        bad = _bad_value(state[key], key, tensors=key == "result")
+        if bad:
+            raise CheckpointError(f"{where}: {bad}; {key!r} must be {expected}.{fix}")
+    extra = sorted(set(state) - set(SCHEMA))
+    if extra:
+        raise CheckpointError(f"{where} has unknown keys {extra}; a stored run holds only "
+                              f"'result' and 'settings'.{fix}")
+
+
 def run(name: str, compute, *, recompute: bool = False, settings: dict | None = None,
         command: str = "") -> dict:
     """The stored run ``name`` (a dict), or ``compute()`` stored under that name.
 
-    recompute: ignore the stored file and compute (then store) afresh.
+    recompute: True or False: ignore the stored file and compute (then store) afresh.
     settings:  what the run depends on (sizes, steps, seeds); a stored file made with other
                settings is recomputed rather than read.
     command:   how a reader regenerates the file, printed with it."""
-    if not callable(compute):
-        raise TypeError(f"compute must be a function returning a dict, got {type(compute).__name__}.")
-    path, settings = path_of(name), dict(settings or {})
+    path, settings = _checked_arguments(name, compute, recompute, settings, command)
     how = f" (regenerate: {command})" if command else ""
     if path.exists() and not recompute:
         state = safe_io.verify(safe_io.load(path), path, required=True)
-        if state.get("settings", {}) == settings:
+        check_schema(state, f"stored run {path}", command)
+        if state["settings"] == settings:
             print(f"read stored run {_display(path)}{how}")
             return state["result"]
         print(f"stored run {_display(path)} was made with other settings "
@@ -73,8 +142,28 @@ def run(name: str, compute, *, recompute: bool = False, settings: dict | None = 
     return result
 
 
+def _checked_arguments(name, compute, recompute, settings, command):
+    if not callable(compute):
+        raise TypeError(f"compute must be a function returning a dict, got {type(compute).__name__}.")
+    if not isinstance(recompute, bool):
+        raise TypeError(f"recompute must be True or False, got {recompute!r} (a "
+                        f"{type(recompute).__name__}); note that the string 'False' is not False.")
+    if not isinstance(command, str):
+        raise TypeError(f"command must be a string (how to regenerate the file), got {command!r}.")
+    if settings is not None and not isinstance(settings, dict):
+        raise TypeError(f"settings must be a dict (or None), got {_show(settings)}.")
+    bad = _bad_value(dict(settings or {}), "settings", tensors=False)
+    if bad:
+        raise TypeError(f"{bad}; settings must be {SCHEMA['settings']}.")
+    return path_of(name), dict(settings or {})
+
+
 def _computed(compute) -> dict:
     result = compute()
     if not isinstance(result, dict):
         raise TypeError(f"compute() must return a dict, got {type(result).__name__}.")
+    bad = _bad_value(result, "result", tensors=True)
+    if bad:
+        raise TypeError(f"compute() returned {bad}; a stored run holds {SCHEMA['result']} "
+                        "(convert numpy arrays with torch.as_tensor, objects to their numbers).")
     return result

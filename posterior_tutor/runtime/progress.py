@@ -5,7 +5,8 @@ JupyterLab, text in a terminal) that appears only once the loop has run for ``de
 a quick call prints nothing.  Whether bars show is decided in one place (:func:`wanted`):
 
 - ``progress=True`` / ``False`` on the call decides;
-- otherwise the environment variable ``POSTERIOR_TUTOR_PROGRESS`` (``0``/``off`` or ``1``/``on``);
+- otherwise the environment variable ``POSTERIOR_TUTOR_PROGRESS`` (``0``/``off`` or ``1``/``on``;
+  parsed in ``runtime.config``: another value warns once, naming the accepted ones, and is ignored);
 - otherwise bars show, except under pytest (tests and nbval runs stay quiet).
 """
 from __future__ import annotations
@@ -14,8 +15,7 @@ import os
 import sys
 from typing import Iterable
 
-_OFF = {"0", "off", "false", "no"}
-_ON = {"1", "on", "true", "yes"}
+from .config import progress_setting
 
 
 def under_pytest() -> bool:
@@ -29,12 +29,8 @@ def wanted(progress: bool | None = None) -> bool:
         if not isinstance(progress, bool):
             raise TypeError(f"progress must be True, False or None (automatic), got {progress!r}.")
         return progress
-    env = os.environ.get("POSTERIOR_TUTOR_PROGRESS", "").strip().lower()
-    if env in _OFF:
-        return False
-    if env in _ON:
-        return True
-    return not under_pytest()
+    env = progress_setting()
+    return env if env is not None else not under_pytest()
 
 
 def bar(iterable: Iterable, desc: str, total: int | None = None, progress: bool | None = None,
