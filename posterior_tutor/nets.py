@@ -1,5 +1,6 @@
 """Small networks for learned priors.  ``MLP``: a time-conditioned multilayer perceptron for
-vectors (the toy problems), predicting the noise eps from (x_t, t) as in DDPM (Ho et al. 2020)."""
+vectors (the toy problems), predicting the noise eps from (x_t, t) as in DDPM (Ho et al. 2020);
+``UNet`` for images; ``DigitClassifier``: the small CNN whose features define the Frechet distance."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def time_embedding(t: torch.Tensor, dim: int, T: int = 1000) -> torch.Tensor:
@@ -145,3 +147,40 @@ def seeded_init(generator):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+class DigitClassifier(nn.Module):
+    """A small CNN for (n, 1, in_size, in_size) images in [-1, 1]: three 3x3 conv blocks (ReLU,
+    2x2 max-pool while the map is larger than 4x4), a ``feature_dim`` embedding and 10 logits.
+
+    ``features(x)`` is the embedding (before its ReLU) used by the Frechet distance."""
+
+    def __init__(self, in_size: int, channels=(16, 32, 64), feature_dim: int = 64,
+                 n_classes: int = 10):
+        """Build the layers for ``in_size`` x ``in_size`` inputs (the pools follow the size)."""
+        super().__init__()
+        self.in_size, self.channels, self.feature_dim = int(in_size), tuple(channels), feature_dim
+        self.n_classes = n_classes
+        blocks, size, c_in = [], self.in_size, 1
+        for c_out in self.channels:
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()]
+            if size > 4 and size % 2 == 0:
+                blocks.append(nn.MaxPool2d(2))
+                size //= 2
+            c_in = c_out
+        self.conv = nn.Sequential(*blocks)
+        self.embed = nn.Linear(c_in * size * size, feature_dim)
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    def config(self) -> dict:
+        """The constructor's arguments, saved with the weights so the file rebuilds the net."""
+        return {"in_size": self.in_size, "channels": list(self.channels),
+                "feature_dim": self.feature_dim, "n_classes": self.n_classes}
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, feature_dim) embedding, before the ReLU: the feature map phi of the FD."""
+        return self.embed(self.conv(x).flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, n_classes) logits."""
+        return self.head(F.relu(self.features(x)))

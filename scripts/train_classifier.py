@@ -4,7 +4,7 @@
     python scripts/train_classifier.py --data digits --out data/classifiers/digits
     python scripts/train_classifier.py --data mnist --out data/classifiers/mnist --floors-only
 
-Trains ``posterior_tutor.evaluation.classifier.DigitClassifier`` on the training part of the data
+Trains ``posterior_tutor.nets.DigitClassifier`` on the training part of the data
 set (the images its diffusion prior was trained on, ``classifier.SPLITS``), then writes
 ``<out>/classifier.pt`` and ``<out>/model_card.json``: held-out and train accuracy, the settings,
 the machine, this command and the *floors*, the FD (``metrics.frechet.real_floor``) between real

@@ -3,7 +3,7 @@ r"""The digit classifier whose features define the project's Frechet distance, a
 ``metrics/frechet.py`` measures a Frechet distance in the 64-d penultimate embedding of a small
 CNN instead of FID's Inception-v3 (Heusel et al. 2017): Inception's weights are not available
 offline, and it was trained on 299 x 299 RGB photographs, so its features say little about 16 x 16
-or 32 x 32 grey digits.  This module holds that network and how it is trained:
+or 32 x 32 grey digits.  This module holds how that network (``nets.DigitClassifier``) is trained:
 
 * ``DigitClassifier``: three 3x3 conv blocks with ReLU (2x2 max-pool while the map is larger than
   4x4), a linear embedding ``features(x)`` of ``feature_dim`` = 64 and a linear head to 10 logits.
@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checks.values import check_generator
+from ..metrics._coerce import check_images
+from ..nets import DigitClassifier
 from ..files.checkpoints import file_sha256, save_atomic
 from ..files.safe import write_card
 
@@ -37,7 +38,6 @@ __all__ = ["DigitClassifier", "train_classifier", "accuracy", "random_shift", "c
            "save_classifier", "split_images", "noise_images", "SPLITS", "CLASSIFIER_FORMAT"]
 
 CLASSIFIER_FORMAT = 1
-RANGE_TOLERANCE = 0.5  # images may stray this far outside [-1, 1] (unclipped samples); more is an error
 
 # MNIST caveat: the first 5000 test images (NIST SD-3, cleaner) differ from the last 5000 (SD-1,
 # harder), so the held-out 8000:10000 is all "hard" while the training part 0:8000 is 5/8 "easy";
@@ -54,64 +54,6 @@ SPLITS = {
     "digits": {"split": "all", "train": (0, 1500), "heldout": (1500, 1797), "shift": 1,
                "floors": DIGITS_WINDOWS},
 }
-
-
-class DigitClassifier(nn.Module):
-    """A small CNN for (n, 1, in_size, in_size) images in [-1, 1]: three 3x3 conv blocks (ReLU,
-    2x2 max-pool while the map is larger than 4x4), a ``feature_dim`` embedding and 10 logits.
-
-    ``features(x)`` is the embedding (before its ReLU) used by the Frechet distance."""
-
-    def __init__(self, in_size: int, channels=(16, 32, 64), feature_dim: int = 64,
-                 n_classes: int = 10):
-        """Build the layers for ``in_size`` x ``in_size`` inputs (the pools follow the size)."""
-        super().__init__()
-        self.in_size, self.channels, self.feature_dim = int(in_size), tuple(channels), feature_dim
-        self.n_classes = n_classes
-        blocks, size, c_in = [], self.in_size, 1
-        for c_out in self.channels:
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()]
-            if size > 4 and size % 2 == 0:
-                blocks.append(nn.MaxPool2d(2))
-                size //= 2
-            c_in = c_out
-        self.conv = nn.Sequential(*blocks)
-        self.embed = nn.Linear(c_in * size * size, feature_dim)
-        self.head = nn.Linear(feature_dim, n_classes)
-
-    def config(self) -> dict:
-        """The constructor's arguments, saved with the weights so the file rebuilds the net."""
-        return {"in_size": self.in_size, "channels": list(self.channels),
-                "feature_dim": self.feature_dim, "n_classes": self.n_classes}
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(n, feature_dim) embedding, before the ReLU: the feature map phi of the FD."""
-        return self.embed(self.conv(x).flatten(1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(n, n_classes) logits."""
-        return self.head(F.relu(self.features(x)))
-
-
-def check_images(x, name: str, size: int | None = None) -> None:
-    """(n, 1, H, W) finite images with values in [-1, 1] (within RANGE_TOLERANCE), H = W = size;
-    a ValueError naming ``name``, what it got and what is accepted otherwise."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor (n, 1, H, W) in [-1, 1], got "
-                         f"{type(x).__name__} {getattr(x, 'dtype', '')}.")
-    if x.ndim != 4 or x.shape[1] != 1 or x.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty batch of grey images (n, 1, H, W), got shape "
-                         f"{tuple(x.shape)}.")
-    if size is not None and tuple(x.shape[-2:]) != (size, size):
-        raise ValueError(f"{name} are {x.shape[-2]}x{x.shape[-1]} but the classifier takes "
-                         f"{size}x{size} images; use the classifier trained at that size "
-                         "(classifier('digits') is 16x16, classifier('mnist') is 32x32).")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contain NaN or inf values.")
-    lo, hi = x.min().item(), x.max().item()
-    if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-        raise ValueError(f"{name} must be scaled to [-1, 1], got values in [{lo:.3g}, {hi:.3g}]; "
-                         "for [0, 1] images use 2 x - 1, for uint8 images x / 127.5 - 1.")
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator=None) -> torch.Tensor:

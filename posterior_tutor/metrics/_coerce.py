@@ -97,3 +97,27 @@ def _out_dtype(a, b):
     da = a.dtype if isinstance(a, torch.Tensor) and a.is_floating_point() else torch.get_default_dtype()
     db = b.dtype if isinstance(b, torch.Tensor) and b.is_floating_point() else torch.get_default_dtype()
     return torch.promote_types(da, db)
+
+
+RANGE_TOLERANCE = 0.5  # images may stray this far outside [-1, 1] (unclipped samples); more is an error
+
+
+def check_images(x, name: str, size: int | None = None) -> None:
+    """(n, 1, H, W) finite images with values in [-1, 1] (within RANGE_TOLERANCE), H = W = size;
+    a ValueError naming ``name``, what it got and what is accepted otherwise."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor (n, 1, H, W) in [-1, 1], got "
+                         f"{type(x).__name__} {getattr(x, 'dtype', '')}.")
+    if x.ndim != 4 or x.shape[1] != 1 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty batch of grey images (n, 1, H, W), got shape "
+                         f"{tuple(x.shape)}.")
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        raise ValueError(f"{name} are {x.shape[-2]}x{x.shape[-1]} but the classifier takes "
+                         f"{size}x{size} images; use the classifier trained at that size "
+                         "(classifier('digits') is 16x16, classifier('mnist') is 32x32).")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contain NaN or inf values.")
+    lo, hi = x.min().item(), x.max().item()
+    if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        raise ValueError(f"{name} must be scaled to [-1, 1], got values in [{lo:.3g}, {hi:.3g}]; "
+                         "for [0, 1] images use 2 x - 1, for uint8 images x / 127.5 - 1.")

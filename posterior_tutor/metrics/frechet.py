@@ -25,8 +25,8 @@ Reading the numbers:
     fd = digit_frechet(samples, heldout, clf)   # samples, heldout: (n, 1, 32, 32) in [-1, 1]
 
 This file holds the distance and what computing it needs: the features of a classifier
-(``embed``) and loading the shipped ones (``classifier``, ``load_classifier``).  The network, its
-training and the data splits are in ``evaluation/classifier.py``; to train a classifier (and write
+(``embed``) and loading the shipped ones (``classifier``, ``load_classifier``).  The network is
+``nets.DigitClassifier``; its training and the data splits are in ``evaluation/classifier.py``; to train a classifier (and write
 ``classifier.pt`` + ``model_card.json`` with accuracy and floors):
 
     python scripts/train_classifier.py --data mnist --out data/classifiers/mnist
@@ -40,7 +40,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ..evaluation.classifier import DigitClassifier, check_images
+from ..nets import DigitClassifier
+from ._coerce import check_images
 # checkpoint_dir and file_sha256 stay reachable here for callers (frechet.file_sha256, ...)
 from ..files.checkpoints import (CheckpointError, checkpoint_dir, file_sha256,  # noqa: F401
                                  load_state, read_verified, shipped_path)
