@@ -89,20 +89,20 @@ betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
 abar_by_hand = torch.cumprod(1 - betas, 0)
 s_by_hand = ((1 - abar_by_hand) / abar_by_hand).sqrt()
 assert torch.allclose(abar_by_hand, sched.alpha_bar)
-assert torch.allclose(s_by_hand, sched.sigma(torch.arange(1000)))
+assert torch.allclose(s_by_hand, sched.s(torch.arange(1000)))
 
 T_SHOW = [0, 100, 250, 500, 999]
 for t in T_SHOW:
-    print(f"t = {t:3d}: abar = {sched.abar(t).item():.5f}, s(t) = {sched.sigma(t).item():8.3f}")
+    print(f"t = {t:3d}: abar = {sched.abar(t).item():.5f}, s(t) = {sched.s(t).item():8.3f}")
 assert (sched.alpha_bar.diff() < 0).all(), "abar decreases: the signal fades monotonically"
 assert sched.abar(0) > 0.9998 and sched.abar(999) < 1e-4, "from (almost) clean to (almost) noise"
-assert sched.sigma(999) > 100, "at t = T-1 the noise is 100 times the signal"
+assert sched.s(999) > 100, "at t = T-1 the noise is 100 times the signal"
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
 axes[0].plot(sched.alpha_bar, label=r"$\bar\alpha_t$ (signal power)")
 axes[0].plot(1 - sched.alpha_bar, label=r"$1-\bar\alpha_t$ (noise power)")
 axes[0].set_xlabel("t"); axes[0].legend()
-axes[1].semilogy(sched.sigma(torch.arange(1000)))
+axes[1].semilogy(sched.s(torch.arange(1000)))
 axes[1].set_xlabel("t"); axes[1].set_title(r"VE noise level $s(t)$")
 plt.show()
 
@@ -161,7 +161,7 @@ fig, axes = plt.subplots(2, len(T_SHOW), figsize=(2.3 * len(T_SHOW), 4.8))
 for j, t in enumerate(T_SHOW):
     contour(axes[0, j], gmm.noised(sched, t))
     axes[0, j].scatter(*sched.add_noise(x0_points, t, noise=noise_pts).T, s=1, alpha=0.3)
-    square(axes[0, j]); axes[0, j].set_title(f"t = {t}, s = {sched.sigma(t).item():.2f}", fontsize=9)
+    square(axes[0, j]); axes[0, j].set_title(f"t = {t}, s = {sched.s(t).item():.2f}", fontsize=9)
     axes[0, j].set_xlabel("$x_1$")
     img = sched.add_noise(digits[:1], t, noise=noise_img[None])[0, 0]
     axes[1, j].imshow(img, cmap="gray", vmin=-1, vmax=1); axes[1, j].axis("off")
@@ -313,19 +313,19 @@ pool = gmm.sample(400_000, generator=seeded(7), dtype=torch.float64).cpu()
 
 def posterior_given_xt(t):
     """Importance weights of the prior pool under p(x0 | x_t), x_t = sqrt(abar_t) Z."""
-    s = sched.sigma(t)
+    s = sched.s(t)
     logw = -((pool - Z) ** 2).sum(1) / (2 * s ** 2)
     return torch.softmax(logw, 0)
 
 
-levels = [sched.t_from_sigma(s) for s in (0.3, 1.0, 3.0)]
+levels = [sched.t_from_s(s) for s in (0.3, 1.0, 3.0)]
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
 for ax, t in zip(axes, levels):
     w = posterior_given_xt(t)
     mc = (w[:, None] * pool).sum(0)
     se = ((w[:, None] ** 2) * (pool - mc) ** 2).sum(0).sqrt()
     D = exact_den(sched.abar(t).sqrt() * Z[None], t)[0]
-    print(f"t = {t} (s = {sched.sigma(t).item():.2f}): Monte Carlo {mc.numpy().round(3)} "
+    print(f"t = {t} (s = {sched.s(t).item():.2f}): Monte Carlo {mc.numpy().round(3)} "
           f"± {se.numpy().round(3)}, D(x_t, t) = {D.numpy().round(3)}, ESS {1 / (w ** 2).sum():.0f}")
     assert ((mc - D).abs() < 5 * se + 1e-3).all(), "Tweedie = posterior mean"
     idx = torch.multinomial(w, 400, replacement=True, generator=torch.Generator().manual_seed(8))
@@ -333,7 +333,7 @@ for ax, t in zip(axes, levels):
     ax.scatter(*pool[idx].T, s=3, alpha=0.3, label=r"$x_0 \sim p(x_0 \mid x_t)$")
     ax.plot(*Z, "kx", ms=9, label=r"$z = x_t/\sqrt{\bar\alpha_t}$")
     ax.plot(*D, "r*", ms=13, label=r"$D(x_t,t)$")
-    square(ax); ax.set_title(f"t = {t}, s(t) = {sched.sigma(t).item():.1f}", fontsize=9)
+    square(ax); ax.set_title(f"t = {t}, s(t) = {sched.s(t).item():.1f}", fontsize=9)
 axes[0].legend(fontsize=7, loc="lower left")
 for ax in axes:
     ax.set_xlabel("$x_1$"); ax.set_ylabel("$x_2$")
@@ -357,11 +357,11 @@ def denoised_radius(t, n=2000):
 
 for t in (20, 250, 600, 900):
     radius, move = denoised_radius(t)
-    print(f"t = {t:3d} (s = {sched.sigma(t).item():5.2f}): median |D(x_t)| = {radius:.2f}, "
+    print(f"t = {t:3d} (s = {sched.s(t).item():5.2f}): median |D(x_t)| = {radius:.2f}, "
           f"median move |D - x_t/sqrt(abar)| = {move:.2f}")
 r_low, move_low = denoised_radius(20)
 r_high, _ = denoised_radius(900)
-assert move_low < 1.5 * sched.sigma(20).item(), "low noise: D moves points by about the noise level"
+assert move_low < 1.5 * sched.s(20).item(), "low noise: D moves points by about the noise level"
 assert 1.7 < r_low < 2.3, "low noise: denoised points stay on the ring"
 assert r_high < 0.5, "high noise: denoised points collapse towards the prior mean"
 
@@ -762,7 +762,7 @@ for t in (20, 100, 300, 600, 900):
     ratio = (approx.norm(dim=1) / exact.norm(dim=1)).median().item()
     dps_quality[t] = (cos, ratio)
 lines = ["| t | s(t) | mean cosine | median norm ratio (approx / exact) |", "|---|---|---|---|"]
-lines += [f"| {t} | {sched.sigma(t).item():.2f} | {c:.3f} | {r:.1f} |"
+lines += [f"| {t} | {sched.s(t).item():.2f} | {c:.3f} | {r:.1f} |"
           for t, (c, r) in dps_quality.items()]
 display(Markdown("\n".join(lines)))
 fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
@@ -828,7 +828,7 @@ def diffpir_step_by_hand(den, x_t, t, t_prev, g, lam=1.0, zeta=0.1):
     """One DiffPIR step: denoise, Kalman/prox step with C = r_t^2 I, re-noise to t_prev."""
     A, s2 = problem.operator.matrix().to(x_t), problem.sigma ** 2
     D = den(x_t, t)
-    r2 = sched.sigma(t).item() ** 2 / lam
+    r2 = sched.s(t).item() ** 2 / lam
     gain = r2 * A.T @ torch.linalg.inv(r2 * A @ A.T + s2 * torch.eye(A.shape[0]).to(x_t))
     x0_hat = D + (y - D @ A.T) @ gain.T                                # the prox, in closed form
     ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
@@ -857,7 +857,7 @@ assert torch.allclose(mine, library_step.x, atol=1e-5)
 #    x_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat x_0 + \sqrt{1 - \bar\alpha_{t'}}\,\big(\sqrt{1-\zeta}\,\hat\varepsilon + \sqrt\zeta\, z\big). $$
 #
 # Write `diffpir_step(den, prob, y, x_t, t, t_prev, lam, zeta, z)` returning $x_{t'}$ (`prob.prox(x,
-# y, r)` is the prox, `den.schedule.sigma(t)` is $s(t)$, `den.schedule.abar(t)` is $\bar\alpha_t$).
+# y, r)` is the prox, `den.schedule.s(t)` is $s(t)$, `den.schedule.abar(t)` is $\bar\alpha_t$).
 
 # %% tags=["exercise"]
 # Exercise 01.5: your answer (the solution: pt.exercises.solution("01.5"))
@@ -960,7 +960,7 @@ def daps_level_by_hand(den, x_t, t, t_next, g, ode_steps=5, langevin_steps=20, l
         x = math.sqrt(ab_next) * x0 + math.sqrt(1 - ab_next) * eps
     x0_hat = x0
     A = problem.operator.matrix().to(x_t)
-    r2, s2 = sched.sigma(t).item() ** 2, problem.sigma ** 2
+    r2, s2 = sched.s(t).item() ** 2, problem.sigma ** 2
     eta = lr / (1 / r2 + torch.linalg.matrix_norm(A, 2).item() ** 2 / s2)
     x0 = x0_hat.clone()
     for _ in range(langevin_steps):

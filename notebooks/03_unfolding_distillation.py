@@ -105,11 +105,11 @@ print(f"noise floor {floor:.3f}, prior samples vs exact {prior_dist:.3f}")
 
 t = 444                                             # the second outer time of N = 3
 x_t = sched.add_noise(exact[:5], t, generator=seeded(4))
-ab, s = sched.abar(t).item(), sched.sigma(t).item()
+ab, s = sched.abar(t).item(), sched.s(t).item()
 sp = 2 * problem.sigma
 rho = sp * s / math.sqrt(sp ** 2 + s ** 2)
-tau = sched.t_from_sigma(rho)
-print(f"t = {t}: s(t) = {s:.2f}, rho = {rho:.3f}, tau = {tau} (s(tau) = {sched.sigma(tau).item():.3f})")
+tau = sched.t_from_s(rho)
+print(f"t = {t}: s(t) = {s:.2f}, rho = {rho:.3f}, tau = {tau} (s(tau) = {sched.s(tau).item():.3f})")
 
 A = problem.operator.matrix().double()
 aty = (y.double() @ A).expand(5, 2)
@@ -134,7 +134,7 @@ assert torch.allclose(first.x, x1_hand, atol=1e-4), "then re-noise to tau and on
 # Write `rho_tau(sched, t, sigma, sigma_factor=2.0)` returning $(\rho, \tau)$ of the block at outer
 # time `t`: $\rho = \sigma' s / \sqrt{\sigma'^2 + s^2}$ with $s = s(t)$ and $\sigma' =$
 # `sigma_factor * sigma`, and $\tau$ the integer time whose level $s(\tau)$ is closest to $\rho$
-# (`sched.t_from_sigma`). The checker compares with the library's `pt.ud2m.block_levels`.
+# (`sched.t_from_s`). The checker compares with the library's `pt.ud2m.block_levels`.
 
 # %% tags=["exercise"]
 # Exercise 03.1: your answer (the solution: pt.exercises.solution("03.1"))
@@ -678,7 +678,7 @@ calls = ud_inp.nfe_per_sample                      # K x N of the shipped sample
 k_by_n = {f"{ud_inp.K} x {ud_inp.N} (shipped)": ud_inp}
 k_by_n.update({f"{K} x {Nout}": ud_inp.with_calls(K, Nout) for K, Nout in [(3, 3), (5, 3), (3, 5)]
                if (K, Nout) != (ud_inp.K, ud_inp.N)})
-stepper = pt.viz.step_through(ud_inp, prob=show_prob, y=show_y, n=4, generator=seeded(502),
+stepper = pt.viz.step_through(ud_inp, problem=show_prob, y=show_y, n=4, generator=seeded(502),
                                   title="UD2M on MNIST random inpainting", knobs={"K x N": k_by_n})
 assert len(stepper.frames) == calls
 assert [s.extras["nfe"] for s in stepper.frames] == list(range(1, calls + 1))

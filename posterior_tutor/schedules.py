@@ -7,9 +7,10 @@ Forward process (DDPM, Ho et al. 2020), integer time t in 0..T-1:
 with linear betas from 1e-4 to 0.02 and T = 1000 by default.  Dividing by sqrt(abar_t) gives the
 variance-exploding (VE) view x_t / sqrt(abar_t) = x0 + s(t) eps with noise level
 
-    s(t) = sqrt((1 - abar_t) / abar_t).
+    s(t) = sqrt((1 - abar_t) / abar_t)                    (``sched.s(t)``; ``sched.t_from_s(s)``).
 
-Every sampler in this package talks about time through this one object.
+It is called s, not sigma, because sigma is the measurement noise of an InverseProblem
+(``problem.sigma``).  Every sampler in this package talks about time through this one object.
 """
 from __future__ import annotations
 
@@ -32,11 +33,20 @@ class VPSchedule:
         self.T = int(T)
         self.betas = torch.linspace(beta_start, beta_end, self.T, dtype=torch.float64)
         self.alpha_bar = torch.cumprod(1.0 - self.betas, dim=0)
-        self._sigma = torch.sqrt((1.0 - self.alpha_bar) / self.alpha_bar)
+        self._s = torch.sqrt((1.0 - self.alpha_bar) / self.alpha_bar)
 
     def __repr__(self) -> str:
         return (f"VPSchedule(T={self.T}, beta_start={self.betas[0].item():g}, "
                 f"beta_end={self.betas[-1].item():g})")
+
+    def __getattr__(self, name):
+        """Only reached for a missing attribute: the old names say what they became."""
+        renamed = {"sigma": "s", "t_from_sigma": "t_from_s"}
+        if name in renamed:
+            raise AttributeError(f"VPSchedule.{name} is now VPSchedule.{renamed[name]}: s(t) is "
+                                 "the VE noise level (sigma is the measurement noise, "
+                                 "problem.sigma).")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- scalar look-ups -------------------------------------------------------------------
     def check_t(self, t) -> None:
@@ -51,9 +61,9 @@ class VPSchedule:
         against it along the first (sample) dimension."""
         return self._lookup(self.alpha_bar, t, like)
 
-    def sigma(self, t, like: torch.Tensor | None = None) -> torch.Tensor:
-        """VE noise level s(t) = sqrt((1 - abar_t) / abar_t)."""
-        return self._lookup(self._sigma, t, like)
+    def s(self, t, like: torch.Tensor | None = None) -> torch.Tensor:
+        """VE noise level s(t) = sqrt((1 - abar_t) / abar_t) (not the measurement noise sigma)."""
+        return self._lookup(self._s, t, like)
 
     def _lookup(self, table, t, like):
         idx = torch.as_tensor(t, dtype=torch.long)
@@ -65,11 +75,11 @@ class VPSchedule:
             val = val.reshape(-1, *([1] * (like.ndim - 1)))
         return val
 
-    def t_from_sigma(self, s: float) -> int:
-        """The integer time whose VE noise level is closest to ``s`` (s >= 0)."""
+    def t_from_s(self, s: float) -> int:
+        """The integer time whose VE noise level s(t) is closest to ``s`` (s >= 0)."""
         if not s >= 0:
-            raise ValueError(f"noise level must be >= 0, got {s}.")
-        return int(torch.argmin((self._sigma - float(s)).abs()).item())
+            raise ValueError(f"the VE noise level s must be >= 0, got {s}.")
+        return int(torch.argmin((self._s - float(s)).abs()).item())
 
     # -- noising -------------------------------------------------------------------------
     def add_noise(self, x0: torch.Tensor, t, noise: torch.Tensor | None = None,

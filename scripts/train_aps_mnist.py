@@ -123,7 +123,7 @@ def _chi2(prob, y, s):
 def dps_comparison(fl, prob, xs, n_aps, n_dps, seed=1000):
     """APS (n_aps samples) and DPS (1000 steps, n_dps samples) on the same held-out measurements
     in one run: quality of each and seconds per sample (each method sampling in one batch)."""
-    den, g = fl.prior, torch.Generator(device=DEVICE).manual_seed(seed)
+    den, g = fl.den, torch.Generator(device=DEVICE).manual_seed(seed)
     ys = [prob.measure(x, generator=g) for x in xs]
     out = {}
     for name, n, run in (("aps", n_aps, lambda y, n: fl.sample(y, n, generator=g)),

@@ -18,8 +18,8 @@ def test_schedule_matches_ddpm_definition():
     assert torch.allclose(s.alpha_bar, torch.cumprod(1 - betas, 0))
     t = 500
     ab = s.alpha_bar[t]
-    assert math.isclose(s.sigma(t).item(), math.sqrt((1 - ab) / ab), rel_tol=1e-12)
-    assert s.t_from_sigma(s.sigma(t).item()) == t
+    assert math.isclose(s.s(t).item(), math.sqrt((1 - ab) / ab), rel_tol=1e-12)
+    assert s.t_from_s(s.s(t).item()) == t
     assert s.timesteps(3, "quadratic") == [999, 444, 111]          # UD2M grid, N = 3
     assert s.timesteps(5, "quadratic") == [999, 639, 360, 159, 39]  # as in the UD2M code
     assert s.timesteps(8)[0] == 999 and s.timesteps(8)[-1] == 0

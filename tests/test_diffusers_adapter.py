@@ -80,7 +80,7 @@ def test_cosine_schedule_uses_the_schedulers_betas(unet):
     assert isinstance(den.schedule, GivenBetasSchedule) and isinstance(den.schedule, pt.VPSchedule)
     assert "squaredcos_cap_v2" in repr(den.schedule)
     assert torch.allclose(den.schedule.alpha_bar, sched.alphas_cumprod.double(), atol=1e-6, rtol=0)
-    assert torch.isfinite(den.schedule.sigma(999))
+    assert torch.isfinite(den.schedule.s(999))
 
 
 def test_prior_and_posterior_sampling_run_and_count_calls(unet):

@@ -41,7 +41,7 @@ CANNOT = {
         "creating a CUDA generator needs the driver (and breaks the process); the fake runs pass "
         "generator=None (generator handling is tested on the CPU, tests/test_rng.py)",
     "values: .item(), float(), bool() of tensors made in the mode (VPSchedule look-ups, "
-    "t_from_sigma, time grids, the time check, Operator.norm_squared's power iteration, "
+    "t_from_s, time grids, the time check, Operator.norm_squared's power iteration, "
     "UD2MSampler.lam, APS's ELBO time draw (float(w.sum())), the input checks' "
     "isfinite().all(), CG / Gauss-Newton stopping tests)":
         "fake tensors have no values (DataDependentOutputException); here the schedule's scalars "
@@ -75,7 +75,7 @@ SHORT = {"ddpm": dict(steps=3), "diffpir": dict(steps=3), "daps": dict(levels=3,
 def fake_cuda(monkeypatch):
     """A factory of the fake mode, with the stand-ins listed in CANNOT installed.  Build modules
     and problems first (real CPU tensors), then enter ``with fake_cuda():`` and move them once."""
-    lookup, t_from_sigma = VPSchedule._lookup, VPSchedule.t_from_sigma
+    lookup, t_from_s = VPSchedule._lookup, VPSchedule.t_from_s
     check_t = VPSchedule.check_t
 
     def real(fn):
@@ -92,8 +92,8 @@ def fake_cuda(monkeypatch):
         return lookup(self, table, t, like)
 
     monkeypatch.setattr(VPSchedule, "_lookup", scalar_lookup)
-    monkeypatch.setattr(VPSchedule, "t_from_sigma",
-                        lambda self, s: real(t_from_sigma)(self, float(s)))
+    monkeypatch.setattr(VPSchedule, "t_from_s",
+                        lambda self, s: real(t_from_s)(self, float(s)))
     for owner, name in _CPU_CONSTANTS:
         monkeypatch.setattr(owner, name, real(getattr(owner, name)))
     monkeypatch.setattr(VPSchedule, "check_t",
@@ -203,7 +203,7 @@ def _untrained_ud2m(den, prob):
 
 
 def _move_ud2m(ud):
-    ud.prior.net.to("cuda")
+    ud.den.net.to("cuda")
     ud.denoiser.inner.net.to("cuda")
     ud.discriminator.to("cuda")
     ud.log_lam = torch.nn.Parameter(ud.log_lam.detach().to("cuda"))
@@ -272,5 +272,5 @@ def test_folded_lora_equals_the_adapters_on_the_cpu():
         folded = ud.denoiser(x, 400)
     with torch.enable_grad():
         adapters = ud.denoiser(x, 400).detach()
-    assert not torch.allclose(adapters, ud.prior(x, 400).detach(), atol=1e-4)   # the adapters act
+    assert not torch.allclose(adapters, ud.den(x, 400).detach(), atol=1e-4)   # the adapters act
     assert torch.allclose(folded, adapters, atol=1e-5)

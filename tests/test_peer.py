@@ -50,7 +50,7 @@ def test_denoiser_matches_ours_at_matched_levels(unet_den):
     x0 = torch.rand(4, *SHAPE, generator=g) * 2 - 1
     x_t = sched.add_noise(x0, t, generator=g)
     ab = sched.abar(t, like=x_t)
-    s = sched.sigma(t)
+    s = sched.s(t)
     xp = (x_t / ab.sqrt() + 1) / 2                     # deepinv's input: [0, 1], noise std s / 2
     unet_den.reset_counters()
     out = D(xp, s / 2)

@@ -1,6 +1,8 @@
 """Every baseline sampler against the exact Gaussian-mixture posterior, plus the registry, the step
 protocol and bad input.  Thresholds are relative to the exact-sampling noise floor (two independent
 exact sample sets) and to the distance of prior samples (what ignoring y gives)."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -214,3 +216,69 @@ def test_diffpir_follows_the_official_grid_and_refuses_an_unknown_one(problem_2d
     assert sched.timesteps(10, "sqrt")[1] < sched.timesteps(10, "uniform")[1]
     with pytest.raises(ValueError, match="'sqrt' .* or 'uniform'"):
         pt.sample("diffpir", den, tp.problem, tp.y, n=2, grid="quadratic")
+
+
+def test_the_problem_is_called_problem_and_prob_is_refused_by_name(problem_2d):
+    """One name for the inverse problem: ``problem``, after den and before y; ``prob=`` (the old
+    keyword) is a TypeError that names the new one, never an unknown-option message."""
+    tp, den, *_ = problem_2d
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    a = pt.sample("diffpir", den, tp.problem, tp.y, n=3, steps=5, generator=g())
+    b = pt.sample("diffpir", den, problem=tp.problem, y=tp.y, n=3, steps=5, generator=g())
+    assert torch.equal(a, b)
+    with pytest.raises(TypeError, match="problem.*not prob="):
+        pt.sample("diffpir", den, tp.problem, tp.y, n=3, steps=5, prob=tp.problem)
+    with pytest.raises(TypeError, match="problem"):
+        pt.sample("diffpir", den, prob=tp.problem, y=tp.y, n=3)
+    with pytest.raises(TypeError, match="problem= .*not prob="):
+        pt.viz.step_through("diffpir", den, prob=tp.problem, y=tp.y, steps=3)
+
+
+def test_schedule_noise_level_is_s_and_the_old_name_says_so():
+    sched = pt.VPSchedule()
+    assert sched.t_from_s(sched.s(321).item()) == 321
+    with pytest.raises(AttributeError, match="sigma is now VPSchedule.s"):
+        sched.sigma(3)
+    with pytest.raises(AttributeError, match="t_from_s"):
+        sched.t_from_sigma(1.0)
+
+
+def test_pnp_ula_noise_level_option_is_denoiser_level(problem_2d):
+    tp, den, *_ = problem_2d
+    assert "denoiser_level" in pt.options_of("pnp_ula") and "eps" not in pt.options_of("pnp_ula")
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    near = pt.sample("pnp_ula", den, tp.problem, tp.y, n=4, steps=5, generator=g())
+    far = pt.sample("pnp_ula", den, tp.problem, tp.y, n=4, steps=5, denoiser_level=0.5,
+                    generator=g())
+    assert not torch.allclose(near, far)
+    with pytest.raises(TypeError, match="no option.*eps"):
+        pt.sample("pnp_ula", den, tp.problem, tp.y, n=2, eps=0.05)
+
+
+def test_a_sampler_declares_its_own_step_count():
+    """The progress bar's length comes from the method's registration (``steps_of``), not from a
+    list of names in base.py; the default is the option ``steps``."""
+    from posterior_tutor.samplers.base import expected_steps, get_method
+    assert get_method("daps").steps_of is not None and get_method("spin").steps_of is not None
+    assert expected_steps("daps", {"levels": 7}) == 7
+    assert expected_steps("spin", {"warm_start": 2, "steps": 9}) == 11
+    assert expected_steps("diffpir", {"steps": 13}) == 13
+    assert expected_steps("diffpir", {"steps": "many"}) is None
+    src = (Path(pt.__file__).parent / "samplers" / "base.py").read_text()
+    assert '"daps"' not in src and '"spin"' not in src
+
+
+def test_ddim_update_takes_a_noise_rule():
+    """One DDIM step for the zero-shot samplers and UD2M: the default rule is ddim_noise; a rule
+    giving c = 0 draws nothing; a rule's c is the std of the fresh noise."""
+    from posterior_tutor.samplers.diffusion import ddim_noise, ddim_update
+    sched = pt.VPSchedule()
+    x0, eps = torch.ones(2000, 3), torch.zeros(2000, 3)
+    g = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    assert torch.equal(ddim_update(sched, x0, eps, 600, 300, 0.7, g()),
+                       ddim_update(sched, x0, eps, 600, 300, 0.7, g(), ddim_noise))
+    flat = ddim_update(sched, x0, eps, 600, 300, 0.7, None, lambda *a: 0.0)
+    assert torch.equal(flat, sched.abar(300).item() ** 0.5 * x0)
+    noisy = ddim_update(sched, x0, eps, 600, 300, 0.7, g(), lambda *a: 0.25)
+    assert abs((noisy - flat).std().item() - 0.25) < 0.01
+    assert torch.equal(ddim_update(sched, x0, eps, 600, -1, 0.7, g()), x0)

@@ -45,7 +45,7 @@ def test_every_file_opens_with_a_docstring():
 
 
 #: method files with no equations of their own (option kinds and input checks)
-NO_EQUATIONS = {"checks.py"}
+NO_EQUATIONS = {"checks.py", "run_state.py"}   # input checks; what a resumable run saves
 
 
 @pytest.mark.parametrize("method", ["ud2m", "aps"])
@@ -157,7 +157,7 @@ def test_pretrained_by_kind_is_the_methods_own():
     assert pt.trained.shipped()["ud2m"] == tuple(pt.ud2m.SHIPPED)
     assert pt.trained.shipped()["aps"] == tuple(pt.aps.PRETRAINED)
     ud = pt.trained.pretrained("ud2m", "mnist-sr4", den)
-    assert isinstance(ud, pt.ud2m.UD2MSampler) and ud.prior is den and ud.card["task"] == "sr4"
+    assert isinstance(ud, pt.ud2m.UD2MSampler) and ud.den is den and ud.card["task"] == "sr4"
     flow = pt.trained.pretrained("aps", "mnist-sr4", den)
     assert type(flow) is pt.aps.APSSampler
     with pytest.raises(ValueError, match="unknown trained-sampler kind 'vae'"):

@@ -59,7 +59,7 @@ def test_preset_survives_save_and_load(toy, tmp_path):
     tp, ud = toy
     code = ud.with_preset("code")
     path = code.save(tmp_path / "ud.pt")
-    back = pt.ud2m.UD2MSampler.load(path, ud.prior, tp.problem)
+    back = pt.ud2m.UD2MSampler.load(path, ud.den, tp.problem)
     assert back.preset == "code"
     assert torch.equal(back.sample(tp.y, n=4, generator=_gen(4)),
                        code.sample(tp.y, n=4, generator=_gen(4)))

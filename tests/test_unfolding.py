@@ -83,7 +83,7 @@ def test_first_block_iteration_is_that_prox():
     b = next(U.unfolded_block(ad, log_lam, tp.problem, x_t, tp.y, t, K=3, generator=_gen(2)))
     ab, s, sp, rho, tau = U.block_levels(den.schedule, t, tp.problem.sigma, 2.0)
     assert math.isclose(rho, 0.5 * s / math.sqrt(0.25 + s * s))
-    assert abs(den.schedule.sigma(tau) - rho) < 0.01
+    assert abs(den.schedule.s(tau) - rho) < 0.01
     A, y, sig2 = tp.problem.operator.A, tp.y.double(), 1.5 * 0.25 ** 2
     x0 = (A.T @ y * math.sqrt(1 - ab) + math.sqrt(ab) * sp * x_t.double()) \
         / math.sqrt(sp ** 2 + 1 - ab)

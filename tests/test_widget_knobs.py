@@ -82,7 +82,7 @@ def test_bad_knobs_say_what_is_wrong(toy):
     with pytest.raises(TypeError, match="needs its denoiser"):
         W.step_through("diffpir", None, tp.problem, tp.y)
     with pytest.raises(TypeError, match="method name .* or a trained sampler"):
-        W.step_through(3, prob=tp.problem, y=tp.y)
+        W.step_through(3, problem=tp.problem, y=tp.y)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def toy_ud2m(toy):
 def test_trained_sampler_knob_and_new_seed(toy, toy_ud2m):
     tp, den = toy
     ud = toy_ud2m
-    st = W.step_through(ud, prob=tp.problem, y=tp.y, n=20, generator=_g(5), density="exact",
+    st = W.step_through(ud, problem=tp.problem, y=tp.y, n=20, generator=_g(5), density="exact",
                         knobs={"K x N": {"2 x 3 (trained)": ud, "3 x 2": ud.with_calls(3, 2)}})
     assert len(st.frames) == 6 and [f.extras["nfe"] for f in st.frames] == list(range(1, 7))
     direct = ud.sample(tp.y, 20, generator=_g(5), problem=tp.problem)
@@ -124,11 +124,11 @@ def test_trained_flow_new_seed_and_bad_calls(toy, toy_ud2m):
     with pytest.raises(TypeError, match="brings its own denoiser"):
         W.step_through(toy_ud2m, den, tp.problem, tp.y)
     with pytest.raises(TypeError, match="takes no options"):
-        W.step_through(toy_ud2m, prob=tp.problem, y=tp.y, steps=3)
+        W.step_through(toy_ud2m, problem=tp.problem, y=tp.y, steps=3)
     with pytest.raises(TypeError, match="must be trained samplers"):
-        W.step_through(toy_ud2m, prob=tp.problem, y=tp.y, knobs={"K": [1, 2]})
+        W.step_through(toy_ud2m, problem=tp.problem, y=tp.y, knobs={"K": [1, 2]})
     with pytest.raises(ValueError, match="one knob"):
-        W.step_through(toy_ud2m, prob=tp.problem, y=tp.y,
+        W.step_through(toy_ud2m, problem=tp.problem, y=tp.y,
                        knobs={"a": [toy_ud2m], "b": [flow]})
 
 

@@ -74,11 +74,11 @@ class Cost:
         return self.wall_s / max(self.net_s, 1e-9)
 
 
-def timed_sample(name, den, prob, y, n, generator=None, **options):
+def timed_sample(name, den, problem, y, n, generator=None, **options):
     """``pt.sample`` with the denoiser's counters reset first; returns (samples, Cost)."""
     den.reset_counters()
     start = time.perf_counter()
-    xs = sample(name, den, prob, y, n=n, generator=generator, **options)
+    xs = sample(name, den, problem, y, n=n, generator=generator, **options)
     wall = time.perf_counter() - start
     return xs, Cost(den.nfe, den.nfe_grad, wall, den.net_seconds)
 

@@ -130,7 +130,7 @@ class DeepinvDenoiser(_DinvDenoiser):
         super().__init__()
         self.den = den
         self.last_t = None
-        self._levels = den.schedule.sigma(torch.arange(den.schedule.T))  # float64, increasing
+        self._levels = den.schedule.s(torch.arange(den.schedule.T))  # float64, increasing
         self._log_levels = self._levels.log()
 
     @property

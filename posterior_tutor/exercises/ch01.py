@@ -42,7 +42,7 @@ def _noise_no_sqrt(x0, t, eps, sched):
 
 
 def _noise_ve(x0, t, eps, sched):
-    return x0 + sched.sigma(t).item() * eps
+    return x0 + sched.s(t).item() * eps
 
 
 def _noise_one_step(x0, t, eps, sched):
@@ -214,7 +214,7 @@ register(Exercise(
 def diffpir_step(den, prob, y, x_t, t, t_prev, lam, zeta, z):
     """Denoise, prox with r_t = s(t) / sqrt(lam), re-noise to t_prev with fresh noise z."""
     sched = den.schedule
-    x0_hat = prob.prox(den(x_t, t), y, sched.sigma(t).item() / lam ** 0.5)
+    x0_hat = prob.prox(den(x_t, t), y, sched.s(t).item() / lam ** 0.5)
     ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
     eps_hat = (x_t - ab ** 0.5 * x0_hat) / (1 - ab) ** 0.5
     noise = (1 - zeta) ** 0.5 * eps_hat + zeta ** 0.5 * z
@@ -224,7 +224,7 @@ def diffpir_step(den, prob, y, x_t, t, t_prev, lam, zeta, z):
 def _diffpir_ref(den, prob, y, x_t, t, t_prev, lam, zeta, z):
     """The library's update (samplers/diffpir.py) with the given noise z instead of a fresh draw."""
     sched = den.schedule
-    x0_hat = prob.prox(den(x_t, t), y, sched.sigma(t).item() / lam ** 0.5)
+    x0_hat = prob.prox(den(x_t, t), y, sched.s(t).item() / lam ** 0.5)
     eps_hat = samplers.diffusion.eps_from_x0(sched, x_t, x0_hat, t)
     ab_prev = sched.abar(t_prev).item()
     return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * (
@@ -247,7 +247,7 @@ def _diffpir_lam(den, prob, y, x_t, t, t_prev, lam, zeta, z):
 
 def _diffpir_zeta(den, prob, y, x_t, t, t_prev, lam, zeta, z):
     sched = den.schedule
-    x0_hat = prob.prox(den(x_t, t), y, sched.sigma(t).item() / lam ** 0.5)
+    x0_hat = prob.prox(den(x_t, t), y, sched.s(t).item() / lam ** 0.5)
     ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
     eps_hat = (x_t - ab ** 0.5 * x0_hat) / (1 - ab) ** 0.5
     return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * ((1 - zeta) * eps_hat + zeta * z)
@@ -256,7 +256,7 @@ def _diffpir_zeta(den, prob, y, x_t, t, t_prev, lam, zeta, z):
 def _diffpir_eps_prior(den, prob, y, x_t, t, t_prev, lam, zeta, z):
     sched = den.schedule
     x0 = den(x_t, t)
-    x0_hat = prob.prox(x0, y, sched.sigma(t).item() / lam ** 0.5)
+    x0_hat = prob.prox(x0, y, sched.s(t).item() / lam ** 0.5)
     ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
     eps = (x_t - ab ** 0.5 * x0) / (1 - ab) ** 0.5
     return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * ((1 - zeta) ** 0.5 * eps + zeta ** 0.5 * z)

@@ -23,9 +23,9 @@ def _gen(seed):
 # -- 03.1 rho and tau ------------------------------------------------------------------------------
 def rho_tau(sched, t, sigma, sigma_factor=2.0):
     """(rho, tau) of the block at outer time t."""
-    s, sp = sched.sigma(t).item(), sigma_factor * sigma
+    s, sp = sched.s(t).item(), sigma_factor * sigma
     rho = sp * s / math.sqrt(sp ** 2 + s ** 2)
-    return rho, sched.t_from_sigma(rho)
+    return rho, sched.t_from_s(rho)
 
 
 def _rho_ref(sched, t, sigma, sigma_factor=2.0):
@@ -40,9 +40,9 @@ def _rho_cases():
 
 
 def _rho_no_sqrt(sched, t, sigma, sigma_factor=2.0):
-    s, sp = sched.sigma(t).item(), sigma_factor * sigma
+    s, sp = sched.s(t).item(), sigma_factor * sigma
     rho = sp * s / (sp ** 2 + s ** 2)
-    return rho, sched.t_from_sigma(rho)
+    return rho, sched.t_from_s(rho)
 
 
 def _rho_sigma(sched, t, sigma, sigma_factor=2.0):
@@ -52,7 +52,7 @@ def _rho_sigma(sched, t, sigma, sigma_factor=2.0):
 def _rho_vp(sched, t, sigma, sigma_factor=2.0):
     s, sp = (1 - sched.abar(t).item()) ** 0.5, sigma_factor * sigma
     rho = sp * s / math.sqrt(sp ** 2 + s ** 2)
-    return rho, sched.t_from_sigma(rho)
+    return rho, sched.t_from_s(rho)
 
 
 register(Exercise(
@@ -61,10 +61,10 @@ register(Exercise(
     [Mistake(_rho_no_sqrt, "rho combines two standard deviations like parallel resistors: "
              "1/rho^2 = 1/sigma'^2 + 1/s^2, so rho = sigma' s / sqrt(sigma'^2 + s^2)."),
      Mistake(_rho_sigma, "use sigma' = sigma_factor * sigma (2 sigma by default), not sigma."),
-     Mistake(_rho_vp, "s is the VE noise level s(t) = sqrt((1 - ab_t) / ab_t) (sched.sigma(t)), "
+     Mistake(_rho_vp, "s is the VE noise level s(t) = sqrt((1 - ab_t) / ab_t) (sched.s(t)), "
              "not sqrt(1 - ab_t).")],
-    hint="s = sched.sigma(t); sigma' = sigma_factor * sigma; rho = sigma' s / sqrt(sigma'^2 + s^2); "
-         "tau = sched.t_from_sigma(rho)."))
+    hint="s = sched.s(t); sigma' = sigma_factor * sigma; rho = sigma' s / sqrt(sigma'^2 + s^2); "
+         "tau = sched.t_from_s(rho)."))
 
 
 # -- 03.2 the two quadratics as one ----------------------------------------------------------------
@@ -77,7 +77,7 @@ def combine(x_prev, x_t, ab, rho, s):
 def _combine_cases():
     g, sched, out = _gen(3), VPSchedule(), []
     for t, rho in [(999, 0.1), (444, 0.09), (111, 0.3)]:
-        ab, s = sched.abar(t).item(), sched.sigma(t).item()
+        ab, s = sched.abar(t).item(), sched.s(t).item()
         out.append((torch.randn(5, 2, generator=g, dtype=torch.float64),
                     torch.randn(5, 2, generator=g, dtype=torch.float64), ab, rho, s))
     return out

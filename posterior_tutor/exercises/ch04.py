@@ -117,7 +117,7 @@ def _warm_prior(den, correct, x_t, t_star, z):
 
 def _warm_ve(den, correct, x_t, t_star, z):
     x0 = correct(den(x_t, t_star))
-    return x0, x0 + den.schedule.sigma(t_star).item() * z
+    return x0, x0 + den.schedule.s(t_star).item() * z
 
 
 register(Exercise(

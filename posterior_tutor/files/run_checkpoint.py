@@ -11,6 +11,10 @@ general-operator run) and the step.  Called again with the same folder, the run 
 newest readable checkpoint (``prev.pt`` when ``last.pt`` is damaged) and, as every draw comes
 from the restored generators, ends with the weights of an uninterrupted run.
 
+The module knows no method: a trainer hands ``bind`` its settings (a dict compared on resume) and
+its parts (name -> (get, set) of a state), which are the method's own (UD2M's: ``checkpoint_settings``
+and ``checkpoint_parts`` in ``trained/ud2m/run_state.py``).
+
 A resume must have the settings the run started with; otherwise it is refused with the setting,
 its old and new value (the saved sampler's config, and so its card, describes the whole run).
 """
@@ -110,46 +114,3 @@ def as_run_checkpoint(checkpoint, every: int) -> RunCheckpoint | None:
         return RunCheckpoint(checkpoint, every)
     raise TypeError(f"checkpoint must be a folder (str or Path) or a RunCheckpoint, got "
                     f"{type(checkpoint).__name__}.")
-
-
-def ud2m_parts(ud, opt, opt_d, decays) -> dict:
-    """The state of a UD2M training run (``trained/ud2m/train.py``: ``_fit``): name -> (get, set)."""
-    def set_lam(v):
-        with torch.no_grad():
-            ud.log_lam.copy_(v)
-
-    def curves():
-        return {"losses": torch.tensor(ud.losses, dtype=torch.float64),
-                **{k: torch.tensor(v, dtype=torch.float64) for k, v in ud.loss_parts.items()}}
-
-    def set_curves(c):
-        ud.losses = c["losses"].tolist()
-        ud.loss_parts = {k: v.tolist() for k, v in c.items() if k != "losses"}
-    parts = {"adapter": (lambda: {k: v.detach().clone() for k, v in
-                                  ud.denoiser.adapter_state().items()},
-                         ud.denoiser.load_adapter_state),
-             "log_lambda": (lambda: ud.log_lam.detach().clone(), set_lam),
-             "curves": (curves, set_curves), "opt": (opt.state_dict, opt.load_state_dict),
-             "decays": (lambda: [d.state_dict() for d in decays],
-                        lambda s: [d.load_state_dict(v) for d, v in zip(decays, s)])}
-    if opt_d is not None:
-        parts["discriminator"] = (ud.discriminator.state_dict, ud.discriminator.load_state_dict)
-        parts["opt_d"] = (opt_d.state_dict, opt_d.load_state_dict)
-    return parts
-
-
-def ud2m_settings(ud, prob, data, weights, operators) -> dict:
-    """What a resumed UD2M run must share with the one it continues: the sampler's config, the
-    problem (its operator on a fixed probe: two masks of one density differ), the training data,
-    the prior (its fingerprint) and the kind of ``operators``."""
-    from .checkpoints import prior_fingerprint
-    ops = (None if operators is None else "callable" if callable(operators)
-           else f"list of {len(operators)}")
-    probe = torch.randn((1, *ud.shape), generator=torch.Generator().manual_seed(0)).to(data)
-    with torch.no_grad():
-        a_probe = content_sha256(prob.operator(probe))[:16]
-    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ud.config.items()}
-    return {**config, "problem": f"{prob.operator!r}, sigma {prob.sigma}, A(probe) sha256 "
-            f"{a_probe}", "operators": ops, "lpips_net": weights["lpips_net"],
-            "data": f"{tuple(data.shape)} sha256 {content_sha256(data)[:16]}",
-            "prior": f"sha256 {content_sha256(prior_fingerprint(ud.prior, ud.shape))[:16]}"}

@@ -58,7 +58,7 @@ class GivenBetasSchedule(VPSchedule):
         self.T, self.name = int(betas.numel()), name
         self.betas = betas
         self.alpha_bar = torch.cumprod(1.0 - betas, dim=0)
-        self._sigma = torch.sqrt((1.0 - self.alpha_bar) / self.alpha_bar)
+        self._s = torch.sqrt((1.0 - self.alpha_bar) / self.alpha_bar)
 
     def __repr__(self) -> str:
         return f"GivenBetasSchedule(T={self.T}, {self.name})"

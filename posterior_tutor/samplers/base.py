@@ -1,6 +1,6 @@
 """The step protocol shared by every zero-shot sampler, the registry, and input checks.
 
-A sampler is a generator function ``run(den, prob, y, n, generator, **options)`` that yields
+A sampler is a generator function ``run(den, problem, y, n, generator, **options)`` that yields
 ``Step`` records.  ``sample`` runs it to the end and returns the last state; widgets, benchmarks
 and tests consume the very same steps, so no method has a second, private loop.  The pieces the
 samplers are built from (DDIM update, noise, back-projection) are in ``diffusion.py``.
@@ -53,7 +53,8 @@ class Method:
     needs_problem: bool = True
     backward_through_denoiser: bool = False
     options: dict = field(default_factory=dict)   # name -> options.Option (type and range)
-    check: Callable | None = None                  # check(den, prob, shape, options): the rest
+    check: Callable | None = None                  # check(den, problem, shape, options): the rest
+    steps_of: Callable | None = None               # steps_of(options) -> Steps yielded (None: "steps")
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -61,12 +62,14 @@ _REGISTRY: dict[str, Method] = {}
 
 def register(name: str, summary: str, needs_problem: bool = True,
              backward_through_denoiser: bool = False, options: dict | None = None,
-             check: Callable | None = None):
+             check: Callable | None = None, steps_of: Callable | None = None):
     """Register a sampler; ``options`` declares each option's kind and range (``options.py``),
-    ``check`` any rule across options (both run at the call, before the first step)."""
+    ``check`` any rule across options (both run at the call, before the first step);
+    ``steps_of(options)`` is how many Steps it yields with its (merged) options, for a progress
+    bar (default: the option ``steps``)."""
     def deco(fn):
         _REGISTRY[name] = Method(name, fn, summary, needs_problem, backward_through_denoiser,
-                                 dict(options or {}), check)
+                                 dict(options or {}), check, steps_of)
         return fn
     return deco
 
@@ -85,18 +88,21 @@ def get_method(name: str) -> Method:
 def options_of(name: str) -> dict:
     """The options of a method with their defaults."""
     sig = inspect.signature(get_method(name).run)
-    skip = {"den", "prob", "y", "n", "generator", "shape"}
+    skip = {"den", "problem", "y", "n", "generator", "shape"}
     return {k: p.default for k, p in sig.parameters.items() if k not in skip}
 
 
-def iterate(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tensor | None,
+def iterate(name: str, den: Denoiser, problem: InverseProblem | None, y: torch.Tensor | None,
             n: int = 1, generator: torch.Generator | None = None, **options) -> Iterator[Step]:
     """Iterator over the ``Step`` records of method ``name`` (see ``pt.methods()``)."""
     method = get_method(name)
     check_generator(generator)
     if method.needs_problem and isinstance(y, torch.Tensor):
         y = conform(y, dtype_of(den), "y")
-    shape = check_inputs(method, den, prob, y, n, generator)
+    shape = check_inputs(method, den, problem, y, n, generator)
+    if "prob" in options:
+        raise TypeError(f"{name}: the inverse problem is the argument problem (after den: "
+                        f"iterate/sample({name!r}, den, problem, y, ...)), not prob=.")
     unknown = set(options) - set(options_of(name))
     if unknown:
         raise TypeError(f"{name} has no option(s) {sorted(unknown)}; its options are "
@@ -104,10 +110,10 @@ def iterate(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tens
     merged = {**options_of(name), **options}
     check_options(name, method.options, merged, T=den.schedule.T)
     if method.check is not None:
-        method.check(den, prob, shape, merged)
+        method.check(den, problem, shape, merged)
     if not method.needs_problem:
-        prob, y = None, None
-    steps = method.run(den, prob, y, n=n, generator=generator, shape=shape, **options)
+        problem, y = None, None
+    steps = method.run(den, problem, y, n=n, generator=generator, shape=shape, **options)
     return _finite(steps, name, options)
 
 
@@ -122,14 +128,14 @@ def _finite(steps, name, options):
         yield st
 
 
-def sample(name: str, den: Denoiser, prob: InverseProblem | None, y: torch.Tensor | None,
+def sample(name: str, den: Denoiser, problem: InverseProblem | None, y: torch.Tensor | None,
            n: int = 1, generator: torch.Generator | None = None, progress: bool | None = None,
            **options) -> torch.Tensor:
     """Run method ``name`` to the end; returns samples of shape (n, ...).
 
     ``progress``: a progress bar once the run passes two seconds (None: on, except under pytest
     or with ``POSTERIOR_TUTOR_PROGRESS=0``; see ``posterior_tutor.runtime.progress``)."""
-    steps = iterate(name, den, prob, y, n=n, generator=generator, **options)
+    steps = iterate(name, den, problem, y, n=n, generator=generator, **options)
     last = None
     for last in bar(steps, name, total=expected_steps(name, options), progress=progress):
         pass
@@ -140,14 +146,17 @@ def expected_steps(name: str, options: dict) -> int | None:
     """How many ``Step`` records method ``name`` yields with ``options`` (for a progress bar's
     length); None where that is not known in advance."""
     opts = {**options_of(name), **options}
-    counts = {"daps": ("levels",), "spin": ("warm_start", "steps")}.get(name, ("steps",))
-    values = [opts.get(k) for k in counts]
-    if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
-        return sum(values)
+    steps_of = get_method(name).steps_of
+    try:
+        count = steps_of(opts) if steps_of is not None else opts.get("steps")
+    except TypeError:          # an option of the wrong kind: the call's check names it
+        return None
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        return count
     return None
 
 
-def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
+def check_inputs(method: Method, den, problem, y, n, generator) -> tuple:
     """Validate the public arguments; return the shape of one signal."""
     if not isinstance(den, Denoiser):
         raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}; "
@@ -158,12 +167,12 @@ def check_inputs(method: Method, den, prob, y, n, generator) -> tuple:
         if den.shape is None:
             raise ValueError(f"{method.name} needs a denoiser with a known signal shape.")
         return tuple(den.shape)
-    if prob is None or y is None:
+    if problem is None or y is None:
         raise ValueError(f"{method.name} is a posterior sampler: pass an InverseProblem and y "
                          "(use 'ddpm' for prior samples).")
-    if not isinstance(prob, InverseProblem):
-        raise TypeError(f"prob must be an InverseProblem, got {type(prob).__name__}.")
-    shape = prob.check_y(y, device=device)
+    if not isinstance(problem, InverseProblem):
+        raise TypeError(f"problem must be an InverseProblem, got {type(problem).__name__}.")
+    shape = problem.check_y(y, device=device)
     if den.shape is not None and tuple(den.shape) != tuple(shape):
         raise ValueError(f"the operator expects signals of shape {tuple(shape)} but the prior "
                          f"(denoiser) models signals of shape {tuple(den.shape)}.")

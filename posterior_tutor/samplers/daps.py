@@ -41,10 +41,10 @@ OPTIONS = {"levels": Int(1), "ode_steps": Int(1), "langevin_steps": Int(0),
 def annealing_grid(sched, levels: int, s_max: float = 100.0, s_min: float = 0.1,
                    rho: float = 7.0) -> list[int]:
     """EDM-spaced noise levels (Karras et al. 2022) mapped to integer VP times, decreasing."""
-    s_max = min(s_max, sched.sigma(sched.T - 1).item())
+    s_max = min(s_max, sched.s(sched.T - 1).item())
     i = torch.linspace(0, 1, levels, dtype=torch.float64)
     s = (s_max ** (1 / rho) + i * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
-    return [sched.t_from_sigma(v.item()) for v in s]
+    return [sched.t_from_s(v.item()) for v in s]
 
 
 def ode_x0(den, x_t, t, ode_steps, generator=None):
@@ -61,8 +61,8 @@ def ode_x0(den, x_t, t, ode_steps, generator=None):
 
 
 @register("daps", "DAPS: anneal, ODE x0 estimate, Langevin on x0 with the likelihood, re-noise",
-          options=OPTIONS)
-def run(den, prob, y, n, generator=None, shape=None, levels: int = 200, ode_steps: int = 5,
+          options=OPTIONS, steps_of=lambda o: o["levels"])
+def run(den, problem, y, n, generator=None, shape=None, levels: int = 200, ode_steps: int = 5,
         langevin_steps: int = 100, lr: float = 0.2, r_scale: float = 1.0):
     """DAPS.
 
@@ -74,16 +74,16 @@ def run(den, prob, y, n, generator=None, shape=None, levels: int = 200, ode_step
     """
     sched = den.schedule
     grid = annealing_grid(sched, levels)
-    L_data = data_lipschitz(prob, shape)
+    L_data = data_lipschitz(problem, shape)
     x = initial_noise(n, shape, y, generator, den) * 1.0
     with torch.no_grad():
         for i, t in enumerate(grid):
             x0_hat = ode_x0(den, x, t, ode_steps, generator)
-            r2 = (r_scale * sched.sigma(t).item()) ** 2
+            r2 = (r_scale * sched.s(t).item()) ** 2
             step = lr / (1 / r2 + L_data)
             x0 = x0_hat.clone()
             for _ in range(langevin_steps):
-                grad = (x0 - x0_hat) / r2 + prob.grad_data_fit(x0, y)
+                grad = (x0 - x0_hat) / r2 + problem.grad_data_fit(x0, y)
                 z = randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
                 x0 = x0 - step * grad + (2 * step) ** 0.5 * z
             last = i + 1 == len(grid)

@@ -23,7 +23,7 @@ OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one p
 
 
 @register("ddpm", "DDPM/DDIM prior sampling (ignores y)", needs_problem=False, options=OPTIONS)
-def run(den, prob, y, n, generator=None, shape=None, steps: int = 1000, eta: float = 1.0):
+def run(den, problem, y, n, generator=None, shape=None, steps: int = 1000, eta: float = 1.0):
     """Prior samples.
 
     steps : number of denoiser calls on a uniform grid from T-1 to 0 (DDPM paper: 1000).

@@ -50,9 +50,9 @@ OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one p
 
 
 @register("diffpir", "DiffPIR: denoise, proximal data step, re-noise (no backward pass)",
-          options=OPTIONS, check=lambda den, prob, shape, o: check_grid(
+          options=OPTIONS, check=lambda den, problem, shape, o: check_grid(
               "diffpir", den.schedule, o["steps"], o["grid"]))
-def run(den, prob, y, n, generator=None, shape=None, steps: int = 100, lam: float = 1.0,
+def run(den, problem, y, n, generator=None, shape=None, steps: int = 100, lam: float = 1.0,
         zeta: float = 0.1, grid: str = "sqrt"):
     """DiffPIR.
 
@@ -69,8 +69,8 @@ def run(den, prob, y, n, generator=None, shape=None, steps: int = 100, lam: floa
     with torch.no_grad():
         for i, t in enumerate(grid):
             x0 = den(x, t)
-            r_t = sched.sigma(t).item() / lam ** 0.5
-            x0_hat = prob.prox(x0, y, r_t)
+            r_t = sched.s(t).item() / lam ** 0.5
+            x0_hat = problem.prox(x0, y, r_t)
             ab = sched.abar(t).item()
             eps_hat = (x - ab ** 0.5 * x0_hat) / (1 - ab) ** 0.5
             t_prev = grid[i + 1] if i + 1 < len(grid) else -1

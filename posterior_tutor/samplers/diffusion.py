@@ -32,19 +32,28 @@ def initial_noise(n, shape, y, generator, den=None):
     return randn((n, *shape), generator=generator, device=device, dtype=dtype)
 
 
-def ddim_update(sched, x0, eps, t, t_prev, eta, generator):
+def ddim_noise(sched, t, t_prev, eta) -> float:
+    """c, the std of the fresh noise of the DDIM step t -> t_prev >= 0 (Song et al. 2021):
+    c = eta sqrt((1 - ab') / (1 - ab)) sqrt(1 - ab / ab'), at most sqrt(1 - ab')."""
+    ab = sched.abar(t).item()
+    ab_prev = sched.abar(t_prev).item()
+    c = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)) ** 0.5
+    return min(c, (1 - ab_prev) ** 0.5)
+
+
+def ddim_update(sched, x0, eps, t, t_prev, eta, generator, noise_scale=ddim_noise):
     """One DDIM / DDPM update from time t to t_prev given x0 and eps estimates.
 
     x_{t'} = sqrt(ab') x0 + sqrt(1 - ab' - c^2) eps + c z,
     c = eta * sqrt((1 - ab') / (1 - ab)) * sqrt(1 - ab / ab')   (eta = 1: DDPM, eta = 0: DDIM).
+    ``noise_scale(sched, t, t_prev, eta) -> c`` is the rule for c (default ``ddim_noise``, the
+    one above; UD2M's "code" preset passes the public code's single-step rule, ``presets.py``).
     t_prev < 0 ends the chain at x0; c = 0 (eta = 0) draws no noise at all, so a deterministic
     step leaves the generator (and torch's global random state) untouched."""
     if t_prev < 0:
         return x0
-    ab = sched.abar(t).item()
     ab_prev = sched.abar(t_prev).item()
-    c = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)) ** 0.5
-    c = min(c, (1 - ab_prev) ** 0.5)
+    c = noise_scale(sched, t, t_prev, eta)
     x = ab_prev ** 0.5 * x0 + max(1 - ab_prev - c * c, 0.0) ** 0.5 * eps
     if c == 0:
         return x
@@ -61,18 +70,18 @@ def renoise(sched, x0, t, generator):
     return sched.add_noise(x0, int(t), generator=generator)
 
 
-def back_projection(prob: InverseProblem, y, like, batched_y: bool = False):
+def back_projection(problem: InverseProblem, y, like, batched_y: bool = False):
     """A^T y shaped like ``like`` (zeros for a nonlinear A, which has no adjoint); ``batched_y``:
     one measurement per sample instead of one for all."""
-    op = prob.operator
+    op = problem.operator
     if not op.linear:
         return torch.zeros_like(like)
     aty = op.adjoint(y if batched_y else y.unsqueeze(0)).to(like)
     return aty.expand_as(like)
 
 
-def data_lipschitz(prob, shape) -> float:
+def data_lipschitz(problem, shape) -> float:
     """L of grad g(x) = J^T (A x - y) / sigma^2, i.e. |A|^2 / sigma^2 (a bound for nonlinear A)."""
-    op = prob.operator
+    op = problem.operator
     sq = op.norm_squared(shape) if op.linear else op.lipschitz_squared(shape)
-    return sq / prob.sigma ** 2
+    return sq / problem.sigma ** 2

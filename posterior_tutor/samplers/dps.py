@@ -41,7 +41,7 @@ OPTIONS = {"steps": Int(1, lambda c: c["T"], hint="denoiser calls, at most one p
 
 @register("dps", "Diffusion Posterior Sampling: guidance through the denoiser at every step",
           backward_through_denoiser=True, options=OPTIONS)
-def run(den, prob, y, n, generator=None, shape=None, steps: int = 1000, zeta: float = 0.3,
+def run(den, problem, y, n, generator=None, shape=None, steps: int = 1000, zeta: float = 0.3,
         eta: float = 1.0):
     """DPS.
 
@@ -57,7 +57,7 @@ def run(den, prob, y, n, generator=None, shape=None, steps: int = 1000, zeta: fl
         with torch.enable_grad():
             x_in = x.detach().requires_grad_(True)
             x0 = den(x_in, t)
-            err = prob.residual(x0, y).flatten(1).norm(dim=1)
+            err = problem.residual(x0, y).flatten(1).norm(dim=1)
             (grad,) = torch.autograd.grad(err.sum(), x_in)
         x0 = x0.detach()
         t_prev = grid[i + 1] if i + 1 < len(grid) else -1

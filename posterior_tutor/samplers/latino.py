@@ -52,22 +52,22 @@ def latino_grid(steps: int, t_max: int = 999, t_min: int = 124) -> list[int]:
     return [round(t_max - k * (t_max - t_min) / (steps - 1)) for k in range(steps)]
 
 
-def step_size(prob, u, y, c: float, delta: float | None) -> torch.Tensor:
+def step_size(problem, u, y, c: float, delta: float | None) -> torch.Tensor:
     """delta_k per sample, shape (n,): fixed ``delta``, or c |A u - y| (the public code's rule)."""
     if delta is not None:
         return torch.full((u.shape[0],), float(delta), device=u.device, dtype=u.dtype)
-    return c * prob.residual(u, y).flatten(1).norm(dim=1)
+    return c * problem.residual(u, y).flatten(1).norm(dim=1)
 
 
-def start_point(prob, y, n, shape):
+def start_point(problem, y, n, shape):
     """A^T y (zeros for a nonlinear A), clipped to [-1, 1] for images; one copy per sample."""
-    x = back_projection(prob, y, torch.zeros((n, *shape), device=y.device, dtype=y.dtype))
+    x = back_projection(problem, y, torch.zeros((n, *shape), device=y.device, dtype=y.dtype))
     return x.clamp(-1, 1) if len(shape) == 3 else x.clone()
 
 
 @register("latino", "LATINO: noise then denoise in one call, proximal data step (K = 8)",
           options=OPTIONS)
-def run(den, prob, y, n, generator=None, shape=None, steps: int = 8, t_max: int = 999,
+def run(den, problem, y, n, generator=None, shape=None, steps: int = 8, t_max: int = 999,
         t_min: int = 124, c: float = 1.0, delta: float | None = None):
     """LATINO (pixel space).
 
@@ -77,13 +77,13 @@ def run(den, prob, y, n, generator=None, shape=None, steps: int = 8, t_max: int 
     delta : if given, a fixed step size instead of the adaptive rule.
     """
     sched = den.schedule
-    x = start_point(prob, y, n, shape)
+    x = start_point(problem, y, n, shape)
     with torch.no_grad():
         for k, t in enumerate(latino_grid(steps, t_max, t_min)):
             ab = sched.abar(t).item()
             z = ab ** 0.5 * x + (1 - ab) ** 0.5 * randn(x.shape, generator=generator,
                                                         device=x.device, dtype=x.dtype)
             u = den(z, t)
-            rho = (step_size(prob, u, y, c, delta) * (1 - ab)).sqrt().clamp_min(1e-6)
-            x = prob.prox(u, y, rho)
+            rho = (step_size(problem, u, y, c, delta) * (1 - ab)).sqrt().clamp_min(1e-6)
+            x = problem.prox(u, y, rho)
             yield Step(k, t, x, u, "prox", {"correction": x - u, "noised": z, "rho": rho})

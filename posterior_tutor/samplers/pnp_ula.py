@@ -3,7 +3,8 @@ arXiv 2103.04715) and its Moreau-Yosida relative MYULA (Durmus, Moulines, Pereyr
 Imaging Sci. 2018).
 
 An unadjusted Langevin chain on the posterior, with the prior score taken from a denoiser at a
-small fixed noise level eps (Tweedie: grad log p_eps(x) = (D_eps(x) - x) / eps^2):
+small fixed VE noise level eps (the option ``denoiser_level``, not the noise prediction
+``den.eps``; Tweedie: grad log p_eps(x) = (D_eps(x) - x) / eps^2):
 
     x <- x + delta [ alpha (D_eps(x) - x) / eps^2  -  grad g(x) ] + sqrt(2 delta) z.
 
@@ -20,7 +21,7 @@ Departures, and why (one line each):
 * eps = 0.05 on [-1, 1] (t0 = 11), not the paper's 5/255 on [0, 1] = 0.039 on [-1, 1] (t0 = 8):
   with the default 3000 steps the larger eps allows a larger step and mixes faster (2D toy,
   sliced Wasserstein to the exact posterior, n = 2000, two seeds: 0.46-0.47 vs 0.51; d = 16:
-  1.00-1.01 at both); ``eps=2 * 5 / 255`` gives the paper's value.
+  1.00-1.01 at both); ``denoiser_level=2 * 5 / 255`` gives the paper's value.
 * The box projection term is left out (the toy problems have unbounded support).
 * The number of iterations is an option, and the n parallel chains each return their last
   state (no thinning of one long chain).
@@ -34,7 +35,9 @@ from .diffusion import data_lipschitz, initial_noise
 from ..checks.options import Choice, Int, Real
 from ..schedules import randn
 
-OPTIONS = {"steps": Int(1), "eps": Real(0, low_open=True, hint="noise level of the prior"),
+OPTIONS = {"steps": Int(1),
+           "denoiser_level": Real(0, low_open=True,
+                                  hint="the VE noise level eps of the denoiser used as the prior"),
            "alpha": Real(0, hint="weight of the prior score"),
            "step_scale": Real(0, 1, low_open=True,
                                hint="delta = step_scale / L; the paper's stability bound is 1/3"),
@@ -43,13 +46,14 @@ OPTIONS = {"steps": Int(1), "eps": Real(0, low_open=True, hint="noise level of t
 
 @register("pnp_ula", "PnP-ULA / MYULA: Langevin with a denoiser prior at a fixed small noise",
           options=OPTIONS)
-def run(den, prob, y, n, generator=None, shape=None, steps: int = 3000, eps: float = 0.05,
-        alpha: float = 1.0, step_scale: float = 1 / 3, likelihood: str = "gradient"):
+def run(den, problem, y, n, generator=None, shape=None, steps: int = 3000,
+        denoiser_level: float = 0.05, alpha: float = 1.0, step_scale: float = 1 / 3,
+        likelihood: str = "gradient"):
     """PnP-ULA.
 
     steps      : Langevin iterations (one denoiser call each); the paper runs 10^5 to 10^6.
-    eps        : VE noise level of the denoiser used as the prior, in the signal's units
-                 ([-1, 1] for images); paper 5/255 on [0, 1] = 0.039 here (module docstring).
+    denoiser_level : eps, the VE noise level of the denoiser used as the prior, in the signal's
+                 units ([-1, 1] for images); paper 5/255 on [0, 1] = 0.039 here (module docstring).
     alpha      : weight of the prior score; paper 1.
     step_scale : delta = step_scale / L; the paper's stability bound is 1/3.
     likelihood : "gradient" (PnP-ULA) or "moreau" (MYULA: Moreau-Yosida envelope via the prox).
@@ -57,9 +61,9 @@ def run(den, prob, y, n, generator=None, shape=None, steps: int = 3000, eps: flo
     if likelihood not in ("gradient", "moreau"):
         raise ValueError(f"likelihood must be 'gradient' or 'moreau', got {likelihood!r}.")
     sched = den.schedule
-    t0 = sched.t_from_sigma(eps)
-    s0, ab0 = sched.sigma(t0).item(), sched.abar(t0).item()
-    L_data = data_lipschitz(prob, shape)
+    t0 = sched.t_from_s(denoiser_level)
+    s0, ab0 = sched.s(t0).item(), sched.abar(t0).item()
+    L_data = data_lipschitz(problem, shape)
     delta = step_scale / (L_data + alpha / s0 ** 2)
     lam = 1.0 / L_data  # Moreau-Yosida parameter (Durmus et al.: lam of the order of 1/L)
     x = initial_noise(n, shape, y, generator, den)
@@ -68,9 +72,9 @@ def run(den, prob, y, n, generator=None, shape=None, steps: int = 3000, eps: flo
             x0 = den(ab0 ** 0.5 * x, t0)
             prior_drift = alpha * (x0 - x) / s0 ** 2
             if likelihood == "gradient":
-                data_drift = -prob.grad_data_fit(x, y)
+                data_drift = -problem.grad_data_fit(x, y)
             else:
-                data_drift = -(x - prob.prox(x, y, lam ** 0.5)) / lam
+                data_drift = -(x - problem.prox(x, y, lam ** 0.5)) / lam
             z = randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             x = x + delta * (prior_drift + data_drift) + (2 * delta) ** 0.5 * z
             yield Step(i, None, x, x0, "langevin", {"correction": delta * data_drift})

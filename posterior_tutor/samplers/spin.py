@@ -59,13 +59,13 @@ OPTIONS = {"t_star": Int(1, lambda c: c["T"] - 1), "warm_start": Int(0), "steps"
 
 
 # -- the correction --------------------------------------------------------------------------------
-def data_lipschitz_sq(prob, shape) -> float:
+def data_lipschitz_sq(problem, shape) -> float:
     """|A|^2 (largest eigenvalue of A^T A; for a nonlinear A the operator's bound on |J_A|^2)."""
-    op = prob.operator
+    op = problem.operator
     return float(op.norm_squared(shape) if op.linear else op.lipschitz_squared(shape))
 
 
-def correct(prob, y, x0, optimizer: str = "gd", opt_steps: int = 30, lr: float = 1.0,
+def correct(problem, y, x0, optimizer: str = "gd", opt_steps: int = 30, lr: float = 1.0,
             mu: float = 0.0, a_norm_sq: float | None = None) -> torch.Tensor:
     """C(x0): ``opt_steps`` steps of ``optimizer`` on f (see the module docstring), started at x0.
 
@@ -74,12 +74,12 @@ def correct(prob, y, x0, optimizer: str = "gd", opt_steps: int = 30, lr: float =
     through A only.  ``a_norm_sq`` is |A|^2 (computed when not given; "gd" needs it)."""
     x0 = x0.detach()
     if optimizer == "gd" and a_norm_sq is None:
-        a_norm_sq = data_lipschitz_sq(prob, x0.shape[1:])
+        a_norm_sq = data_lipschitz_sq(problem, x0.shape[1:])
     x = x0.clone()
     adam = torch.optim.Adam([x], lr=lr) if optimizer == "adam" else None
     with torch.enable_grad():  # a nonlinear operator's vjp differentiates A (and only A)
         for _ in range(opt_steps):
-            grad = 2 * prob.operator.vjp(x, prob.residual(x, y))
+            grad = 2 * problem.operator.vjp(x, problem.residual(x, y))
             if mu:
                 grad = grad + 2 * mu * (x - x0)
             if adam is None:
@@ -118,17 +118,17 @@ def guided_times(grid: list[int], guided, guide_until: int) -> list[int]:
     return sorted(set(times), reverse=True)
 
 
-def _residual_norm(prob, y, x):
-    return prob.residual(x, y).flatten(1).norm(dim=1)
+def _residual_norm(problem, y, x):
+    return problem.residual(x, y).flatten(1).norm(dim=1)
 
 
-def _extras(prob, y, x0_prior, x0):
+def _extras(problem, y, x0_prior, x0):
     return {"correction": x0 - x0_prior, "x0_prior": x0_prior,
-            "residual_before": _residual_norm(prob, y, x0_prior),
-            "residual_after": _residual_norm(prob, y, x0)}
+            "residual_before": _residual_norm(problem, y, x0_prior),
+            "residual_after": _residual_norm(problem, y, x0)}
 
 
-def check_call(den, prob, shape, o):
+def check_call(den, problem, shape, o):
     """The rules across options, at the call (each option's own kind and range is in OPTIONS):
     steps fit below t_star, lr < 2 for 'gd', guided times on the grid."""
     if o["steps"] > o["t_star"] + 1:
@@ -144,8 +144,9 @@ def check_call(den, prob, shape, o):
 
 # -- the sampler -----------------------------------------------------------------------------------
 @register("spin", "Spin: warm start at t*, then DDIM with a few scheduled pixel-space corrections "
-                  "(no backward pass)", options=OPTIONS, check=check_call)
-def run(den, prob, y, n, generator=None, shape=None, t_star: int = 400, warm_start: int = 3,
+                  "(no backward pass)", options=OPTIONS, check=check_call,
+          steps_of=lambda o: o["warm_start"] + o["steps"])
+def run(den, problem, y, n, generator=None, shape=None, t_star: int = 400, warm_start: int = 3,
         steps: int = 30, guided=8, guide_until: int = 30, optimizer: str = "gd",
         opt_steps: int = 30, lr: float = 1.0, mu: float = 0.0, eta: float = 0.0):
     """Spin (see the module docstring for the equations and the measurements behind the defaults).
@@ -167,28 +168,28 @@ def run(den, prob, y, n, generator=None, shape=None, t_star: int = 400, warm_sta
     grid = sched.timesteps(steps, t_max=t_star)
     guided_at = set(guided_times(grid, guided, guide_until))
     opts = dict(optimizer=optimizer, opt_steps=opt_steps, lr=lr, mu=mu,
-                a_norm_sq=data_lipschitz_sq(prob, shape))
+                a_norm_sq=data_lipschitz_sq(problem, shape))
     zeros = torch.zeros((n, *shape), device=y.device, dtype=y.dtype)
-    x0 = correct(prob, y, zeros, **opts)
+    x0 = correct(problem, y, zeros, **opts)
     x = renoise(sched, x0, t_star, generator)
     with torch.no_grad():
         for i in range(warm_start):
             x0_prior = den(x, t_star)
-            x0 = correct(prob, y, x0_prior, **opts)
+            x0 = correct(problem, y, x0_prior, **opts)
             x = renoise(sched, x0, t_star, generator)
-            yield Step(i, t_star, x, x0, "warm start", _extras(prob, y, x0_prior, x0))
-        yield from _ddim_phase(den, prob, y, x, grid, guided_at, opts, eta, generator, warm_start)
+            yield Step(i, t_star, x, x0, "warm start", _extras(problem, y, x0_prior, x0))
+        yield from _ddim_phase(den, problem, y, x, grid, guided_at, opts, eta, generator, warm_start)
 
 
-def _ddim_phase(den, prob, y, x, grid, guided_at, opts, eta, generator, first_index):
+def _ddim_phase(den, problem, y, x, grid, guided_at, opts, eta, generator, first_index):
     sched = den.schedule
     for j, t in enumerate(grid):
         x0_prior = den(x, t)
         eps = eps_from_x0(sched, x, x0_prior, t)
         t_prev = grid[j + 1] if j + 1 < len(grid) else -1
         if t in guided_at:
-            x0 = correct(prob, y, x0_prior, **opts)
-            phase, extras = "guided", _extras(prob, y, x0_prior, x0)
+            x0 = correct(problem, y, x0_prior, **opts)
+            phase, extras = "guided", _extras(problem, y, x0_prior, x0)
         else:
             x0, phase, extras = x0_prior, "ddim", {"x0_prior": x0_prior}
         x = ddim_update(sched, x0, eps, t, t_prev, eta, generator)

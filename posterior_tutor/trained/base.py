@@ -39,8 +39,8 @@ __all__ = ["TrainedSampler", "check_trained_call", "check_format", "check_prior"
 
 
 class TrainedSampler:
-    """The shared half of a trained sampler.  A subclass sets ``prior`` (the Denoiser it was
-    trained on), ``problem`` (its default InverseProblem or None), ``shape`` (the signal shape),
+    """The shared half of a trained sampler.  A subclass sets ``den`` (the prior's Denoiser it
+    was trained on, named as the zero-shot samplers name it), ``problem`` (its default InverseProblem or None), ``shape`` (the signal shape),
     ``denoiser`` (the network it calls, which counts its calls; None when it calls no diffusion
     network) and implements ``iterate``; ``what`` names it in error messages."""
 
@@ -60,14 +60,14 @@ class TrainedSampler:
 
     def _run_to_end(self, steps) -> torch.Tensor:
         """Run a chain of Steps to its end; its network calls go onto the prior's counters."""
-        net = self.denoiser if self.denoiser is not self.prior else None
+        net = self.denoiser if self.denoiser is not self.den else None
         before = (net.nfe, net.nfe_grad) if net is not None else None
         last = None
         for last in steps:
             pass
         if net is not None:
-            self.prior.nfe += net.nfe - before[0]
-            self.prior.nfe_grad += net.nfe_grad - before[1]
+            self.den.nfe += net.nfe - before[0]
+            self.den.nfe_grad += net.nfe_grad - before[1]
         return last.x.detach()
 
     def _check_sampling(self, y, n, generator, problem, params=None):

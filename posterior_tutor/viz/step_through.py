@@ -1,20 +1,20 @@
 """``step_through``: run a sampler by name and hand its steps to a ``Stepper``.
 
-``step_through(name, den, prob, y)`` calls ``posterior_tutor.iterate`` with the same arguments,
+``step_through(name, den, problem, y)`` calls ``posterior_tutor.iterate`` with the same arguments,
 keeps every ``every``-th step plus the last (``_thin``: CPU copies, so a long run stays light),
 writes the number of network calls so far into each kept step (``extras["nfe"]``, read from the
 denoiser's counter, shown in the frame's caption) and builds the widget.  It also gives the widget
 its ``rerun``: the same call with ``torch.Generator(device).manual_seed(seed)``, and with
 ``x_true`` a new measurement ``y = A x_true + sigma n`` for another noise level or operator
 chosen in a drop-down (``density="exact"`` is recomputed for it).  ``knobs=`` adds drop-downs for
-a method's options (``knobs.py``), and ``step_through(sampler, prob=..., y=...)`` steps through a
+a method's options (``knobs.py``), and ``step_through(sampler, problem=..., y=...)`` steps through a
 trained sampler's own ``iterate`` the same way.
 
     import posterior_tutor as pt
     gmm = pt.toy.ring_of_gaussians(); den = gmm.denoiser()
-    prob = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), 0.3)
-    y = prob.measure(gmm.sample(1)[0])
-    pt.viz.step_through("diffpir", den, prob, y, n=200, density="exact")
+    problem = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), 0.3)
+    y = problem.measure(gmm.sample(1)[0])
+    pt.viz.step_through("diffpir", den, problem, y, n=200, density="exact")
 """
 from __future__ import annotations
 
@@ -48,22 +48,22 @@ def _with_nfe(step, nfe):
     return step
 
 
-def step_through(method, den=None, prob=None, y=None, n=None, generator=None, density=None,
+def step_through(method, den=None, problem=None, y=None, n=None, generator=None, density=None,
                  every=1, title=None, view="auto", n_show=4, residual=True, rerunnable=True,
                  x_true=None, sigmas=None, operators=None, knobs=None, **options) -> Stepper:
     """Run a sampler and return a Stepper over every ``every``-th step plus the last.
 
-    method     : a method name, run as ``posterior_tutor.iterate(method, den, prob, y, n=n,
+    method     : a method name, run as ``posterior_tutor.iterate(method, den, problem, y, n=n,
                  generator=generator, **options)``; or a trained sampler (anything with
                  ``.iterate(y, n, generator=, problem=)`` yielding Steps, e.g.
                  ``pt.ud2m.pretrained(...)``, ``pt.aps.pretrained(...)``), called as
-                 ``method.iterate(y, n, generator=generator, problem=prob)`` (``den`` is then
+                 ``method.iterate(y, n, generator=generator, problem=problem)`` (``den`` is then
                  not given and no options: a trained sampler's settings were fixed by training;
-                 ``prob=None`` uses the sampler's own problem)
+                 ``problem=None`` uses the sampler's own problem)
     n          : number of samples (default 300 for vectors, 4 for images)
     density    : for 2D runs, an object with ``log_prob`` whose contours are drawn; "exact" uses
-                 the exact posterior ``den.gmm.posterior(prob, y)`` of a Gaussian-mixture prior
-    residual   : for image runs, show A(x0) - y (needs prob and y)
+                 the exact posterior ``den.gmm.posterior(problem, y)`` of a Gaussian-mixture prior
+    residual   : for image runs, show A(x0) - y (needs problem and y)
     rerunnable : add the seed box and the "run" / "new seed" buttons (the same call with
                  ``generator=torch.Generator(device).manual_seed(seed)``; the first run's seed is
                  ``generator.initial_seed()``)
@@ -76,6 +76,9 @@ def step_through(method, den=None, prob=None, y=None, n=None, generator=None, de
                  and a re-run measures a new ``y = A x_true + sigma n`` from the seed (and
                  recomputes ``density="exact"``).  The first entry of each is the current
                  problem's, which is added in front when missing."""
+    if "prob" in options:
+        raise TypeError("step_through takes the inverse problem as problem= (or third, after den), "
+                        "not prob=.")
     if not isinstance(every, int) or every < 1:
         raise ValueError(f"every must be a positive integer, got {every!r}.")
     den = _check_method(method, den, options)
@@ -85,9 +88,9 @@ def step_through(method, den=None, prob=None, y=None, n=None, generator=None, de
     if n is None:
         shape = getattr(method, "shape", None) or getattr(den, "shape", None)
         n = 300 if shape is not None and len(shape) == 1 else 4
-    if prob is None and is_sampler(method):
-        prob = getattr(method, "problem", None)
-    exact = _check_density(density, den, prob, y)
+    if problem is None and is_sampler(method):
+        problem = getattr(method, "problem", None)
+    exact = _check_density(density, den, problem, y)
 
     def build(p, yy, g, **knob_values):
         import posterior_tutor as pt
@@ -105,13 +108,13 @@ def step_through(method, den=None, prob=None, y=None, n=None, generator=None, de
 
     rerun_fn = seed = params = None
     if rerunnable:
-        if (sigmas or operators) and (x_true is None or prob is None):
+        if (sigmas or operators) and (x_true is None or problem is None):
             raise ValueError("sigmas= and operators= need x_true= (the clean signal, to measure "
                              "a new y) and an InverseProblem.")
         gdev, seed = _generator_device(generator, den, y)
-        params = {**_rerun_choices(prob, sigmas, operators), **knob_choices}
-        rerun_fn = _make_rerun(build, prob, y, x_true, gdev)
-    first = build(prob, y, generator, **knob_first)
+        params = {**_rerun_choices(problem, sigmas, operators), **knob_choices}
+        rerun_fn = _make_rerun(build, problem, y, x_true, gdev)
+    first = build(problem, y, generator, **knob_first)
     name = method if isinstance(method, str) else type(method).__name__
     return Stepper(first["steps"], view=view, density=first["density"], y=first["y"],
                    residual_fn=first["residual_fn"],
@@ -124,7 +127,7 @@ def _check_method(method, den, options):
     """The denoiser the run uses (a trained sampler's prior), after checking the call."""
     if isinstance(method, str):
         if den is None:
-            raise TypeError(f"step_through({method!r}, den, prob, y): a method called by name "
+            raise TypeError(f"step_through({method!r}, den, problem, y): a method called by name "
                             "needs its denoiser den.")
         return den
     if not is_sampler(method):
@@ -133,11 +136,11 @@ def _check_method(method, den, options):
                         f"{type(method).__name__}.")
     if den is not None:
         raise TypeError(f"a trained sampler ({type(method).__name__}) brings its own denoiser: "
-                        "call step_through(sampler, prob=..., y=...) without den.")
+                        "call step_through(sampler, problem=..., y=...) without den.")
     if options:
         raise TypeError(f"a trained sampler takes no options (got {sorted(options)}): its "
                         "settings were fixed by training; use knobs= to choose among samplers.")
-    return getattr(method, "prior", None)
+    return getattr(method, "den", None)
 
 
 def _check_density(density, den, prob, y) -> bool:

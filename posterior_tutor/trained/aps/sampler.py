@@ -52,7 +52,7 @@ class APSSampler(TrainedSampler):
     what = "flow"
 
     def __init__(self, prior: Denoiser, config: dict, problem: InverseProblem | None = None):
-        self.prior, self.config, self.problem = prior, dict(config), problem
+        self.den, self.config, self.problem = prior, dict(config), problem
         self.shape, self.y_shape = tuple(config["shape"]), tuple(config["y_shape"])
         self.flow = build_flow(config)
         self.flow.to(getattr(prior, "device", torch.device("cpu")))
@@ -129,7 +129,7 @@ class APSSampler(TrainedSampler):
     def save(self, path) -> Path:
         """Atomic save of the flow, its config, the training curve and the prior's fingerprint."""
         path = Path(path)
-        save_trained(path, FORMAT, self.prior, self.shape, config=dict(self.config),
+        save_trained(path, FORMAT, self.den, self.shape, config=dict(self.config),
                      flow={k: v.detach().cpu() for k, v in self.flow.state_dict().items()},
                      losses=torch.tensor(self.losses, dtype=torch.float64),
                      train_seconds=float(self.train_seconds))

@@ -130,7 +130,7 @@ def aps_loss(fl: APSSampler, prob, y, beta: float, prior, generator=None):
     x, ld = fl.flow.generate(z, fl.condition(y, prob))
     data = 0.5 * (prob.operator(x) - y).flatten(1).pow(2).sum(1) / prob.sigma ** 2
     elbo = {k: c[k] for k in ("t_samples", "t_sampling", "t_min", "t_groups")}
-    reg = prior_term(prior, fl.prior, x, generator, **elbo)
+    reg = prior_term(prior, fl.den, x, generator, **elbo)
     log_q = std_normal_log_prob(z) - ld
     total = (data + beta * reg + log_q).mean() / math.prod(fl.shape)
     return total, {"data": data.mean(), "prior": reg.mean(), "log_q": log_q.mean()}
@@ -154,7 +154,7 @@ def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int
               progress=progress)
     gdev = generator.device if generator is not None else "cpu"
     start = time.perf_counter()
-    with _frozen(fl.prior):
+    with _frozen(fl.den):
         for step in rng:
             idx = torch.randint(ys.shape[0], (c["batch"],), generator=generator, device=gdev)
             ramp = min(1.0, (step + 1) / c["anneal_steps"]) if c["anneal_steps"] else 1.0

@@ -2,7 +2,7 @@
 2025, "Learning few-step posterior samplers by unfolding and distillation of diffusion models",
 arXiv 2507.02686; public code charles-kmc/UD2M @a10f9f8).  ``pt.ud2m`` is this package.
 
-    ud = pt.ud2m.train(den, prob, xs_train, generator=g)      # xs_train: clean signals (n, ...)
+    ud = pt.ud2m.train(den, problem, xs_train, generator=g)    # xs_train: clean signals (n, ...)
     xs = ud.sample(y, n=500, generator=g)                    # K N = 9 network calls per sample
     ud = pt.ud2m.pretrained("mnist-random-inpainting")       # a shipped sampler
 
@@ -13,6 +13,7 @@ One file per role, each opening with its equations and departures:
     sampler.py        UD2MSampler: the outer DDIM loop, with_calls, with_preset, files, shipped
     losses.py         the training batch and the sampler's loss
     train.py          train, continue_from and the alternating loop
+    run_state.py      what a resumable training run saves (parts) and must keep (settings)
     presets.py        the public code's noise bookkeeping next to ours
     checks.py         input checks
 Measurements, sweeps and histories: docs/notes/ud2m.md.

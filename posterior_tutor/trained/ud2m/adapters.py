@@ -140,31 +140,32 @@ class ResidualMLP(nn.Module):
 
 
 class AdaptedDenoiser(Denoiser):
-    """The prior's denoiser with its trainable adapter: LoRA inside a copy of the network, or a
-    residual network added to the output of a denoiser with no parameters.  Counts its own NFE."""
+    """The prior's denoiser ``den`` with its trainable adapter: LoRA inside a copy of the network,
+    or a residual network added to the output of a denoiser with no parameters.  Counts its own
+    NFE."""
 
-    def __init__(self, prior: Denoiser, mode: str, rank: int = 4, layers=None, shape=None,
+    def __init__(self, den: Denoiser, mode: str, rank: int = 4, layers=None, shape=None,
                  hidden: int = 64):
-        super().__init__(prior.schedule)
-        self.prior, self.mode = prior, mode
-        self.shape = tuple(shape) if shape is not None else prior.shape
-        self.inner = copy.copy(prior)
+        super().__init__(den.schedule)
+        self.den, self.mode = den, mode
+        self.shape = tuple(shape) if shape is not None else den.shape
+        self.inner = copy.copy(den)
         self.residual = None
         self._merged = None   # (adapter tensors' (data_ptr, version), prior with LoRA folded in)
         if mode == "lora":
-            self.layers = default_lora_layers(prior.net) if layers is None else list(layers)
-            self.inner.net = add_lora(prior.net, rank, self.layers)
+            self.layers = default_lora_layers(den.net) if layers is None else list(layers)
+            self.inner.net = add_lora(den.net, rank, self.layers)
             self.adapter = self.inner.net
         elif mode == "residual":
             self.layers = []
-            self.residual = ResidualMLP(math.prod(self.shape), hidden, T=prior.schedule.T)
+            self.residual = ResidualMLP(math.prod(self.shape), hidden, T=den.schedule.T)
             self.adapter = self.residual
         else:
             raise ValueError(f"unknown adapter mode {mode!r}; use 'lora' or 'residual'.")
 
     @property
     def device(self):
-        return getattr(self.prior, "device", torch.device("cpu"))
+        return getattr(self.den, "device", torch.device("cpu"))
 
     def to(self, device):
         self.adapter.to(device)

@@ -57,11 +57,11 @@ class Discriminator(nn.Module):
         return self.body(torch.cat([x.flatten(1), y_feat.flatten(1)], dim=1)).reshape(-1)
 
 
-def discriminator_features(prob, y, shape):
+def discriminator_features(problem, y, shape):
     """The discriminator's view of y: y flattened for vectors; for images y as an image of x's
     size (``trained/base.py``; upsampled by nearest neighbour, as it has always been trained)."""
     if len(shape) == 3:
-        return y_as_image(prob, y, shape, mode="nearest", what="discriminator")
+        return y_as_image(problem, y, shape, mode="nearest", what="discriminator")
     return y.flatten(1)
 
 

@@ -1,7 +1,7 @@
 """UD2M's training batch and the sampler's loss (the distillation half).
 
 Pairs (x0, y) are made on the fly from clean signals, y = A x0 + sigma n, with one problem per
-batch (``prob``, or a fresh one from ``operators=``: random masks, several operators) and one
+batch (``problem``, or a fresh one from ``operators=``: random masks, several operators) and one
 outer time t per batch (U{1..T-1} as in the paper, or ``"grid"``: the N times the sampler visits);
 x_t = add_noise(x0, t) and one block runs with gradients.  The sampler's loss:
 
@@ -27,17 +27,17 @@ from .discriminator import discriminator_features
 __all__ = ["measure_batch", "problem_for_batch", "draw_time", "sampler_loss"]
 
 
-def measure_batch(prob: InverseProblem, x0, generator=None):
+def measure_batch(problem: InverseProblem, x0, generator=None):
     """y_i = A(x0_i) + sigma n_i for a batch (one measurement per signal)."""
-    clean = prob.operator(x0)
-    return clean + prob.sigma * randn(clean.shape, generator=generator, device=x0.device,
+    clean = problem.operator(x0)
+    return clean + problem.sigma * randn(clean.shape, generator=generator, device=x0.device,
                                       dtype=x0.dtype)
 
 
-def problem_for_batch(prob, operators, generator):
-    """The training problem of this batch: ``prob``, or a fresh one from ``operators``."""
+def problem_for_batch(problem, operators, generator):
+    """The training problem of this batch: ``problem``, or a fresh one from ``operators``."""
     if operators is None:
-        return prob
+        return problem
     if callable(operators):
         new = operators()
     else:
@@ -59,23 +59,23 @@ def draw_time(ud, how: str, generator) -> int:
     if how == "grid":
         grid = ud.grid
         return grid[int(torch.randint(len(grid), (1,), generator=generator, device=dev))]
-    return int(torch.randint(1, ud.prior.schedule.T, (1,), generator=generator, device=dev))
+    return int(torch.randint(1, ud.den.schedule.T, (1,), generator=generator, device=dev))
 
 
-def sampler_loss(ud, prob, x0, y, t: int, weights: dict, generator=None,
+def sampler_loss(ud, problem, x0, y, t: int, weights: dict, generator=None,
                  x_hat=None):
     """(total, parts, x_hat): SNR-weighted x0 error of one block at t, + adversarial, + LPIPS."""
-    sched = ud.prior.schedule
+    sched = ud.den.schedule
     if x_hat is None:
         x_t = sched.add_noise(x0, t, generator=generator)
-        for b in ud.block(x_t, y, t, prob, generator, batched_y=True):
+        for b in ud.block(x_t, y, t, problem, generator, batched_y=True):
             x_hat = b.x
     ab = sched.abar(t).item()
     weight = ab / (1 - ab) if weights.get("x0_weighting", "snr") == "snr" else 1.0
     mse = weight * (x_hat - x0).flatten(1).pow(2).mean(1).mean()
     parts, total = {"x0": mse}, mse
     if weights["adv_weight"] > 0 and ud.discriminator is not None:
-        feats = discriminator_features(prob, y, ud.shape)
+        feats = discriminator_features(problem, y, ud.shape)
         parts["adv"] = F.softplus(-ud.discriminator(x_hat, feats)).mean()
         total = total + weights["adv_weight"] * parts["adv"]
     if weights["lpips_weight"] > 0:

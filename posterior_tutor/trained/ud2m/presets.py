@@ -16,7 +16,7 @@ where x^(0) = (A^T y sqrt(1 - ab) + sqrt(ab) x_t sigma') / sqrt(sigma'^2 + 1 - a
 / sqrt(sigma'^2 + s^2), and beta_t = 1 - ab_t / ab_{t-1} the single-step beta of the outer time t.
 
 Why the code's sigma' is sigma.  The code multiplies its noise level by 2 (``sigma_model = 2 *
-sigma_model``) to go from [0, 1] image units to [-1, 1]; our ``prob.sigma`` is already in [-1, 1]
+sigma_model``) to go from [0, 1] image units to [-1, 1]; our ``problem.sigma`` is already in [-1, 1]
 units, so the code-equivalent is sigma' = sigma (13 sigma for inpainting, the code's constant).
 The data term uses the true sigma in both presets.
 
@@ -34,8 +34,7 @@ from __future__ import annotations
 import math
 
 from ...operators import Inpainting
-from ...samplers.diffusion import ddim_update
-from ...schedules import randn
+from ...samplers.diffusion import ddim_noise
 
 PRESETS = ("ours", "code")
 CODE_INPAINTING_FACTOR = 13.0
@@ -72,35 +71,29 @@ def uses_code(preset: str, part: str) -> bool:
     return check_preset(preset) == "code" or preset == f"ours+code_{part}"
 
 
-def sigma_primes(preset: str, prob, sigma_factor: float) -> tuple[float, float]:
-    """(sigma' in rho and tau, sigma' in x^(0)) of a block for ``prob`` under ``preset``."""
-    sigma = float(prob.sigma)
+def sigma_primes(preset: str, problem, sigma_factor: float) -> tuple[float, float]:
+    """(sigma' in rho and tau, sigma' in x^(0)) of a block for ``problem`` under ``preset``."""
+    sigma = float(problem.sigma)
     ours = sigma_factor * sigma
-    factor = CODE_INPAINTING_FACTOR if isinstance(prob.operator, Inpainting) else 1.0
+    factor = CODE_INPAINTING_FACTOR if isinstance(problem.operator, Inpainting) else 1.0
     return (factor * sigma if uses_code(preset, "sigma") else ours,
             sigma if uses_code(preset, "x0") else ours)
 
 
 def noise_scale(sched, t: int, t_prev: int, eta: float, preset: str) -> float:
     """c, the std of the fresh noise of the outer DDIM step t -> t_prev (see the table above)."""
+    return noise_rule(preset)(sched, t, t_prev, eta)
+
+
+def code_noise(sched, t: int, t_prev: int, eta: float) -> float:
+    """The public code's c = eta sqrt((1 - ab') / (1 - ab)) sqrt(beta_t), at most sqrt(1 - ab')."""
     ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
-    if not uses_code(preset, "eta"):
-        c = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
-    else:
-        beta_t = 1 - ab / (sched.abar(t - 1).item() if t > 0 else 1.0)
-        c = eta * math.sqrt((1 - ab_prev) / (1 - ab) * beta_t)
+    beta_t = 1 - ab / (sched.abar(t - 1).item() if t > 0 else 1.0)
+    c = eta * math.sqrt((1 - ab_prev) / (1 - ab) * beta_t)
     return min(c, math.sqrt(1 - ab_prev))
 
 
-def ddim_step(sched, x0, eps, t: int, t_prev: int, eta: float, generator, preset: str):
-    """x_{t'} = sqrt(ab') x0 + sqrt(1 - ab' - c^2) eps + c z (t_prev < 0: x0; c = 0: no draw)."""
-    if not uses_code(preset, "eta"):
-        return ddim_update(sched, x0, eps, t, t_prev, eta, generator)
-    if t_prev < 0:
-        return x0
-    c = noise_scale(sched, t, t_prev, eta, preset)
-    ab_prev = sched.abar(t_prev).item()
-    x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - c * c, 0.0)) * eps
-    if c == 0:
-        return x
-    return x + c * randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+def noise_rule(preset: str):
+    """The rule for c under ``preset``, as ``samplers.diffusion.ddim_update`` takes it
+    (``noise_scale=``): the standard DDIM one (``ddim_noise``) or the code's (``code_noise``)."""
+    return code_noise if uses_code(preset, "eta") else ddim_noise

@@ -39,7 +39,7 @@ from ...checks.values import conform
 from ...denoisers import Denoiser, parameters_of
 from ...operators import InverseProblem
 from ...samplers.base import Step
-from ...samplers.diffusion import eps_from_x0, initial_noise
+from ...samplers.diffusion import ddim_update, eps_from_x0, initial_noise
 from ..base import TrainedSampler, check_format, check_prior, read_shipped, save_trained
 from ..shipped import entry, names, shipped_problem
 from . import presets
@@ -59,11 +59,11 @@ class UD2MSampler(TrainedSampler):
     learned lambda, ``losses`` the training curve (sampler loss per step; ``loss_parts``: per
     term, "x0", "adv", "lpips", "disc")."""
 
-    def __init__(self, prior: Denoiser, config: dict, problem: InverseProblem | None = None,
+    def __init__(self, den: Denoiser, config: dict, problem: InverseProblem | None = None,
                  denoiser: AdaptedDenoiser | None = None):
-        self.prior, self.config, self.problem = prior, dict(config), problem
+        self.den, self.config, self.problem = den, dict(config), problem
         self.shape = tuple(config["shape"])
-        self.denoiser = denoiser or AdaptedDenoiser(prior, config["mode"], config["rank"],
+        self.denoiser = denoiser or AdaptedDenoiser(den, config["mode"], config["rank"],
                                                     config["layers"], self.shape,
                                                     config["hidden"])
         self.log_lam = nn.Parameter(torch.zeros((), device=self.denoiser.device))
@@ -94,7 +94,7 @@ class UD2MSampler(TrainedSampler):
 
     @property
     def grid(self) -> list[int]:
-        return self.prior.schedule.timesteps(self.N, "quadratic")
+        return self.den.schedule.timesteps(self.N, "quadratic")
 
     def trainable_parameters(self) -> list[torch.Tensor]:
         return self.denoiser.trainable_parameters() + [self.log_lam]
@@ -104,7 +104,7 @@ class UD2MSampler(TrainedSampler):
         they are shared across k and t, so any K and N are defined; what they are worth is
         measured, not promised (docs/notes/ud2m.md has the table)."""
         K, N = self.K if K is None else K, self.N if N is None else N
-        check_calls(self.prior.schedule, K, N)
+        check_calls(self.den.schedule, K, N)
         other = copy.copy(self)
         other.config = dict(self.config, K=K, N=N)
         return other
@@ -146,9 +146,10 @@ class UD2MSampler(TrainedSampler):
                     state = x
                     if b.k == self.K:
                         x0 = b.x.clamp(-1, 1) if image else b.x
-                        eps = eps_from_x0(self.prior.schedule, x, x0, t)
-                        x = state = presets.ddim_step(self.prior.schedule, x0, eps, t, t_next,
-                                                      self.config["eta"], generator, self.preset)
+                        eps = eps_from_x0(self.den.schedule, x, x0, t)
+                        x = state = ddim_update(self.den.schedule, x0, eps, t, t_next,
+                                                self.config["eta"], generator,
+                                                presets.noise_rule(self.preset))
                     yield Step(i, t if b.k < self.K else max(t_next, 0), state, b.x,
                                f"outer {j + 1}/{len(grid)}, block {b.k}/{self.K}",
                                {"prox": b.z, "noised": b.noised, "t": t, "tau": b.tau,
@@ -179,7 +180,7 @@ class UD2MSampler(TrainedSampler):
     def save(self, path) -> Path:
         """Atomic save of adapter, lambda, config, training curve and a fingerprint of the prior."""
         path = Path(path)
-        save_trained(path, FORMAT, self.prior, self.shape, config=_plain(self.config),
+        save_trained(path, FORMAT, self.den, self.shape, config=_plain(self.config),
                      adapter={k: v.detach().cpu() for k, v in self.denoiser.adapter_state().items()},
                      log_lambda=self.log_lam.detach().cpu(),
                      losses=torch.tensor(self.losses, dtype=torch.float64))

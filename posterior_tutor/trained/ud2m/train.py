@@ -33,7 +33,8 @@ from ...nets import seeded_init
 from ...operators import InverseProblem
 from ...checks.options import Anything, Choice, Flag, Int, Real, check_options, refuse_unknown
 from ...runtime.progress import bar
-from ...files.run_checkpoint import as_run_checkpoint, ud2m_parts, ud2m_settings
+from ...files.run_checkpoint import as_run_checkpoint
+from .run_state import checkpoint_parts, checkpoint_settings
 from . import losses
 from .checks import check_lpips, check_objects, check_training_inputs, y_width
 from .discriminator import Discriminator, discriminator_features, discriminator_loss
@@ -55,7 +56,7 @@ TRAIN_OPTIONS = {   # kind and range of each option of train() (options.py); Non
     "checkpoint": Anything(), "checkpoint_every": Int(1, hint="steps between saved states")}
 
 
-def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator=None,
+def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, generator=None,
           steps: int | None = None, batch: int | None = None, lr: float | None = None,
           K: int = 3, N: int = 3, eta: float = 0.8, rank: int = 4,
           adv_weight: float | None = None, gp_weight: float | None = None,
@@ -64,7 +65,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
           hidden: int = 64, x0_weighting: str = "snr", init: "UD2MSampler | None" = None,
           progress: bool | None = None, checkpoint=None, checkpoint_every: int = 100,
           **unknown) -> UD2MSampler:
-    """Fine-tune ``den`` into a K x N unfolded posterior sampler for ``prob`` (UD2M).
+    """Fine-tune ``den`` into a K x N unfolded posterior sampler for ``problem`` (UD2M).
 
     xs_train : clean signals (n, ...) of the prior's shape; measurements are made on the fly.
     generator : draws everything (adapter initialisation, batches, times, noise): the same seed
@@ -83,7 +84,7 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
     lpips_weight, lpips_net : LPIPS term (paper 0.1, VGG), images only; 0 = off (default).
     operators : None, a callable returning an InverseProblem, or a list of them: a fresh problem
                per batch ("general operator" training; with the discriminator on, every problem
-               must give measurements of one shape); ``prob`` stays the default at inference.
+               must give measurements of one shape); ``problem`` stays the default at inference.
     sigma_factor : sigma' = sigma_factor sigma (default 2, or init's; the code-equivalent is 1,
                13 for inpainting: ``UD2MSampler.with_preset("code")``).
     train_times : "uniform" (paper, t ~ U{1..T-1}) or "grid" (only the N times the sampler visits).
@@ -111,25 +112,25 @@ def train(den: Denoiser, prob: InverseProblem, xs_train: torch.Tensor, generator
         xs_train = conform(xs_train, dtype_of(den) or torch.get_default_dtype(), "xs_train")
     run = as_run_checkpoint(checkpoint, checkpoint_every)
     lora_layers, sigma_factor = _inherit(init, lora_layers, sigma_factor)
-    shape = check_training_inputs(den, prob, xs_train, K, N)
+    shape = check_training_inputs(den, problem, xs_train, K, N)
     given = dict(steps=steps, batch=batch, lr=lr, adv_weight=adv_weight, gp_weight=gp_weight)
     opts, config = _settings(den, shape, given, K=K, N=N, eta=eta, rank=rank,
                              lora_layers=lora_layers, hidden=hidden, sigma_factor=sigma_factor,
                              train_times=train_times, lpips_weight=lpips_weight,
                              x0_weighting=x0_weighting)
     with seeded_init(generator):
-        ud = UD2MSampler(den, config, prob)
+        ud = UD2MSampler(den, config, problem)
         ud.config["layers"] = ud.denoiser.layers
         if init is not None:
             continue_from(ud, init)
         if opts["adv_weight"] > 0:
-            y_dim = y_width(prob, xs_train[:1], shape)
+            y_dim = y_width(problem, xs_train[:1], shape)
             ud.discriminator = Discriminator(shape, y_dim).to(ud.denoiser.device)
     weights = dict(adv_weight=opts["adv_weight"], lpips_weight=float(lpips_weight),
                    lpips_net=lpips_net, x0_weighting=x0_weighting)
     if lpips_weight > 0:
         check_lpips(shape, lpips_net, xs_train)
-    _fit(ud, prob, xs_train.to(ud.denoiser.device), opts, weights, operators, train_times,
+    _fit(ud, problem, xs_train.to(ud.denoiser.device), opts, weights, operators, train_times,
          generator, progress, run)
     return ud
 
@@ -161,7 +162,7 @@ def continue_from(ud: UD2MSampler, init) -> None:
     """Start ``ud`` (freshly built, untrained) at ``init``'s adapters, lambda and curve."""
     if not isinstance(init, UD2MSampler):
         raise TypeError(f"init must be a trained UD2MSampler, got {type(init).__name__}.")
-    if init.prior is not ud.prior:
+    if init.den is not ud.den:
         raise ValueError("init was trained on another prior object; load it on this prior "
                          "(UD2MSampler.load(path, den)) and pass that.")
     theirs = {k: init.config[k] for k in ("mode", "rank", "layers", "hidden")}
@@ -179,7 +180,7 @@ def continue_from(ud: UD2MSampler, init) -> None:
     ud.config["init_steps"] = len(init.losses)
 
 
-def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progress, run=None):
+def _fit(ud, problem, data, opts, weights, operators, train_times, generator, progress, run=None):
     """The alternating loop: one discriminator update, one sampler update per step; ``run``
     (a RunCheckpoint) saves it every few steps and resumes it."""
     opt = torch.optim.AdamW([{"params": ud.denoiser.trainable_parameters(), "weight_decay": 0.01},
@@ -191,8 +192,8 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
               for o in (opt, opt_d) if o is not None]
     start = 0
     if run is not None:
-        run.bind(ud2m_settings(ud, prob, data, weights, operators), ud2m_parts(ud, opt, opt_d,
-                 decays), generator, what="ud2m.train")
+        run.bind(checkpoint_settings(ud, problem, data, weights, operators),
+                 checkpoint_parts(ud, opt, opt_d, decays), generator, what="ud2m.train")
         start = run.resume()
     rng = bar(range(start, opts["steps"]), "training UD2M", total=opts["steps"],
               progress=progress, initial=start)
@@ -201,10 +202,10 @@ def _fit(ud, prob, data, opts, weights, operators, train_times, generator, progr
         idx = torch.randint(data.shape[0], (opts["batch"],), generator=generator,
                             device=losses._gen_device(generator)).to(dev)
         x0 = data[idx]
-        pb = losses.problem_for_batch(prob, operators, generator)
+        pb = losses.problem_for_batch(problem, operators, generator)
         y = losses.measure_batch(pb, x0, generator)
         t = losses.draw_time(ud, train_times, generator)
-        x_t = ud.prior.schedule.add_noise(x0, t, generator=generator)
+        x_t = ud.den.schedule.add_noise(x0, t, generator=generator)
         x_hat = None
         for b in ud.block(x_t, y, t, pb, generator, batched_y=True):
             x_hat = b.x
