@@ -11,7 +11,7 @@ import math
 
 from ...checks.values import check_positive_int
 from ...checks.options import Anything, Choice, Flag, Int, Real
-from ..base import check_training_set
+from ..base import check_training_set, check_y_range
 from .elbo import PRIORS, elbo_weights
 from .flows import VECTOR_FLOWS
 
@@ -43,6 +43,7 @@ def check_training_inputs(den, prob, ys) -> tuple:
                          "(n, *y.shape) with y one measurement of the problem.")
     if len(shape) not in (1, 3):
         raise ValueError(f"APS flows handle vectors (d,) and images (C, H, W), got {shape}.")
+    check_y_range(prob, ys, shape, "ys_train")
     return shape, tuple(ys.shape[1:])
 
 
