@@ -1,12 +1,14 @@
 """Files that survive crashes and say when they are damaged (issue 22, deliverables 4 and 5): the
-embedded checksum, empty / corrupt / unparsable files, last.pt -> prev.pt, resumes that keep their
-settings, and kill -9 of a prior training and of a UD2M training mid-run."""
+embedded checksum, empty / corrupt / unparsable files, last.pt -> prev.pt (the newest complete file
+in place at every instant: issue 28), resumes that keep their settings, and kill -9 of a prior
+training and of a UD2M training mid-run, at a point the child signals (no timing involved)."""
 import json
 import os
+import select
+import shutil
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -166,6 +168,45 @@ def test_read_latest_falls_back_to_prev_and_keeps_the_damaged_file(tmp_path):
         safe_io.read_latest(last)
 
 
+def _steps_on_disk(folder):
+    """{name: step} of last.pt and prev.pt as they are now (each must be complete)."""
+    return {n: safe_io.verify(safe_io.load(folder / n), n)["step"]
+            for n in ("last.pt", "prev.pt") if (folder / n).exists()}
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-link", "copy"])
+def test_rotation_keeps_the_newest_complete_last_at_every_instant(tmp_path, monkeypatch, links):
+    """Look at the folder before and after every rename, link and copy of write(keep_previous):
+    last.pt is always there and complete, holding the newest checkpoint written so far."""
+    last, seen = tmp_path / "last.pt", []
+    for step in (1, 2):
+        safe_io.write({"step": step, "w": torch.zeros(100)}, last, keep_previous=True)
+
+    def watched(real):
+        def call(*a, **k):
+            seen.append(_steps_on_disk(tmp_path))
+            out = real(*a, **k)
+            seen.append(_steps_on_disk(tmp_path))
+            return out
+        return call
+    monkeypatch.setattr(os, "replace", watched(os.replace))
+    monkeypatch.setattr(shutil, "copyfile", watched(shutil.copyfile))
+    if links:
+        monkeypatch.setattr(os, "link", watched(os.link))
+    else:                                    # a file system without hard links: the copy path
+        def no_link(*a):
+            seen.append(_steps_on_disk(tmp_path))
+            raise OSError("hard links not supported")
+        monkeypatch.setattr(os, "link", no_link)
+    safe_io.write({"step": 3, "w": torch.ones(100)}, last, keep_previous=True)
+    monkeypatch.undo()
+    assert all(s.get("last.pt") in (2, 3) and s.get("prev.pt") in (1, 2) for s in seen), seen
+    assert len(seen) >= 5                                   # link/copy, 2 renames, before/after
+    assert [s["last.pt"] for s in seen] == sorted(s["last.pt"] for s in seen)   # never back
+    assert seen[0] == {"last.pt": 2, "prev.pt": 1} and seen[-1] == {"last.pt": 3, "prev.pt": 2}
+    assert sorted(os.listdir(tmp_path)) == ["last.pt", "prev.pt"]
+
+
 def test_killed_between_renames_or_mid_write_leaves_a_complete_checkpoint(tmp_path, monkeypatch):
     last = tmp_path / "last.pt"
     safe_io.write({"step": 1}, last, keep_previous=True)
@@ -218,23 +259,51 @@ def test_card_of_a_resumed_run_describes_the_whole_run(tmp_path, monkeypatch):
 
 
 # -- kill -9 mid-run, corrupt the newest checkpoint, rerun ---------------------------------------
-def _kill_when_two_checkpoints(cmd, folder, env, timeout=120):
-    """Start ``cmd``; once ``folder/prev.pt`` exists (two checkpoints written) kill -9 it, as near
-    to a checkpoint write (its temp file present) as polling catches within 0.3 s: measured 4 of 4
-    kills of the prior training landed mid-write (temp file open, the third checkpoint)."""
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.time() + timeout
-    while not (folder / "prev.pt").exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.time() < deadline, "no second checkpoint in time"
-        time.sleep(0.002)
-    until = time.time() + 0.3
-    while time.time() < until and not list(folder.glob(".last.pt.*.tmp")):
-        time.sleep(0.0005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+PAUSE_AT_THIRD = """
+import runpy, sys, time
+from posterior_tutor.files import safe
+real, calls = safe._put_in_place, []
+
+def paused(tmp, path, keep_previous):
+    # the third last.pt: its temp file complete, last.pt and prev.pt the two before it
+    calls.append(path.name)
+    if calls.count("last.pt") == 3 and path.name == "last.pt":
+        print("PAUSED-MID-WRITE", flush=True)
+        time.sleep(600)
+    return real(tmp, path, keep_previous)
+
+safe._put_in_place = paused
+target, sys.argv = sys.argv[1], sys.argv[1:]
+if target.endswith(".py"):
+    runpy.run_path(target, run_name="__main__")
+else:
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+"""
+
+
+def _kill_when_two_checkpoints(target, args, folder, env, timeout=240):
+    """Run ``target`` (a module or a script) in a child that pauses inside the write of its third
+    checkpoint (temp file complete, not yet in place: ``PAUSE_AT_THIRD``) and says so; kill -9 it
+    there, check that last.pt and prev.pt are the two complete checkpoints before, corrupt
+    last.pt and return prev.pt's step.  The kill point is signalled by the child, not timed."""
+    log = folder.parent / f"{folder.name}.stderr"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-c", PAUSE_AT_THIRD, target, *args], env=env,
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            while True:
+                ready, _, _ = select.select([proc.stdout], [], [], timeout)
+                line = proc.stdout.readline() if ready else None
+                assert line is not None, f"no signal from the child in {timeout} s"
+                assert line, f"the child ended without pausing: {log.read_text()[-2000:]}"
+                if line.strip() == "PAUSED-MID-WRITE":
+                    break
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
+    assert list(folder.glob(".last.pt.*.tmp")), "killed mid-write: the third one's temp file"
     steps = {n: torch.load(folder / n, weights_only=True)["step"] for n in ("prev.pt", "last.pt")}
     assert steps["last.pt"] > steps["prev.pt"] > 0
     _flip(folder / "last.pt")                              # corrupt the newest checkpoint
@@ -265,7 +334,7 @@ def test_kill_9_prior_training_then_corrupt_last_resumes_from_prev(tmp_path, one
             "--steps", "40", "--batch", "8", "--lr", "2e-3", "--warmup", "2", "--seed", "3",
             "--ckpt-every", "4", "--no-progress", "--threads", "1", "--out", str(tmp_path / "k")]
     cmd = [sys.executable, "-m", "posterior_tutor.priors.train", *args]
-    good = _kill_when_two_checkpoints(cmd, tmp_path / "k", _env())
+    good = _kill_when_two_checkpoints("posterior_tutor.priors.train", args, tmp_path / "k", _env())
     rerun = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"Resuming from the previous checkpoint {tmp_path / 'k' / 'prev.pt'} (step {good})" \
@@ -304,8 +373,9 @@ def test_kill_9_ud2m_training_then_corrupt_last_resumes_from_prev(tmp_path, one_
     script = tmp_path / "run.py"
     script.write_text(UD2M_RUN)
     folder = tmp_path / "ckpt"
-    cmd = [sys.executable, str(script), str(folder), str(tmp_path / "killed.pt")]
-    good = _kill_when_two_checkpoints(cmd, folder, _env())
+    args = [str(folder), str(tmp_path / "killed.pt")]
+    cmd = [sys.executable, str(script), *args]
+    good = _kill_when_two_checkpoints(str(script), args, folder, _env())
     rerun = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"Resuming from the previous checkpoint {folder / 'prev.pt'} (step {good})" \

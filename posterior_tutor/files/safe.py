@@ -1,7 +1,7 @@
 """Files that survive a crash and say when they are damaged: checksummed, atomically written
 checkpoints, the previous one kept, and model cards read with clear errors.
 
-    write(state, out / "last.pt", keep_previous=True)  # temp, fsync, last.pt -> prev.pt, rename
+    write(state, out / "last.pt", keep_previous=True)  # temp, fsync, prev.pt <- last.pt, rename
     state, used = read_latest(out / "last.pt")           # last.pt, or prev.pt if it is damaged
 
 The checksum.  Every checkpoint is a dict; ``write`` adds ``"checksum": "sha256:<hex>"``, the
@@ -14,9 +14,19 @@ what was saved.  The shipped files in ``data/`` predate this and are checked aga
 of the whole file in their ``model_card.json`` instead.
 
 Writing.  The state goes to a temporary file in the same folder, is flushed and fsync'ed, and is
-renamed over the target (atomic on POSIX); with ``keep_previous`` the current file first becomes
-``prev.pt`` (``<stem>.prev<suffix>`` for other names).  A kill -9 at any moment leaves at least
-one complete checkpoint, so an interrupted run loses at most one checkpoint interval.
+renamed over the target (atomic on POSIX).  With ``keep_previous`` the current file is kept as
+``prev.pt`` (``<stem>.prev<suffix>`` for other names) without ever leaving its place:
+
+    1. .last.pt.<pid>.tmp       <- the new state (written, fsync'ed)
+    2. .last.pt.<pid>.prev.tmp  <- a hard link to last.pt (a copy where links are not supported)
+    3. prev.pt                  <- rename of 2 (atomic)
+    4. last.pt                  <- rename of 1 (atomic)
+
+so at every instant ``last.pt`` exists and is the newest complete checkpoint (the old one until
+step 4, the new one from then on), and ``prev.pt`` is a complete earlier one.  A kill -9 at any
+moment loses at most the checkpoint being written; leftover temporary files are removed by the
+next ``read_latest``.  (Renaming last.pt to prev.pt first, as this module once did, left a window
+with no last.pt.)
 
 Model cards (``model_card.json``: the sha256 of the weights beside them, settings, metrics) are
 written by ``write_card`` with their own ``card_sha256`` and read by ``read_card``: a card that
@@ -28,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -87,14 +98,31 @@ def write(state: dict, path, keep_previous: bool = False) -> Path:
             torch.save(body, f)
             f.flush()
             os.fsync(f.fileno())
-        if keep_previous and path.exists():
-            os.replace(path, previous_path(path))
-        os.replace(tmp, path)
+        _put_in_place(tmp, path, keep_previous)
     finally:
         if tmp.exists():
             tmp.unlink()
     _fsync_dir(path.parent)
     return path
+
+
+def _put_in_place(tmp: Path, path: Path, keep_previous: bool) -> None:
+    """Steps 2-4 of a write (module docstring): keep the current file as the previous one while
+    it stays in place, then rename the complete temporary file over it."""
+    if keep_previous and path.exists():
+        keep = path.with_name(f".{path.name}.{os.getpid()}.prev.tmp")
+        try:
+            try:
+                os.link(path, keep)
+            except OSError:              # no hard links here (some file systems): a copy
+                shutil.copyfile(path, keep)
+                with open(keep, "rb+") as f:
+                    os.fsync(f.fileno())
+            os.replace(keep, previous_path(path))
+        finally:
+            if keep.exists():
+                keep.unlink()
+    os.replace(tmp, path)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -20,7 +20,20 @@ zero-shot one:
   (``prior_fingerprint``); ``check_format`` refuses another kind of file, ``check_prior`` another
   prior and, for a sampler tied to its problem (APS), another operator or sigma (``check_problem``).
 * ``read_shipped`` finds a shipped sampler under ``data/<folder>/`` (the table: ``shipped.py``) and
-  checks its sha256 against the model card beside it.
+  checks its sha256 against the model card beside it; ``verify_shipped(path)`` does the same for
+  any path ``load`` is given that is one of the shipped files (a shipped file predates the
+  embedded checksum, so its card is its only check).
+* The data convention (``check_signal_range``, ``check_y_range``; DESIGN.md): images live in
+  [-1, 1] (uint8 digits: x / 127.5 - 1).  Training images outside [-1.1, 1.1] are refused, and so
+  is a y that no image in that range can produce: for a linear A and x in [-1, 1]^d,
+  |A x| <= |A| |x| <= |A| sqrt(d), and Gaussian noise has |e| <= sigma (sqrt(m) + 10) but with
+  probability exp(-50), so
+
+      |y| > 1.1 * 1.05 |A| sqrt(d) + sigma (sqrt(m) + 10)     (d = x.numel(), m = y.numel())
+
+  is refused (1.05: margin on a power-iteration |A|).  The rule never fires on a y measured from
+  data in range; it catches y measured from 0..255 images, not y from [0, 1] images (those are a
+  possible measurement).  Vectors (the toy problems) have no range convention and are not checked.
 * ``y_as_image``: a batch of y brought to x's image size, for networks conditioned on y.
 """
 from __future__ import annotations
@@ -28,14 +41,22 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from ..files.checkpoints import CheckpointError, check_trained_on, prior_fingerprint, read_verified, save_atomic, shipped_path
+import math
+from pathlib import Path
+
+from ..files.checkpoints import (CheckpointError, check_trained_on, checkpoint_dir, file_sha256,
+                                 prior_fingerprint, read_verified, save_atomic, shipped_path)
+from ..files.safe import read_card
 from ..checks.values import check_generator, check_generator_on, check_positive_int, conform, dtype_of
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
 
 __all__ = ["TrainedSampler", "check_trained_call", "check_format", "check_prior", "save_trained",
            "prior_fingerprint", "check_trained_on", "read_shipped", "CheckpointError",
-           "check_training_set", "check_problem", "y_as_image"]
+           "check_training_set", "check_problem", "y_as_image", "verify_shipped",
+           "check_signal_range", "check_y_range", "RANGE_TOLERANCE"]
+
+RANGE_TOLERANCE = 0.1   # images may stray this far outside [-1, 1] (resampling overshoot)
 
 
 class TrainedSampler:
@@ -76,8 +97,10 @@ class TrainedSampler:
         if not isinstance(y, torch.Tensor):
             raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}.")
         y = conform(y, dtype_of(params if params is not None else self.denoiser), "y")
-        return check_trained_call(problem, self.problem, y, n, generator, self.shape,
-                                  self.device, self.what), y
+        prob = check_trained_call(problem, self.problem, y, n, generator, self.shape,
+                                  self.device, self.what)
+        check_y_range(prob, y[None], self.shape, "y")
+        return prob, y
 
 
 def check_trained_call(problem, default, y, n, generator, shape, device, what: str = "sampler"):
@@ -177,3 +200,69 @@ def y_as_image(prob: InverseProblem, y, shape, mode: str = "bilinear", what: str
     if prob.operator.linear:
         return prob.operator.adjoint(y)
     raise ValueError(f"the {what} needs y as an image, or a linear operator for A^T y.")
+
+
+def verify_shipped(path) -> str | None:
+    """The sha256 that the file at ``path`` must have: its model card's when ``path`` is one of
+    the shipped samplers (``shipped.SHIPPED`` under ``checkpoint_dir()``), else None (a file saved
+    by ``save`` carries its own checksum).  A shipped file whose card is missing or has no sha256
+    gives a CheckpointError: it cannot be verified."""
+    from .shipped import SHIPPED
+    path = Path(path)
+    try:
+        here = path.resolve()
+        row = next((s for s in SHIPPED
+                    if (checkpoint_dir() / s.folder / s.filename).resolve() == here), None)
+    except OSError:
+        return None
+    if row is None:
+        return None
+    card_path = path.parent / "model_card.json"
+    if not card_path.is_file():
+        raise CheckpointError(f"{card_path} is missing, so the shipped {row.kind} sampler {path} "
+                              f"cannot be verified; restore it with git checkout data/{row.folder}"
+                              " (or copy the file elsewhere to load it as an unverified one).")
+    return read_card(card_path)["sha256"]
+
+
+def check_signal_range(xs, name: str) -> None:
+    """Training images (n, C, H, W) must be in [-1, 1] (within RANGE_TOLERANCE); vectors: any."""
+    if xs.ndim != 4:
+        return
+    lo, hi = xs.min().item(), xs.max().item()
+    if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        raise ValueError(f"{name} holds values in [{lo:.4g}, {hi:.4g}], but images are scaled to "
+                         f"[-1, 1] (DESIGN.md; up to {RANGE_TOLERANCE:g} outside is accepted): "
+                         "for uint8 (0..255) images use x / 127.5 - 1, for [0, 1] images 2 x - 1.")
+
+
+def y_norm_bound(prob, shape, m: int) -> float | None:
+    """The largest |y| (2-norm; m entries) a measurement of an image in the accepted range can
+    have (module docstring), or None where there is no bound: vectors, nonlinear operators, an
+    operator whose |A| cannot be computed."""
+    op = prob.operator
+    if len(shape) != 3 or not op.linear:
+        return None
+    try:
+        a = math.sqrt(op.norm_squared(tuple(shape)))
+    except (NotImplementedError, RuntimeError, ValueError, TypeError):
+        return None
+    d = math.prod(shape)
+    return (1 + RANGE_TOLERANCE) * 1.05 * a * math.sqrt(d) + prob.sigma * (math.sqrt(m) + 10)
+
+
+def check_y_range(prob, ys, shape, name: str) -> None:
+    """Refuse a batch of measurements ys (n, *y_shape) that no image in [-1, 1] can produce
+    through ``prob`` (the rule: module docstring)."""
+    bound = y_norm_bound(prob, shape, ys[0].numel())
+    if bound is None:
+        return
+    norms = ys.detach().flatten(1).norm(dim=1)
+    worst = int(norms.argmax())
+    if norms[worst].item() > bound:
+        which = f"{name}[{worst}]" if ys.shape[0] > 1 else name
+        raise ValueError(f"{which} has norm {norms[worst].item():.4g}, more than any measurement "
+                         f"of an image in [-1, 1] by {prob!r} can have ({bound:.4g} = 1.155 |A| "
+                         "sqrt(d) + sigma (sqrt(m) + 10)): it was measured from images in another "
+                         "range. Scale the images to [-1, 1] (uint8: x / 127.5 - 1) and measure "
+                         "them again.")

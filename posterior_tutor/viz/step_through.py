@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from ..checks.values import check_generator
 from .knobs import chosen_sampler, is_sampler, resolve
 from .stepper import Stepper
 from .steps import _detach
@@ -81,6 +82,7 @@ def step_through(method, den=None, problem=None, y=None, n=None, generator=None,
                         "not prob=.")
     if not isinstance(every, int) or every < 1:
         raise ValueError(f"every must be a positive integer, got {every!r}.")
+    check_generator(generator)   # before _generator_device reads generator.device
     den = _check_method(method, den, options)
     if knobs and not rerunnable:
         raise ValueError("knobs= re-run the sampler: they need rerunnable=True.")

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 
-from ...checks.values import check_positive_int
+import torch
+
+from ...checks.values import NonFiniteError, check_positive_int
 from ...checks.options import Anything, Choice, Flag, Int, Real
-from ..base import check_training_set
+from ..base import check_training_set, check_y_range
 from .elbo import PRIORS, elbo_weights
 from .flows import VECTOR_FLOWS
 
 __all__ = ["TRAIN_OPTIONS", "VECTOR_DEFAULTS", "IMAGE_DEFAULTS", "check_training_inputs",
-           "check_merged_options"]
+           "check_merged_options", "check_prior_output"]
 
 VECTOR_DEFAULTS = dict(steps=1500, batch=256, lr=1e-3, flow="nsf", transforms=3, hidden=64)
 IMAGE_DEFAULTS = dict(steps=2000, batch=32, lr=5e-4, flow="coupling", transforms=None,
@@ -43,6 +45,7 @@ def check_training_inputs(den, prob, ys) -> tuple:
                          "(n, *y.shape) with y one measurement of the problem.")
     if len(shape) not in (1, 3):
         raise ValueError(f"APS flows handle vectors (d,) and images (C, H, W), got {shape}.")
+    check_y_range(prob, ys, shape, "ys_train")
     return shape, tuple(ys.shape[1:])
 
 
@@ -76,3 +79,18 @@ def check_merged_options(opts, image, prior, prior_weight, anneal_steps, elbo, d
         check_positive_int(elbo["t_groups"], "t_groups")
     elbo_weights(den.schedule, elbo["t_min"])      # t_min out of range raises here
 
+
+
+def check_prior_output(prior, x, reg) -> None:
+    """The prior term R(x) of a batch of flow samples x: when x is finite but R(x) is not, the
+    prior is the cause (a log density that returns NaN or Inf, or a denoiser that does), and no
+    lr can fix it; a non-finite x is the flow's (the loss check's lr hint then applies)."""
+    if torch.isfinite(x).all() and not torch.isfinite(reg).all():
+        bad = int((~torch.isfinite(reg)).sum())
+        who = (f"the prior callable {getattr(prior, '__name__', type(prior).__name__)}"
+               if callable(prior) else f"the prior term {prior!r} (the diffusion ELBO: the "
+               "denoiser's output)")
+        raise NonFiniteError(f"{who} returned NaN or Inf for {bad} of {reg.numel()} finite flow "
+                             "samples: the prior is the cause, not the learning rate. Check it "
+                             "on finite inputs (e.g. prior(torch.randn(4, *shape))) and make it "
+                             "finite everywhere the flow can reach (log densities: logsumexp).")

@@ -31,7 +31,7 @@ from ...denoisers import Denoiser
 from ...operators import InverseProblem
 from ...samplers.base import Step
 from ...schedules import randn
-from ..base import TrainedSampler, check_format, check_prior, check_problem, read_shipped, save_trained, y_as_image
+from ..base import TrainedSampler, check_format, check_prior, check_problem, read_shipped, save_trained, verify_shipped, y_as_image
 from ..shipped import entry, names
 from ..shipped import shipped_problem as _shipped_problem
 from .flows import build_flow, std_normal_log_prob
@@ -139,7 +139,7 @@ class APSSampler(TrainedSampler):
     def load(cls, path, den: Denoiser, problem: InverseProblem | None = None,
              sha256: str | None = None) -> "APSSampler":
         """Rebuild a saved sampler on the prior ``den`` it was trained on (checked)."""
-        return cls.from_checkpoint(read_checkpoint(path, sha256), den, problem, path)
+        return cls.from_checkpoint(read_checkpoint(path, sha256 or verify_shipped(path)), den, problem, path)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, den: Denoiser, problem=None, path="checkpoint"):

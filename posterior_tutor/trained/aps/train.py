@@ -32,7 +32,7 @@ from ...operators import InverseProblem
 from ...checks.options import check_options, refuse_unknown
 from ...runtime.progress import bar
 from ..base import y_as_image
-from .checks import IMAGE_DEFAULTS, TRAIN_OPTIONS, VECTOR_DEFAULTS, check_merged_options, check_training_inputs
+from .checks import IMAGE_DEFAULTS, TRAIN_OPTIONS, VECTOR_DEFAULTS, check_merged_options, check_prior_output, check_training_inputs
 from .elbo import prior_term
 from .flows import std_normal_log_prob
 from .sampler import APSSampler
@@ -131,6 +131,7 @@ def aps_loss(fl: APSSampler, prob, y, beta: float, prior, generator=None):
     data = 0.5 * (prob.operator(x) - y).flatten(1).pow(2).sum(1) / prob.sigma ** 2
     elbo = {k: c[k] for k in ("t_samples", "t_sampling", "t_min", "t_groups")}
     reg = prior_term(prior, fl.den, x, generator, **elbo)
+    check_prior_output(prior, x, reg)
     log_q = std_normal_log_prob(z) - ld
     total = (data + beta * reg + log_q).mean() / math.prod(fl.shape)
     return total, {"data": data.mean(), "prior": reg.mean(), "log_q": log_q.mean()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...checks.values import check_positive_int
 from ...operators import InverseProblem
-from ..base import check_training_set, y_as_image
+from ..base import check_signal_range, check_training_set, y_as_image
 
 __all__ = ["check_calls", "check_training_inputs", "check_objects", "y_width",
            "check_lpips"]
@@ -42,6 +42,7 @@ def check_training_inputs(den, prob, xs, K, N) -> tuple:
     """The training set against the prior and the operator, and K x N on the schedule (each
     option's own kind and range is checked at the call, ``train.TRAIN_OPTIONS``)."""
     check_training_set(den, prob, xs, "xs_train", "clean signals (n, ...)", "the training data")
+    check_signal_range(xs, "xs_train")
     shape = tuple(xs.shape[1:])
     if den.shape is not None and shape != tuple(den.shape):
         raise ValueError(f"xs_train holds signals of shape {shape} but the prior models signals "

@@ -40,7 +40,8 @@ from ...denoisers import Denoiser, parameters_of
 from ...operators import InverseProblem
 from ...samplers.base import Step
 from ...samplers.diffusion import ddim_update, eps_from_x0, initial_noise
-from ..base import TrainedSampler, check_format, check_prior, read_shipped, save_trained
+from ..base import (TrainedSampler, check_format, check_prior, read_shipped, save_trained,
+                    verify_shipped)
 from ..shipped import entry, names, shipped_problem
 from . import presets
 from .adapters import AdaptedDenoiser
@@ -189,7 +190,7 @@ class UD2MSampler(TrainedSampler):
     @classmethod
     def load(cls, path, den: Denoiser, problem: InverseProblem | None = None) -> "UD2MSampler":
         """Rebuild a saved sampler on the prior ``den`` (the one it was trained on)."""
-        return cls.from_checkpoint(read_checkpoint(path), den, problem, path)
+        return cls.from_checkpoint(read_checkpoint(path, verify_shipped(path)), den, problem, path)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, den: Denoiser, problem=None, path="checkpoint"):
