@@ -1027,7 +1027,7 @@ def benchmark(den, toy, keep_samples):
                exact_resid=data_residual(exact, toy), prior_resid=data_residual(prior_xs, toy))
     rows = {}
     for name in ["ddpm"] + BASELINES:
-        xs, cost = pt.evaluation.bench.timed_sample(name, den, toy.problem, toy.y.to(DEVICE), N_POST, seeded(5))
+        xs, cost = pt.evaluation.toy_suite.timed_sample(name, den, toy.problem, toy.y.to(DEVICE), N_POST, seeded(5))
         rows[name] = dict(sw=sliced_post(xs, exact), nfe=cost.nfe, backward=cost.backward,
                           wall=cost.wall_s, resid=data_residual(xs, toy),
                           mode_tv=float(pt.metrics.mode_weight_error(xs, toy.posterior)))

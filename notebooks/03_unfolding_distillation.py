@@ -203,7 +203,7 @@ assert sw_untrained < prior_dist, "even untrained, the block's data steps move t
 
 # %%
 xs_train = prior.sample(20000, generator=seeded(7))
-TOY = dict(K=2, N=4, sigma_factor=4.0, hidden=128, adv_weight=3.0)   # pt.evaluation.bench.TOY_UD2M's setting
+TOY = dict(K=2, N=4, sigma_factor=4.0, hidden=128, adv_weight=3.0)   # pt.evaluation.options.TOY_UD2M's setting
 TOY_SETTINGS = dict(steps=6000, particles=N, seeds="train data 7, training 8, samples 6", **TOY)
 
 

@@ -72,7 +72,7 @@ def sw(a, b):
 def timed(name, den, prob, y, n, seed=0, **options):
     """Samples and their cost: NFE, backward passes through the network, seconds per sample."""
     dev = getattr(den, "device", torch.device("cpu"))
-    xs, cost = pt.evaluation.bench.timed_sample(name, den, prob, y, n=n, generator=seeded(seed, dev), **options)
+    xs, cost = pt.evaluation.toy_suite.timed_sample(name, den, prob, y, n=n, generator=seeded(seed, dev), **options)
     return xs, dict(nfe=cost.nfe, backward=cost.backward, seconds=cost.wall_s / n)
 
 

@@ -43,7 +43,7 @@ import torch
 from IPython.display import Markdown, display
 
 import posterior_tutor as pt
-from posterior_tutor.evaluation import images as bench_images
+from posterior_tutor.evaluation import image_suite, report
 from posterior_tutor.evaluation import method_grid
 
 DEVICE = pt.default_device()               # the fresh slice and any recomputed grid run here
@@ -126,13 +126,13 @@ print("the stored image table has the calibrated column rank_coverage" if HAS_RA
 
 
 def as_image_rows(rows):
-    fields = set(bench_images.ImageRow.__dataclass_fields__)
-    return [bench_images.ImageRow(**{k: (v if k in ("task", "method", "truth") else
-                                         (int(v) if k in ("images", "samples") else float(v)))
-                                     for k, v in r.items() if k in fields}) for r in rows]
+    fields = set(image_suite.ImageRow.__dataclass_fields__)
+    return [image_suite.ImageRow(**{k: (v if k in ("task", "method", "truth") else
+                                        (int(v) if k in ("images", "samples") else float(v)))
+                                    for k, v in r.items() if k in fields}) for r in rows]
 
 
-fig = bench_images.plot_tradeoffs(as_image_rows(image_rows))
+fig = report.plot_tradeoffs(as_image_rows(image_rows))
 plt.show()
 
 # %%
@@ -290,10 +290,10 @@ pt.exercises.check("06.2", coverage)
 # depend on the sample size, are asserted.
 
 # %%
-fresh = bench_images.run_image_suite(fast=True, task_names=["random_inpainting"],
-                                     method_names=["latino", "spin", "ud2m", "dps"],
-                                     n_images=1, n_samples=4, peer=False, progress=False, device=DEVICE)
-display(Markdown(bench_images.to_markdown(fresh)))
+fresh = image_suite.run_image_suite(fast=True, task_names=["random_inpainting"],
+                                    method_names=["latino", "spin", "ud2m", "dps"],
+                                    n_images=1, n_samples=4, peer=False, progress=False, device=DEVICE)
+display(Markdown(report.images_markdown(fresh)))
 by = {r.method: r for r in fresh}
 assert by["dps"].backward == by["dps"].nfe > 0
 assert all(by[m].backward == 0 for m in ("latino", "spin", "ud2m"))

@@ -17,7 +17,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor import tasks
 from posterior_tutor.runtime import cli
-from posterior_tutor.evaluation import images as bench_images
+from posterior_tutor.evaluation import image_suite as bench_images
 from posterior_tutor.trained.ud2m.presets import PARTS
 
 PRESETS = ["ours", "code"] + [f"ours+code_{p}" for p in PARTS]

@@ -1,11 +1,11 @@
 """The benchmark runs end to end in fast mode and reports consistent numbers."""
 import torch
 
-from posterior_tutor.evaluation import bench
+from posterior_tutor.evaluation import bench, image_suite, report, runners, toy_suite
 
 
 def test_toy_suite_fast(tmp_path):
-    rows = bench.run_toy_suite(fast=True, n=200, method_names=["diffpir", "dps"], progress=False)
+    rows = toy_suite.run_toy_suite(fast=True, n=200, method_names=["diffpir", "dps"], progress=False)
     by = {(r.problem, r.method): r for r in rows}
     for problem in ("2d-bimodal", "gmm-d16-rank4"):
         floor = by[(problem, "exact (noise floor)")]
@@ -16,7 +16,7 @@ def test_toy_suite_fast(tmp_path):
         assert by[(problem, "dps")].backward == by[(problem, "dps")].nfe == 200
         assert dif.overhead >= 1.0
     assert by[("2d-bimodal", "dps")].sw_over_prior < 0.5   # measured 0.13 (n=200)
-    bench.write(rows, tmp_path)
+    report.write_toy(rows, tmp_path)
     text = (tmp_path / "toy.md").read_text()
     assert "| 2d-bimodal | diffpir |" in text and "Machine:" in text
     assert (tmp_path / "toy.csv").read_text().count("\n") == len(rows) + 1
@@ -24,13 +24,14 @@ def test_toy_suite_fast(tmp_path):
 
 def test_cli_rejects_unknown_method(capsys):
     import pytest
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         bench.main(["--methods", "nope"])
-    assert "unknown method" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--methods" in err and "'nope' is not one of" in err
 
 
 def test_peak_memory_sees_an_allocation():
-    from posterior_tutor.evaluation.images import PeakMemory
+    from posterior_tutor.evaluation.memory import PeakMemory
     with PeakMemory("cpu") as mem:
         block = torch.ones(64 * 2 ** 20 // 4)     # 64 MB, touched
         block += 1
@@ -39,29 +40,29 @@ def test_peak_memory_sees_an_allocation():
 
 
 def test_image_suite_fast_slice(tmp_path):
-    from posterior_tutor.evaluation import images as bench_images
-    rows = bench_images.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
+    rows = image_suite.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
                                         n_images=1, n_samples=2, peer=False, progress=False)
     (row,) = rows
     assert (row.task, row.method, row.nfe, row.backward) == ("sr4", "latino", 8, 0)
     assert 8 < row.psnr_mean < 40 and 0 <= row.coverage <= 1 and row.s_per_sample > 0
-    bench_images.write(rows, tmp_path, "test machine")
+    report.write_images(rows, tmp_path, "test machine")
     assert "| sr4 | latino |" in (tmp_path / "images.md").read_text()
     assert (tmp_path / "images_tradeoffs.png").stat().st_size > 1000
 
 
 def test_cli_rejects_unknown_task(capsys):
     import pytest
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         bench.main(["--tasks", "nope"])
-    assert "unknown task" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--tasks" in err and "'nope' is not one of" in err
 
 
 def test_fresh_process_peak_memory_orders_dps_above_spin():
     """One sampling call per method in a new process: DPS keeps the network's graph for its
     backward pass, Spin never does (measured at n=8: DPS 48-64 MB, Spin 13-21 MB idle, 33 MB
     with other tests beside it: a no-grad forward's activations at batch 8 are ~20 MB)."""
-    from posterior_tutor.evaluation.images import peak_memory_fresh
+    from posterior_tutor.evaluation.memory import peak_memory_fresh
     dps = peak_memory_fresh("sr4", "dps", 8)
     spin = peak_memory_fresh("sr4", "spin", 8)
     assert spin > 0.5 and dps > spin + 20, (dps, spin)
@@ -69,16 +70,15 @@ def test_fresh_process_peak_memory_orders_dps_above_spin():
 
 def test_fresh_process_peak_memory_explains_a_bad_label():
     import pytest
-    from posterior_tutor.evaluation.images import peak_memory_fresh
+    from posterior_tutor.evaluation.memory import peak_memory_fresh
     with pytest.raises(RuntimeError, match="no method 'nope'"):
         peak_memory_fresh("sr4", "nope", 2)
 
 
 def test_image_suite_rejects_unknown_memory_mode():
     import pytest
-    from posterior_tutor.evaluation import images as bench_images
     with pytest.raises(ValueError, match="memory must be"):
-        bench_images.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
+        image_suite.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
                                      n_images=1, n_samples=1, peer=False, progress=False,
                                      memory="nope")
 
@@ -86,23 +86,22 @@ def test_image_suite_rejects_unknown_memory_mode():
 def test_header_names_the_ground_truth_and_why_lpips_is_empty(tmp_path, monkeypatch, capsys):
     """Without MNIST the suite compares with prior samples, and says so in its header and rows."""
     from posterior_tutor import data, metrics
-    from posterior_tutor.evaluation import images as bench_images
 
     def offline(*args, **kwargs):
         raise data.DataUnavailable("MNIST is not available (test)")
     monkeypatch.setattr(data, "load", offline)
     monkeypatch.setattr(metrics, "lpips_available", lambda net="alex": False)
-    rows = bench_images.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
+    rows = image_suite.run_image_suite(fast=True, task_names=["sr4"], method_names=["latino"],
                                         n_images=1, n_samples=2, peer=False, progress=True)
-    assert rows[0].truth == bench_images.PRIOR_TRUTH
+    assert rows[0].truth == runners.PRIOR_TRUTH
     assert "ground truth = samples of the prior" in capsys.readouterr().out
-    bench_images.write(rows, tmp_path, "test machine")
+    report.write_images(rows, tmp_path, "test machine")
     header = (tmp_path / "images.md").read_text().split("\n")[2]
     assert "Ground truth: samples of the prior" in header and "held-out" not in header.split(
         "not held-out")[0], header
     assert "LPIPS mean is - because its AlexNet weights are unavailable" in header, header
     assert "truth" in (tmp_path / "images.csv").read_text().splitlines()[0]
-    held = [bench_images.ImageRow(**{**rows[0].__dict__, "truth": bench_images.HELD_OUT,
+    held = [image_suite.ImageRow(**{**rows[0].__dict__, "truth": runners.HELD_OUT,
                                      "lpips_mean": 0.1})]
-    text = bench_images.header(held)
+    text = report.header(held)
     assert "Ground truth: held-out MNIST digits" in text and "LPIPS mean is -" not in text

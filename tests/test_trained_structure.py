@@ -90,19 +90,21 @@ def test_imports_run_one_way_from_trained_to_samplers():
 
 
 def test_the_benchmark_has_no_per_method_case_for_trained_samplers():
-    """bench_images gets trained samplers through pt.trained.pretrained(kind, name) and the
+    """The image suite gets trained samplers through pt.trained.pretrained(kind, name) and the
     shipped table; it names no trained method and imports no method's package."""
-    src = (TRAINED.parent / "bench_images.py").read_text()
-    tree = ast.parse(src)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
-               and isinstance(n.value, str)}
-    assert not {"TRAINED", "_counted_on"} & names
-    assert not {"ud2m", "aps"} & strings
-    mods = _imports(TRAINED.parent / "bench_images.py")
-    assert not [m for m in mods if m.split(".")[0] in ("amortized", "unfolding")
-                or m.startswith(("trained.ud2m", "trained.aps"))], mods
-    assert "_counted_on" not in (TRAINED.parent / "bench.py").read_text()
+    evaluation = TRAINED.parent / "evaluation"
+    for f in ("runners.py", "image_suite.py", "options.py"):
+        tree = ast.parse((evaluation / f).read_text())
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                   and isinstance(n.value, str)}
+        assert not {"TRAINED", "_counted_on"} & names, f
+        assert not {"ud2m", "aps"} & strings, f
+        mods = _imports(evaluation / f)
+        assert not [m for m in mods if m.split(".")[0] in ("amortized", "unfolding")
+                    or m.startswith(("trained.ud2m", "trained.aps"))], (f, mods)
+    for f in ("bench.py", "toy_suite.py"):
+        assert "_counted_on" not in (evaluation / f).read_text(), f
 
 
 def test_pt_aps_is_the_trained_package_and_amortized_re_exports_it():
@@ -144,7 +146,7 @@ def test_sample_counts_its_calls_on_the_priors_counters():
     den.reset_counters()
     ud.sample(y, 1, generator=seeded(1))
     assert den.nfe == ud.nfe_per_sample == ud.K * ud.N and den.nfe_grad == 0
-    from posterior_tutor.evaluation.images import trained_runners
+    from posterior_tutor.evaluation.runners import trained_runners
     den.reset_counters()
     (run,) = trained_runners("ud2m", "sr4", den).values()
     xs = run(ud.problem, y, 2, seeded(1))

@@ -1,23 +1,30 @@
 """Measuring samplers: the held-out image evaluation, the benchmark and what it reports.
 
-    pt.evaluation.evaluate_images(xs, x_true)     # one held-out evaluation (held_out.py)
-    python -m posterior_tutor bench --fast         # the benchmark (bench.py: toy suite and CLI)
+    pt.evaluation.evaluate_images(xs, x_true)           # one held-out evaluation (held_out.py)
+    python -m posterior_tutor.evaluation.bench --fast   # the benchmark (bench.py: its command line)
 
 - ``held_out``: PSNR/SSIM of samples and of their mean, LPIPS, coverages, s / sample;
-- ``bench``: the toy suite (sliced Wasserstein to the exact posterior) and the command line;
-- ``images``: the image suite on the MNIST tasks; ``memory``: peak-memory measurement;
-- ``peer``: deepinv's samplers on our prior and problems (the outside peer);
+- ``options``: what each method runs with in the benchmark (full and fast mode);
+- ``toy_suite``: sliced Wasserstein to the exact posterior on the toy problems, with costs;
+- ``runners``, ``image_suite``: one sample function per row, and the suite on the MNIST tasks;
+- ``memory``: the tensors autograd saves, and the peak memory of a sampling call;
+- ``report``: Markdown, CSV and the trade-off plot; ``bench``: the command line;
+- ``peer`` (with ``peer_physics``): deepinv's samplers on our prior and problems (the outside peer);
 - ``method_grid``: every method on the same digits; ``model_card``: a prior's evaluation card.
+
+The submodules load on first use (``pt.evaluation.toy_suite``), so importing this package stays
+light.
 """
 from .held_out import evaluate_images, image_scores, mean_scores  # noqa: F401
 
 __all__ = ["evaluate_images", "image_scores", "mean_scores"]
 
-_SUBMODULES = ('held_out', 'bench', 'images', 'memory', 'peer', 'method_grid', 'model_card')
+_SUBMODULES = {"bench", "classifier", "held_out", "image_suite", "memory", "method_grid", "model_card",
+               "options", "peer", "peer_physics", "report", "runners", "toy_suite"}
 
 
-def __getattr__(name):  # submodules load on first use: pt.evaluation.model_card
-    import importlib
+def __getattr__(name):
     if name in _SUBMODULES:
+        import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@
 
 ``compute`` measures each held-out digit once (``tasks.image_problem``, the benchmark's tasks at
 sigma = 0.05) and runs every method that exists for the task on that same ``y``, with the
-benchmark's options (``bench_images.method_runners``: DPS with 1000 steps, DiffPIR, DAPS, LATINO,
+benchmark's options (``runners.method_runners``: DPS with 1000 steps, DiffPIR, DAPS, LATINO,
 Spin zero-shot; UD2M and APS where a sampler ships for the task).  The result is a dict of small
 float16 tensors and numbers, as ``pt.files.stored.run`` keeps it, so a chapter reads the heavy
 references (DPS-1000) from a stored run instead of recomputing them.
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import metrics, tasks
-from . import images as bench_images
+from .runners import method_runners, test_images
 
 #: the methods of the course, in the order of the chapters
 METHODS = ("dps", "diffpir", "daps", "spin", "latino", "ud2m", "aps")
@@ -32,10 +32,10 @@ def compute(den, task: str = "sr4", n_digits: int = 3, methods=METHODS, fast: bo
     W) samples, "psnr": {label: mean PSNR}, "seconds": {label: s per sample}, "digits": label}."""
     if n_digits < 1:
         raise ValueError(f"n_digits must be at least 1, got {n_digits}.")
-    xs_true, which = bench_images.test_images(n_digits, den, seed=seed)
+    xs_true, which = test_images(n_digits, den, seed=seed)
     dev = den.device
     xs_true = xs_true.to(dev)
-    runners = bench_images.method_runners(den, task, list(methods), fast=fast, peer=False)
+    runners = method_runners(den, task, list(methods), fast=fast, peer=False)
     probs = [tasks.image_problem(task, generator=torch.Generator().manual_seed(100 + i))
              for i in range(n_digits)]
     ys = [p.measure(x, generator=torch.Generator(device=dev).manual_seed(200 + i))

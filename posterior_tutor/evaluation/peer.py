@@ -4,90 +4,30 @@ deepinv (https://deepinv.github.io; written and tested against version 0.5.0) is
 implementation of the same methods.  Running it on exactly our prior, operator and measurement y
 gives the benchmark a reference that shares none of our sampler code:
 
-    from posterior_tutor import peer
+    from posterior_tutor.evaluation import peer
     den = pt.pretrained("mnist"); den.clip = 1.0
     prob = pt.tasks.image_problem("sr4"); y = prob.measure(x, generator=g)
     xs = peer.run_deepinv("dps", den, prob, y, n=4, generator=g, zeta=0.3)  # (4, 1, 32, 32)
 
-Conventions and the maps between them
--------------------------------------
-Images.  We work in [-1, 1]; deepinv's denoisers and physics work in [0, 1]:  x' = (x + 1) / 2.
-Gaussian noise of std s on x is noise of std s / 2 on x'.
+Three maps make the two libraries speak of the same thing (details, deepinv's defaults and the
+measured rounding errors: docs/notes/peer.md):
 
-Denoiser (``DeepinvDenoiser``).  deepinv calls ``D(x', sigma')`` with x' = x0' + sigma' n in [0, 1]
-and expects E[x0' | x'].  In our scale z = 2 x' - 1 = x0 + s n with s = 2 sigma' (a VE noise level).
-The VP time with that level has s(t) = sqrt((1 - abar_t) / abar_t) = s, and x_t = sqrt(abar_t) z is
-then exactly a VP state sqrt(abar_t) x0 + sqrt(1 - abar_t) n: D(x', sigma') = (den(x_t, t) + 1)/2.
-Rounding: our prior knows only the T integer times, so t is the integer whose s(t) is nearest to s
-in log scale (|log s(t) - log s| smallest); the relative error of the level is at most half the
-log-spacing of neighbouring levels (default schedule: 22% between t = 0 and 1, 3.5% at t = 10,
-0.9% at t = 50, under 0.5% above t = 100).  On deepinv's own DPS grid (1000 times linspace(1, 0))
-the rounding moves the level by 0.19% (median; worst 0.9% above t = 50, 2.5% for t in 10..50,
-4.9% below t = 10) and two of its 999 steps land on an already used t.  Levels below s(0) (about
-0.01, i.e. 0.005 in [0, 1]) and sigma' = 0 are treated as t = 0; levels above s(T-1) as t = T-1.
-Every call goes through ``den(x_t, t)``, so ``den.nfe``, ``den.nfe_grad`` and ``den.net_seconds``
-count deepinv's network calls too.
-
-Operator (``deepinv_physics``).  A linear A maps x' = (x + 1)/2 to A x' = (A x + A 1)/2, so the
-deepinv physics is the SAME linear operator, with measurement y' = (y + A 1)/2 (``deepinv_y``) and
-noise std sigma / 2.  Matches, all exact to round-off (tests/test_deepinv_oracle.py):
-
-| ours | deepinv |
-|---|---|
-| Denoising | physics.Denoising |
-| Inpainting, BoxInpainting | physics.Inpainting(mask) |
-| Blur (circular, centred kernel) | physics.BlurFFT(filter=kernel[None, None]) (same centring) |
-| SuperResolution(f, kernel k) | physics.Downsampling(filter=k moved by o, padding="circular") |
-| other linear operators | physics.LinearPhysics(A, A_adjoint) wrapping ours (prox: deepinv CG) |
-| nonlinear (Saturation) | physics.Physics(A'(x') = (A(2x' - 1) + A(1)) / 2)  (DPS only) |
-
-Our SuperResolution keeps pixels f i + o, o = (f - 1) // 2, of the blurred image (so the default box
-kernel is exactly f x f average pooling); deepinv's Downsampling keeps pixels f i.  The two agree
-when deepinv's filter is our kernel moved o pixels up and left (zero-padded to an odd size); for
-f = 2 (o = 0) the plain 2 x 2 box already matches.
-
-Prox.  deepinv's ``physics.prox_l2(z, y, gamma) = argmin_x gamma/2 |A x - y|^2 + 1/2 |x - z|^2``;
-ours ``prob.prox(z, y, rho) = argmin_x |A x - y|^2 / (2 sigma^2) + |x - z|^2 / (2 rho^2)``, hence
-gamma = rho^2 / sigma^2.  gamma does not change with the [0, 1] map (both terms scale by 1/4), so
-prox'(z', y', gamma) = (prox(z, y, rho) + 1) / 2.  deepinv's ``optim.L2(sigma=s).prox(x, y, physics,
-gamma)`` is ``physics.prox_l2(x, y, gamma / s^2)``.
-
-Methods (``run_deepinv``), deepinv's defaults and what we can pass
-------------------------------------------------------------------
-dps      deepinv.sampling.DPS: continuous VP SDE (beta 0.1 -> 20), DDPM (ancestral) solver on
-         ``steps`` = 1000 times linspace(1, 0), guidance weight * grad |y' - A D'(x')|
-         (``guidance="norm"``), state in float64 (``dtype``; float32 works too), one network call
-         with a backward pass per step (steps - 1 calls: the last step lands on sigma = 0 and
-         returns the denoised state).  ``eta`` (1 = DDPM, deepinv's default; 0 = DDIM) picks
-         deepinv's ancestral step; ``x_init`` (n, C, H, W) is the starting VP state in our scale
-         (default: deepinv draws it).
-         deepinv's ``weight`` is NOT the paper's zeta: in our scale its update is
-         x <- DDPM step - (weight / 2) c_t grad_{x_t} |y - A D(x_t)|, c_t = s_t s_t' (sigma_t^2 -
-         sigma_t'^2) (= beta_t / sqrt(alpha_t) for neighbouring DDPM steps, 1e-4 .. 0.02), so the
-         default weight 1 guides ~60x less in total than the paper's zeta = 0.3.  Pass ``zeta`` to
-         get the paper's (and our ``pt.sample("dps")``) update exactly: the weight is then set per
-         step to 2 zeta / c_t.  ``grid="prior"`` puts the time steps exactly on our prior's levels
-         (our uniform ``schedule.timesteps(steps - 1)`` then sigma = 0), so no rounding happens;
-         with ``zeta``, ``grid="prior"`` and a shared ``x_init`` deepinv's DPS reproduces
-         ``pt.sample("dps", steps=steps - 1)`` to round-off (tests/test_peer.py).  deepinv clips
-         the denoised estimate in the data term to [-1, 1] although that estimate is in [0, 1]
-         (a no-op; our ``den.clip`` does the clipping).
-diffpir  deepinv.sampling.DiffPIR: ``steps`` (max_iter) = 100, ``lambda_`` = 7.0, ``zeta`` = 0.1,
-         its own time grid t_i = 999 - floor(1000 sqrt(i / (steps - 1))), last 0 (dense at low
-         noise; the official code's, and our DiffPIR's default ``grid="sqrt"``; ``grid="uniform"``
-         uses our evenly spaced grid instead), rho_t = lambda_ sigma'^2 /
-         s(t)^2 with sigma' = sigma / 2 the [0, 1]-scale noise, and data step prox with gamma =
-         1 / (2 rho_t).  In our terms gamma = 2 s(t)^2 / (lambda_ sigma^2), while our DiffPIR uses
-         gamma = s(t)^2 / (lam sigma^2): deepinv lambda_ = 2 x our lam (our default lam = 1 is
-         deepinv lambda_ = 2; deepinv's default 7 is our lam = 3.5).  deepinv returns the last
-         state x (at t = 0, noise 0.01), not the last denoised estimate, and spends the last
-         network call on an estimate it discards.  That 0.01 noise widens the per-pixel
-         intervals: deepinv's 90% coverage reads higher than ours (stored peer run: 0.78-0.96 vs
-         0.56-0.68) by output convention, not calibration (our samples + 0.01 noise: 0.81 ->
-         0.93, Gaussian deblur, 6 digits x 16 samples).
-ddrm     deepinv.sampling.DDRM (Denoising, Inpainting, BoxInpainting, Blur only: it needs an SVD,
-         ``DecomposablePhysics``): ``steps`` = 100 noise levels linspace(1, 0) in [0, 1] scale (VE
-         2 .. 0 in ours), ``eta`` = 0.85, ``etab`` = 1.0.
+- images: ours in [-1, 1], deepinv's in [0, 1], x' = (x + 1) / 2; the physics and y' are in
+  ``peer_physics`` (``deepinv_physics``, ``deepinv_y``);
+- the denoiser (``DeepinvDenoiser``): deepinv asks D(x', sigma') = E[x0' | x0' + sigma' n].  In our
+  scale that is the VE level s = 2 sigma', and the VP state x_t = sqrt(abar_t) (2 x' - 1) at the
+  time t with sqrt((1 - abar_t) / abar_t) = s is exactly sqrt(abar_t) x0 + sqrt(1 - abar_t) n, so
+  D(x', sigma') = (den(x_t, t) + 1) / 2.  Our prior knows only integer times: t is the one whose
+  level is nearest to s in log scale (levels below s(0) give t = 0, above s(T-1) give T-1).  Every
+  call goes through ``den(x_t, t)``, so ``den``'s counters count deepinv's network calls too;
+- the step sizes: deepinv's DPS ``weight`` is not the paper's zeta (its update moves x by
+  (weight / 2) c_t grad |y - A D(x_t)| with c_t the ancestral step's coefficient); pass ``zeta``
+  and the weight is set per step to 2 zeta / c_t, the paper's (and ``pt.sample("dps")``'s) update.
+  ``grid="prior"`` puts the times on our prior's levels, and with a shared ``x_init`` deepinv's
+  DPS then reproduces ``pt.sample("dps", steps=steps - 1)`` to round-off (tests/test_peer.py).
+  deepinv's DiffPIR ``lambda_`` is 2 x our lam (the [0, 1] noise is sigma / 2), and it returns its
+  last noisy state, not the last denoised estimate, which widens its per-pixel intervals by output
+  convention, not calibration.
 
 Randomness: deepinv's DPS draws from a ``torch.Generator`` that we seed from ``generator``; DiffPIR
 and DDRM draw from torch's global generator, which we fork (``torch.random.fork_rng``) and seed from
@@ -102,13 +42,14 @@ try:
     import deepinv as dinv
     from deepinv.models import Denoiser as _DinvDenoiser
 except ImportError as err:  # pragma: no cover - deepinv is a dependency
-    raise ImportError("posterior_tutor.evaluation.peer needs deepinv (pip install deepinv): it runs deepinv's "
-                      "samplers on this package's priors.") from err
+    raise ImportError("posterior_tutor.evaluation.peer needs deepinv (pip install deepinv): it "
+                      "runs deepinv's samplers on this package's priors.") from err
 
 from .. import operators as O
 from ..checks.values import check_generator, check_positive_int
 from ..denoisers import Denoiser
 from ..operators import InverseProblem
+from .peer_physics import deepinv_physics, deepinv_y  # noqa: F401  (part of this module's API)
 
 METHODS = ("dps", "diffpir", "ddrm")
 
@@ -119,7 +60,7 @@ class DeepinvDenoiser(_DinvDenoiser):
     ``D(x, sigma)`` (images in [0, 1], sigma the Gaussian noise std in that scale).
 
     D(x, sigma) = (den(sqrt(abar_t) (2 x - 1), t) + 1) / 2 with t the integer time whose VE level
-    s(t) is nearest to 2 sigma in log scale (see the module docstring for the rounding).  ``sigma``
+    s(t) is nearest to 2 sigma in log scale (docs/notes/peer.md: its size).  ``sigma``
     may be a number or one value per image.  ``last_t`` keeps the times of the latest call.
     The network runs in the dtype of its parameters; the output has the input's dtype."""
 
@@ -166,75 +107,6 @@ class DeepinvDenoiser(_DinvDenoiser):
         return ((x0 + 1) / 2).to(x.dtype)
 
 
-# -- the operator -------------------------------------------------------------------------------
-def _shifted_filter(kernel: torch.Tensor, o: int) -> torch.Tensor:
-    """Our centred kernel moved o pixels up and left, zero-padded to an odd square (1, 1, K, K):
-    conv(h, x)[p] = conv(k, x)[p + o] in the shared centring (centre at index K // 2)."""
-    kh, kw = kernel.shape
-    m = max(kh // 2 + o, kh - kh // 2 - o - 1, kw // 2 + o, kw - kw // 2 - o - 1, 0)
-    h = torch.zeros(2 * m + 1, 2 * m + 1, dtype=kernel.dtype)
-    r, c = m - kh // 2 - o, m - kw // 2 - o
-    h[r:r + kh, c:c + kw] = kernel
-    return h[None, None]
-
-
-def _image_shape(op, shape):
-    shape = tuple(shape) if shape is not None else op.in_shape
-    if shape is None:
-        raise ValueError(f"{op!r} has no fixed image size: pass shape=(C, H, W).")
-    return tuple(shape)
-
-
-def deepinv_physics(prob: InverseProblem, shape=None, device=None, dtype=torch.float32):
-    """The deepinv physics of ``prob`` in deepinv's [0, 1] scale (noise std prob.sigma / 2).
-
-    Exact counterparts for Denoising, Inpainting / BoxInpainting, Blur and SuperResolution; other
-    linear operators are wrapped (``LinearPhysics`` with our A and A^T); a nonlinear operator gives
-    a ``Physics`` with A'(x') = (A(2 x' - 1) + A(1)) / 2 (usable by DPS, which needs only A).
-    ``shape`` (C, H, W) is needed only for operators without a fixed size.  The physics adds no
-    noise of its own to what we pass; use ``deepinv_y`` for the measurement."""
-    if not isinstance(prob, InverseProblem):
-        raise TypeError(f"prob must be an InverseProblem, got {type(prob).__name__}.")
-    op = prob.operator
-    noise = dinv.physics.GaussianNoise(sigma=prob.sigma / 2)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    if isinstance(op, O.Denoising):
-        phys = dinv.physics.Denoising(noise_model=noise)
-    elif isinstance(op, O.Inpainting):  # BoxInpainting too
-        phys = dinv.physics.Inpainting(img_size=tuple(op.mask.shape),
-                                       mask=op.mask.to(dev, dtype), noise_model=noise)
-    elif isinstance(op, O.SuperResolution):
-        C, H, W = _image_shape(op, shape)
-        filt = _shifted_filter(op.kernel, op.offset).to(dev, dtype)
-        phys = dinv.physics.Downsampling(img_size=(C, H, W), factor=op.factor, filter=filt,
-                                         padding="circular", device=dev, noise_model=noise)
-    elif isinstance(op, O.Blur):
-        C, H, W = _image_shape(op, shape)
-        phys = dinv.physics.BlurFFT(img_size=(C, H, W), filter=op.kernel[None, None].to(dev, dtype),
-                                    device=dev, noise_model=noise)
-    elif op.linear:
-        phys = dinv.physics.LinearPhysics(A=lambda x, **kw: op.forward(x),
-                                          A_adjoint=lambda y, **kw: op.adjoint(y),
-                                          noise_model=noise)
-    else:
-        C_H_W = _image_shape(op, shape)
-        one = torch.ones(1, *C_H_W, dtype=torch.float64)
-
-        def A(xp, **kw):
-            return (op.forward(2 * xp - 1) + op.forward(one.to(xp))) / 2
-
-        phys = dinv.physics.Physics(A=A, noise_model=noise)
-    return phys.to(dev)
-
-
-def deepinv_y(prob: InverseProblem, y: torch.Tensor, shape=None) -> torch.Tensor:
-    """Our measurement y (no sample dimension, [-1, 1] scale) in deepinv's scale:
-    y' = (y + A(1)) / 2 (for linear A: A x' with x' = (x + 1) / 2, plus noise of std sigma / 2)."""
-    shape = prob.check_y(y)
-    one = torch.ones(1, *shape, dtype=y.dtype, device=y.device)
-    return (y + prob.operator(one)[0]) / 2
-
-
 # -- the samplers -------------------------------------------------------------------------------
 _OPTIONS = {
     "dps": {"steps": 1000, "weight": 1.0, "zeta": None, "guidance": "norm", "grid": "deepinv",
@@ -260,7 +132,7 @@ def run_deepinv(name: str, den: Denoiser, prob: InverseProblem, y: torch.Tensor,
     """n samples (n, C, H, W) in OUR scale [-1, 1] from deepinv's ``name`` sampler ("dps",
     "diffpir", "ddrm") with our prior ``den``, problem ``prob`` and measurement ``y`` (no sample
     dimension, our scale).  Options and their defaults (deepinv's own): see ``options_of(name)``
-    and the module docstring.  Network calls are counted by ``den``'s counters."""
+    and docs/notes/peer.md.  Network calls are counted by ``den``'s counters."""
     check_generator(generator)
     opts = options_of(name)
     unknown = set(options) - set(opts)

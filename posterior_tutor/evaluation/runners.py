@@ -1,0 +1,96 @@
+"""What the image suite runs: one sample function per row, and the digits it is scored on.
+
+    runs = method_runners(den, "sr4", ["dps", "ud2m"], fast=True, peer=False)
+    xs = runs["dps"](prob, y, n, generator)                 # (n, C, H, W)
+
+Every row of the benchmark, whatever its family, is reduced to the same call ``run(prob, y, n,
+generator) -> samples``: a zero-shot sampler is ``pt.sample`` with the options of ``options.py``; a
+trained sampler (UD2M, APS) is loaded with ``pt.trained.pretrained(kind, name, den)`` from the
+shipped table (``trained/shipped.py``) and called like any sampler, its calls of the diffusion
+network landing on ``den``'s counters; deepinv's DPS and DiffPIR (``peer``) run on the same prior
+and problem.  The suite then needs no case per method: it times and scores calls.
+
+Ground truth: held-out MNIST digits (test[8000:], not seen by the prior), or, when MNIST is not
+installed, samples of the prior, labelled so that nobody compares the two kinds of run.
+"""
+from __future__ import annotations
+
+import torch
+
+from .. import tasks
+from ..samplers import methods, sample
+from ..trained.shipped import KINDS as TRAINED_KINDS
+from .options import IMAGE_OPTIONS, PEER_OPTIONS, image_options
+
+HELD_OUT = "held-out MNIST digits (test[8000:])"
+PRIOR_TRUTH = ("samples of the prior (DDIM, 50 steps), not held-out digits, because MNIST is not "
+               "installed: not comparable with runs on MNIST; pt.data.load('mnist') says how to "
+               "get it")
+
+
+def test_images(n: int, den, seed: int = 0) -> tuple[torch.Tensor, str]:
+    """n held-out MNIST digits (test[8000:]), or prior samples when MNIST is not installed;
+    returns them with a label saying which (``HELD_OUT`` or ``PRIOR_TRUTH``)."""
+    from ..data import DataUnavailable, load
+    try:
+        return load("mnist", split="test")[8000:8000 + n], HELD_OUT
+    except DataUnavailable:
+        g = torch.Generator(device=den.device).manual_seed(seed)
+        xs = sample("ddpm", den, None, None, n=n, steps=50, eta=0.0, generator=g)
+        return xs.cpu(), PRIOR_TRUTH
+
+
+def trained_runners(kind: str, task: str, den) -> dict:
+    """{label: sample function} of the shipped trained samplers of ``kind`` that serve ``task``
+    (the table in ``trained/shipped.py``: their own task, or for UD2M every shipped one labelled
+    with its training task, since its operator enters only through the prox).  Each is loaded
+    with ``pt.trained.pretrained`` and called like any sampler; what it calls of the diffusion
+    network lands on ``den``'s counters (``trained/base.py``)."""
+    from ..trained import pretrained
+    from ..trained.shipped import serving
+    runs = {}
+    for suffix, name in serving(kind, task).items():
+        sampler = pretrained(kind, name, den)
+        runs[kind + suffix] = (lambda prob, y, n, g, s=sampler:
+                               s.sample(y, n, generator=g, problem=prob))
+    return runs
+
+
+def _peer(name, fast: bool):
+    def make(task, den):
+        from .peer import run_deepinv
+        opts = dict(PEER_OPTIONS[name], **(IMAGE_OPTIONS[name][1] if fast else {}))
+        return lambda prob, y, n, g: run_deepinv(name, den, prob, y, n, generator=g, **opts)
+    return make
+
+
+def peer_available() -> bool:
+    """Whether deepinv imports here (the peer rows need it)."""
+    try:
+        from . import peer  # noqa: F401  (needs deepinv)
+        return True
+    except ImportError:
+        return False
+
+
+def image_methods() -> list[str]:
+    """The names the image suite accepts: zero-shot samplers with image options, trained kinds."""
+    return [m for m in IMAGE_OPTIONS if m in methods()] + list(TRAINED_KINDS)
+
+
+def method_runners(den, task, names, fast: bool, peer: bool) -> dict:
+    """name -> sample function (prob, y, n, generator) for every method available on this task."""
+    runners = {}
+    for name in names:
+        if name in IMAGE_OPTIONS and name in methods():
+            opts = image_options(name, fast)
+            runners[name] = (lambda prob, y, n, g, name=name, opts=opts:
+                             sample(name, den, prob, y, n=n, generator=g, **opts))
+        elif name in TRAINED_KINDS:
+            runners.update(trained_runners(name, task, den))
+    if peer and peer_available():
+        linear = tasks.image_operator(task).linear
+        for name in ("dps", "diffpir"):
+            if name in names and (linear or name == "dps"):   # deepinv's DiffPIR needs a linear A
+                runners[f"deepinv {name}"] = _peer(name, fast)(task, den)
+    return runners
