@@ -16,7 +16,7 @@ malloc keep freed memory and hand it to the next method without the resident set
 not per run; a trained sampler's own weights count) in a new Python process (``python -m posterior_tutor.evaluation.images --peak-memory``).
 
 Methods: the registered zero-shot samplers with image options below, the trained samplers that
-ship for a task (UD2M, APS: ``trained_runners``, from the table in ``trained/shipped.py``), and, with ``peer=True``, deepinv's DPS and DiffPIR on the
+ship for a task (UD2M, APS: ``trained_runners``, from the table in ``files/shipped.py``), and, with ``peer=True``, deepinv's DPS and DiffPIR on the
 same prior and problem (``posterior_tutor.evaluation.peer``).
 """
 from __future__ import annotations
@@ -131,15 +131,15 @@ def test_images(n: int, den, seed: int = 0) -> tuple[torch.Tensor, str]:
 
 def trained_runners(kind: str, task: str, den) -> dict:
     """{label: sample function} of the shipped trained samplers of ``kind`` that serve ``task``
-    (the table in ``trained/shipped.py``: their own task, or for UD2M every shipped one labelled
+    (the table in ``files/shipped.py``: their own task, or for UD2M every shipped one labelled
     with its training task, since its operator enters only through the prox).  Each is loaded
-    with ``pt.trained.pretrained`` and called like any sampler; what it calls of the diffusion
+    with ``pt.pretrained(name, kind, den=den)`` and called like any sampler; what it calls of the diffusion
     network lands on ``den``'s counters (``trained/base.py``)."""
-    from ..trained import pretrained
+    from ..files.shipped import pretrained
     from ..trained.shipped import serving
     runs = {}
     for suffix, name in serving(kind, task).items():
-        sampler = pretrained(kind, name, den)
+        sampler = pretrained(name, kind, den=den)
         runs[kind + suffix] = (lambda prob, y, n, g, s=sampler:
                                s.sample(y, n, generator=g, problem=prob))
     return runs
@@ -215,8 +215,8 @@ def peak_memory_here(task: str, label: str, n: int, device="cpu") -> float:
     """Peak memory (MB) that the row ``label`` adds on ``task`` to a process holding the prior:
     building the method (a trained sampler's own weights) and one sampling call (first held-out
     image, n samples, fast-mode options).  Honest on the CPU only in a fresh process."""
-    from ..files.checkpoints import pretrained
-    den = pretrained("mnist", device)
+    from ..files.shipped import pretrained
+    den = pretrained("mnist", device=device)
     den.clip = 1.0
     x = test_images(1, den)[0][0].to(den.device)
     prob = tasks.image_problem(task, generator=torch.Generator().manual_seed(100))
@@ -253,9 +253,9 @@ def run_image_suite(fast: bool | None = None, task_names=None, method_names=None
     memory : "inline" (peak during the measured runs, this process) or "fresh" (one call in a
              new process per row, see the module docstring); default: "fresh" on CPU in full
              mode, else "inline" (CUDA's max-allocated counter is exact in-process)."""
-    from ..files.checkpoints import pretrained
+    from ..files.shipped import pretrained
     fast = fast_mode() if fast is None else fast
-    den = pretrained("mnist", device)
+    den = pretrained("mnist", device=device)
     den.clip = 1.0
     task_names = task_names or (["random_inpainting", "sr4"] if fast else list(tasks.TASKS))
     names = method_names or [m for m in IMAGE_OPTIONS if m in methods()] + list(TRAINED_KINDS)
