@@ -30,5 +30,5 @@ def __getattr__(name):  # heavy optional modules load on first use
     if name == "aps":
         return importlib.import_module(".trained.aps", __name__)
     if name == "pretrained":
-        return importlib.import_module(".files.checkpoints", __name__).pretrained
+        return importlib.import_module(".files.shipped", __name__).pretrained
     raise AttributeError(f"module 'posterior_tutor' has no attribute {name!r}")

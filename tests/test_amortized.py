@@ -249,7 +249,7 @@ def test_clear_errors(toy, single_fit):
         A.train(den, tp.problem, tp.y[None], steps=1, prior=lambda x: x)
     with pytest.raises(ValueError, match=r"\(n, \*y.shape\)"):
         A.train(den, tp.problem, tp.y, steps=1)
-    with pytest.raises(ValueError, match="unknown shipped"):
+    with pytest.raises(ValueError, match="unknown pretrained APS flow .celeba."):
         A.pretrained("celeba", den)
 
 

@@ -90,7 +90,7 @@ def test_imports_run_one_way_from_trained_to_samplers():
 
 
 def test_the_benchmark_has_no_per_method_case_for_trained_samplers():
-    """The image suite gets trained samplers through pt.trained.pretrained(kind, name) and the
+    """The image suite gets trained samplers through pt.pretrained(name, kind) and the
     shipped table; it names no trained method and imports no method's package."""
     evaluation = TRAINED.parent / "evaluation"
     for f in ("runners.py", "image_suite.py", "options.py"):
@@ -154,18 +154,65 @@ def test_sample_counts_its_calls_on_the_priors_counters():
 
 
 def test_pretrained_by_kind_is_the_methods_own():
+    """One lookup, pt.pretrained(name, kind), over one table; pt.ud2m / pt.aps.pretrained are it
+    with the kind fixed, and each kind's names are views of that table."""
+    from posterior_tutor.files import shipped
     den = pt.pretrained("mnist")
-    assert set(pt.trained.shipped()) == {"ud2m", "aps"}
-    assert pt.trained.shipped()["ud2m"] == tuple(pt.ud2m.SHIPPED)
-    assert pt.trained.shipped()["aps"] == tuple(pt.aps.PRETRAINED)
-    ud = pt.trained.pretrained("ud2m", "mnist-sr4", den)
+    assert shipped.names("ud2m") == tuple(pt.ud2m.SHIPPED) == ("mnist-random-inpainting",
+                                                               "mnist-sr4")
+    assert {n: shipped.entry("aps", n).folder for n in shipped.names("aps")} == pt.aps.PRETRAINED
+    ud = pt.pretrained("mnist-sr4", "ud2m", den=den)
     assert isinstance(ud, pt.ud2m.UD2MSampler) and ud.den is den and ud.card["task"] == "sr4"
-    flow = pt.trained.pretrained("aps", "mnist-sr4", den)
-    assert type(flow) is pt.aps.APSSampler
-    with pytest.raises(ValueError, match="unknown trained-sampler kind 'vae'"):
-        pt.trained.pretrained("vae", "mnist-sr4", den)
-    with pytest.raises(ValueError, match="unknown shipped ud2m sampler 'mnist-denoising'"):
-        pt.trained.pretrained("ud2m", "mnist-denoising", den)
+    flow = pt.pretrained("mnist-sr4", kind="aps", den=den)
+    assert type(flow) is pt.aps.APSSampler and flow.den is den
+    clf = pt.pretrained("digits", kind="classifier")
+    assert type(clf).__name__ == "DigitClassifier" and clf.card["sha256"]
+    with pytest.raises(ValueError, match="unknown kind 'vae' of shipped file; use one of prior"):
+        pt.pretrained("mnist-sr4", "vae", den=den)
+    with pytest.raises(ValueError, match="unknown pretrained UD2M sampler 'mnist-denoising'; "
+                                         "shipped: mnist-random-inpainting, mnist-sr4"):
+        pt.pretrained("mnist-denoising", "ud2m", den=den)
+    with pytest.raises(ValueError, match="den= is for a trained sampler"):
+        pt.pretrained("mnist", den=den)
+    with pytest.raises(ValueError, match="pass den= or device=, not both"):
+        pt.aps.pretrained("mnist-sr4", den, device="cpu")
+    with pytest.raises(ValueError, match="check must be True or False, got 'no'"):
+        pt.ud2m.pretrained("mnist-sr4", den, check="no")
+
+
+def test_one_table_of_shipped_files_and_every_row_is_on_disk():
+    """Every shipped file is one row (kind, name unique), its file and model card exist under
+    data/, its trained samplers name a shipped prior and a task; no other module keeps its own
+    list of names."""
+    import re
+    from posterior_tutor.files import shipped
+    from posterior_tutor.files.checkpoints import checkpoint_dir
+    rows = shipped.SHIPPED
+    assert len({(r.kind, r.name) for r in rows}) == len(rows)
+    assert {r.kind for r in rows} == set(shipped.KINDS)
+    for r in rows:
+        assert (checkpoint_dir() / r.folder / r.filename).is_file(), r
+        assert (checkpoint_dir() / r.folder / "model_card.json").is_file(), r
+        if r.kind in pt.trained.KINDS:
+            assert r.prior in shipped.names("prior") and r.task and r.sigma > 0, r
+    tuples = re.compile(r"^\w*(SHIPPED|PRETRAINED)\w* = [(\[{]\s*\"", re.M)
+    owners = [f.relative_to(TRAINED.parent).as_posix() for f in TRAINED.parent.rglob("*.py")
+              if tuples.search(f.read_text())]
+    assert set(owners) <= {"files/shipped.py", "metrics/frechet.py"}, owners
+
+
+def test_a_missing_card_names_the_argument_that_loads_unverified(tmp_path, monkeypatch):
+    import shutil
+    from posterior_tutor.files.checkpoints import CheckpointError, checkpoint_dir
+    den = pt.pretrained("mnist")
+    shutil.copytree(checkpoint_dir() / "ud2m_mnist_sr4", tmp_path / "ud2m_mnist_sr4")
+    (tmp_path / "ud2m_mnist_sr4" / "model_card.json").unlink()
+    monkeypatch.setenv("POSTERIOR_TUTOR_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(CheckpointError, match="cannot be verified; pass check=False"):
+        pt.ud2m.pretrained("mnist-sr4", den)
+    with pytest.warns(UserWarning, match="carries no checksum"):   # the shipped file predates it
+        ud = pt.ud2m.pretrained("mnist-sr4", den, check=False)
+    assert ud.card == {} and ud.nfe_per_sample > 0
 
 
 def test_a_checkpoint_of_another_kind_is_refused_before_anything_is_built():

@@ -109,7 +109,7 @@ def _run_images(p, args, fast, device, command) -> None:
                            peer=not args.no_peer, device=device, memory=args.memory)
     if not rows:
         p.error(f"argument --methods: no sampler of {names} ships for --tasks "
-                f"{args.tasks}; see pt.trained.shipped()")
+                f"{args.tasks}; see posterior_tutor.files.shipped.SHIPPED")
     memory = args.memory or ("fresh" if device.type == "cpu" and not fast else "inline")
     write_images(rows, args.out, machine_description(), memory, command)
     print(images_markdown(rows))

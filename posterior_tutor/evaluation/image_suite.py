@@ -100,7 +100,7 @@ def run_image_suite(fast: bool | None = None, task_names=None, method_names=None
     memory : "inline" (peak during the measured runs, this process) or "fresh" (one call in a
              new process per row, see ``memory``); default: "fresh" on CPU in full mode, else
              "inline" (CUDA's max-allocated counter is exact in-process)."""
-    from ..files.checkpoints import pretrained
+    from ..files.shipped import pretrained
     fast = fast_mode() if fast is None else fast
     if memory is not None and memory not in ("fresh", "inline"):
         raise ValueError(f"memory must be 'fresh' or 'inline', got {memory!r}.")
@@ -111,7 +111,7 @@ def run_image_suite(fast: bool | None = None, task_names=None, method_names=None
     task_names = _names(task_names, ["random_inpainting", "sr4"] if fast else tasks.TASKS,
                         "task_names")
     names = _names(method_names, image_methods(), "method_names")
-    den = pretrained("mnist", device)
+    den = pretrained("mnist", device=device)
     den.clip = 1.0
     xs_true, truth = test_images(n_images, den, seed)
     with_lpips = metrics.lpips_available()       # False offline: the LPIPS column shows "-"

@@ -98,9 +98,9 @@ def peak_memory_here(task: str, label: str, n: int, device="cpu") -> float:
     building the method (a trained sampler's own weights) and one sampling call (first held-out
     image, n samples, fast-mode options).  Honest on the CPU only in a fresh process."""
     from .. import tasks
-    from ..files.checkpoints import pretrained
+    from ..files.shipped import pretrained
     from .runners import method_runners, test_images
-    den = pretrained("mnist", device)
+    den = pretrained("mnist", device=device)
     den.clip = 1.0
     x = test_images(1, den)[0][0].to(den.device)
     prob = tasks.image_problem(task, generator=torch.Generator().manual_seed(100))

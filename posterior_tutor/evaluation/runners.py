@@ -5,7 +5,7 @@
 
 Every row of the benchmark, whatever its family, is reduced to the same call ``run(prob, y, n,
 generator) -> samples``: a zero-shot sampler is ``pt.sample`` with the options of ``options.py``; a
-trained sampler (UD2M, APS) is loaded with ``pt.trained.pretrained(kind, name, den)`` from the
+trained sampler (UD2M, APS) is loaded with ``pt.pretrained(name, kind, den=den)`` from the
 shipped table (``trained/shipped.py``) and called like any sampler, its calls of the diffusion
 network landing on ``den``'s counters; deepinv's DPS and DiffPIR (``peer``) run on the same prior
 and problem.  The suite then needs no case per method: it times and scores calls.
@@ -42,15 +42,15 @@ def test_images(n: int, den, seed: int = 0) -> tuple[torch.Tensor, str]:
 
 def trained_runners(kind: str, task: str, den) -> dict:
     """{label: sample function} of the shipped trained samplers of ``kind`` that serve ``task``
-    (the table in ``trained/shipped.py``: their own task, or for UD2M every shipped one labelled
+    (the table in ``files/shipped.py``: their own task, or for UD2M every shipped one labelled
     with its training task, since its operator enters only through the prox).  Each is loaded
-    with ``pt.trained.pretrained`` and called like any sampler; what it calls of the diffusion
+    with ``pt.pretrained(name, kind, den=den)`` and called like any sampler; what it calls of the diffusion
     network lands on ``den``'s counters (``trained/base.py``)."""
-    from ..trained import pretrained
+    from ..files.shipped import pretrained
     from ..trained.shipped import serving
     runs = {}
     for suffix, name in serving(kind, task).items():
-        sampler = pretrained(kind, name, den)
+        sampler = pretrained(name, kind, den=den)
         runs[kind + suffix] = (lambda prob, y, n, g, s=sampler:
                                s.sample(y, n, generator=g, problem=prob))
     return runs

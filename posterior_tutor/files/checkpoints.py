@@ -1,4 +1,4 @@
-"""Checkpoints: reading them safely and loading the shipped priors.
+"""Checkpoints: reading them safely, and finding the shipped ones under data/.
 
 Every checkpoint is read with ``torch.load(weights_only=True)`` (no code runs from the file) and
 verified: against the checksum embedded in it (``safe_io``: every file written by this version)
@@ -6,7 +6,9 @@ and, for a shipped one, against the sha256 in the ``model_card.json`` beside it.
 is wrong and what to do: missing, empty, truncated or corrupt file, checksum mismatch, unreadable
 card, architecture mismatch.
 
-    den = pt.pretrained("mnist")        # the shipped MNIST prior as a Denoiser (also "digits")
+    den = load_prior("data/mnist_prior/prior.pt")   # a prior.pt as a Denoiser, sha256-checked
+    den = pt.pretrained("mnist")                    # the same, by name: the table of shipped
+                                                    # files and its lookup are ``shipped.py``
 """
 from __future__ import annotations
 
@@ -17,12 +19,10 @@ from pathlib import Path
 import torch
 
 from ..denoisers import EpsNetDenoiser
-from ..runtime.config import REPO_ROOT, resolve_device
+from ..runtime.config import REPO_ROOT
 from .safe import CheckpointError, read_card, verify, write
 from .safe import load as load_file
 from ..schedules import VPSchedule
-
-PRETRAINED = ("digits", "mnist")
 
 
 def save_atomic(obj, path) -> None:
@@ -142,10 +142,3 @@ def shipped_path(folder: str, filename: str, what: str, retrain: str | None = No
                               f"repository (git checkout data/) or retrain it with {retrain}.")
     return path
 
-
-def pretrained(name: str = "mnist", device=None):
-    """A shipped prior as a Denoiser: ``"digits"`` (16x16) or ``"mnist"`` (32x32), sha256-checked."""
-    if name not in PRETRAINED:
-        raise ValueError(f"unknown pretrained prior {name!r}; shipped: {', '.join(PRETRAINED)}.")
-    den = load_prior(shipped_path(f"{name}_prior", "prior.pt", f"{name} prior"))
-    return den.to(resolve_device(device, what="device")) if device is not None else den

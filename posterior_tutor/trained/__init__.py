@@ -2,30 +2,15 @@
 
     base.py     what they share: sample = the last Step of iterate, the call check, NFE on the
                 prior's counters, save / load with the prior's fingerprint, the shipped files
-    shipped.py  the one table of shipped samplers: kind, name, file, task
+    shipped.py  the shipped ones' problems and which the benchmark runs on which task (the
+                table of everything shipped is ``files/shipped.py``)
     ud2m/       UD2M (unfolding and distillation): ``pt.ud2m``
     aps/        APS (amortized posterior sampling with a conditional flow): ``pt.aps``
 
-    ud = pt.trained.pretrained("ud2m", "mnist-sr4")     # = pt.ud2m.pretrained("mnist-sr4")
-    pt.trained.shipped()                                # {"ud2m": (...), "aps": (...)}
+    ud = pt.pretrained("mnist-sr4", kind="ud2m")        # = pt.ud2m.pretrained("mnist-sr4")
+    pt.files.shipped.names("aps")                       # ("mnist-denoising", "mnist-sr4")
 """
 from .base import TrainedSampler
-from .shipped import KINDS, entry, names
+from .shipped import KINDS
 
-__all__ = ["TrainedSampler", "pretrained", "shipped", "KINDS"]
-
-
-def shipped() -> dict:
-    """The shipped trained samplers, by kind: {"ud2m": names, "aps": names}."""
-    return {kind: names(kind) for kind in KINDS}
-
-
-def pretrained(kind: str, name: str, den=None, device=None):
-    """A shipped trained sampler of ``kind`` ("ud2m" or "aps") on the shipped MNIST prior ``den``
-    (loaded when not given), sha256-checked; its default problem is its training task."""
-    entry(kind, name)          # an unknown kind or name is refused before anything loads
-    if kind == "ud2m":
-        from .ud2m import pretrained as load
-    else:
-        from .aps import pretrained as load
-    return load(name, den, device=device)
+__all__ = ["TrainedSampler", "KINDS"]

@@ -79,6 +79,17 @@ class TrainedSampler:
         """n samples (n, ...) for one measurement y (no sample dimension): the last Step's x."""
         return self._run_to_end(self.iterate(y, n, generator, problem))
 
+    @classmethod
+    def from_shipped(cls, row, den, check: bool = True, label: str | None = None):
+        """The shipped file of ``row`` (a row of ``files.shipped.SHIPPED``) on ``den``, its
+        sha256 checked against the card beside it; its default problem is its training task."""
+        from .shipped import shipped_problem
+        path, ckpt, card = read_shipped(row.folder, row.filename, label or f"{cls.what} {row.name}",
+                                        check)
+        sampler = cls.from_checkpoint(ckpt, den, shipped_problem(row.kind, row.name), path)
+        sampler.card = card
+        return sampler
+
     def _run_to_end(self, steps) -> torch.Tensor:
         """Run a chain of Steps to its end; its network calls go onto the prior's counters."""
         net = self.denoiser if self.denoiser is not self.den else None

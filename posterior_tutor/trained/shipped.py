@@ -1,60 +1,24 @@
-"""The shipped trained samplers: one table that says which file holds which sampler, for which task.
+"""The shipped trained samplers, seen from the trained family: their problems and who serves what.
 
-    SHIPPED: (kind, name, folder under data/, file, task of pt.tasks, sigma)
-
-``pt.trained.pretrained(kind, name)``, ``pt.ud2m.pretrained`` and ``pt.aps.pretrained`` read it
-(``entry``), and so does the benchmark (``serving``: which shipped sampler runs on which task).  A
-new shipped sampler is one row here, its folder in data/ with a model card, and its kind's
-``from_checkpoint``.  Each file is sha256-checked against the model card beside it
-(``base.read_shipped``).
+The table itself (kind, name, folder, file, task, sigma, prior) is ``files/shipped.py``, with
+the one lookup ``pt.pretrained(name, kind=...)``; this module adds what needs the higher
+packages: the problem a shipped sampler was trained for (``shipped_problem``, from ``pt.tasks``)
+and which shipped sampler the benchmark runs on which task (``serving``).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 
-__all__ = ["Shipped", "SHIPPED", "KINDS", "names", "entry", "shipped_problem", "serving"]
+from ..files.shipped import SHIPPED, entry, names
 
+__all__ = ["KINDS", "OPERATOR_SHIFT", "names", "entry", "shipped_problem", "serving"]
 
-class Shipped(NamedTuple):
-    kind: str        # "ud2m" or "aps"
-    name: str        # the public name, e.g. "mnist-sr4"
-    folder: str      # data/<folder>/
-    filename: str    # the checkpoint in that folder
-    task: str        # the pt.tasks task it was trained on
-    sigma: float     # the measurement noise it was trained on
-
-
-SHIPPED = (
-    Shipped("ud2m", "mnist-random-inpainting", "ud2m_mnist_random_inpainting", "sampler.pt",
-            "random_inpainting", 0.05),
-    Shipped("ud2m", "mnist-sr4", "ud2m_mnist_sr4", "sampler.pt", "sr4", 0.05),
-    Shipped("aps", "mnist-denoising", "aps_mnist_denoising", "flow.pt", "denoising", 0.05),
-    Shipped("aps", "mnist-sr4", "aps_mnist_sr4", "flow.pt", "sr4", 0.05),
-)
-
+#: the kinds of shipped file that are trained samplers
 KINDS = ("ud2m", "aps")
 
 #: kinds whose sampler accepts another operator at inference (UD2M: the operator enters only through
 #: the prox); the benchmark runs them on tasks without a sampler of their own, labelled
 OPERATOR_SHIFT = ("ud2m",)
-
-
-def names(kind: str) -> tuple:
-    """The shipped samplers of ``kind``, by name."""
-    return tuple(s.name for s in SHIPPED if s.kind == kind)
-
-
-def entry(kind: str, name: str) -> Shipped:
-    """The row of the shipped sampler ``name`` of ``kind``, or a ValueError listing the others."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown trained-sampler kind {kind!r}; use one of {', '.join(KINDS)}.")
-    for s in SHIPPED:
-        if s.kind == kind and s.name == name:
-            return s
-    raise ValueError(f"unknown shipped {kind} sampler {name!r}; shipped: "
-                     f"{', '.join(names(kind))}.")
 
 
 def shipped_problem(kind: str, name: str):

@@ -31,7 +31,8 @@ from ...denoisers import Denoiser
 from ...operators import InverseProblem
 from ...samplers.base import Step
 from ...schedules import randn
-from ..base import TrainedSampler, check_format, check_prior, check_problem, read_shipped, save_trained, verify_shipped, y_as_image
+from ..base import (TrainedSampler, check_format, check_prior, check_problem,
+                    save_trained, verify_shipped, y_as_image)
 from ..shipped import entry, names
 from ..shipped import shipped_problem as _shipped_problem
 from .flows import build_flow, std_normal_log_prob
@@ -40,7 +41,7 @@ __all__ = ["APSSampler", "load", "pretrained", "shipped_problem", "FORMAT", "PRE
 
 FORMAT = "posterior_tutor.aps/1"
 
-#: the shipped flows: name -> folder in data/ (read from the one table, ``trained/shipped.py``)
+#: the shipped flows: name -> folder in data/ (a view of the table of shipped files, ``files/shipped.py``)
 PRETRAINED = {name: entry("aps", name).folder for name in names("aps")}
 
 
@@ -164,16 +165,12 @@ def shipped_problem(name: str) -> InverseProblem:
     return _shipped_problem("aps", name)
 
 
-def pretrained(name: str, den: Denoiser | None = None, check: bool = True,
-               device=None) -> APSSampler:
-    """A shipped flow (``data/aps_mnist_<task>/flow.pt``, sha256-checked against its model card)
-    on the shipped MNIST prior ``den`` it was trained on (loaded when not given), with its
-    problem."""
-    from ...files.checkpoints import pretrained as pretrained_prior
-    row = entry("aps", name)
-    prob = _shipped_problem("aps", name)
-    path, ckpt, card = read_shipped(row.folder, row.filename, f"APS flow {name}", check)
-    den = den if den is not None else pretrained_prior("mnist", device)
-    fl = APSSampler.from_checkpoint(ckpt, den, prob, path)
-    fl.card = card
-    return fl
+def pretrained(name: str, den: Denoiser | None = None, device=None,
+               check: bool = True) -> APSSampler:
+    """A shipped flow (``data/aps_mnist_<task>/flow.pt``), sha256-checked against its model card:
+    ``pt.pretrained(name, kind="aps", den=, device=, check=)``.  ``den``: the shipped MNIST prior
+    it was trained on (loaded on ``device`` when not given; another prior is refused); its
+    problem is its training task; ``check=False`` loads a flow whose model card is missing
+    (unverified)."""
+    from ...files.shipped import pretrained as lookup
+    return lookup(name, "aps", den=den, device=device, check=check)

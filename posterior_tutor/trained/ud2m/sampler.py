@@ -40,9 +40,9 @@ from ...denoisers import Denoiser, parameters_of
 from ...operators import InverseProblem
 from ...samplers.base import Step
 from ...samplers.diffusion import ddim_update, eps_from_x0, initial_noise
-from ..base import (TrainedSampler, check_format, check_prior, read_shipped, save_trained,
+from ..base import (TrainedSampler, check_format, check_prior, save_trained,
                     verify_shipped)
-from ..shipped import entry, names, shipped_problem
+from ..shipped import names
 from . import presets
 from .adapters import AdaptedDenoiser
 from .block import unfolded_block
@@ -208,25 +208,21 @@ class UD2MSampler(TrainedSampler):
         return ud
 
 
-#: the shipped samplers by name (from the one table of shipped samplers, ``trained/shipped.py``)
+#: the shipped samplers by name (a view of the table of shipped files, ``files/shipped.py``)
 SHIPPED = names("ud2m")
 
 
-def pretrained(name: str = "mnist-random-inpainting", den: Denoiser | None = None,
-               device=None) -> UD2MSampler:
-    """A shipped UD2M sampler (``data/ud2m_<name>/``) on the shipped MNIST prior, sha256-checked.
+def pretrained(name: str, den: Denoiser | None = None, device=None,
+               check: bool = True) -> UD2MSampler:
+    """A shipped UD2M sampler (``data/ud2m_<name>/``), sha256-checked: ``pt.pretrained(name,
+    kind="ud2m", den=, device=, check=)``.
 
-    Its default problem is its training task at sigma = 0.05 (random inpainting: one random 50% mask,
+    Its default problem is its training task at its sigma (random inpainting: one random mask,
     seed 0); pass ``problem=`` to ``sample`` for your own mask or operator.  ``den``: the shipped
-    MNIST prior (loaded when not given; another prior is refused)."""
-    from ...files.checkpoints import pretrained as pretrained_prior
-    row = entry("ud2m", name)
-    path, ckpt, card = read_shipped(row.folder, row.filename, f"UD2M sampler {name}")
-    den = den if den is not None else pretrained_prior("mnist", device)
-    prob = shipped_problem("ud2m", name)
-    ud = UD2MSampler.from_checkpoint(ckpt, den, prob, path)
-    ud.card = card
-    return ud
+    MNIST prior (loaded on ``device`` when not given; another prior is refused); ``check=False``
+    loads a sampler whose model card is missing (unverified)."""
+    from ...files.shipped import pretrained as lookup
+    return lookup(name, "ud2m", den=den, device=device, check=check)
 
 
 def _plain(config: dict) -> dict:
