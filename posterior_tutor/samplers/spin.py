@@ -36,8 +36,8 @@ Departures from the paper, and why:
 * The paper's t*, M, schedule, optimiser and its settings are not public; ours were chosen by a
   one-change-at-a-time sweep on four MNIST tasks and the toy problems (``docs/notes/spin.md``):
   t* 400, M 3, 30 DDIM steps, 8 guided in [30, 400), gd with lr 1/L, 30 steps, mu 0, eta 0
-  (19.87 dB mean over the four tasks, 33 network calls; from the sweep's starting point at
-  18.60 dB, eta 1 lost 1.0 dB and mu 0.5 lost 4.5 dB).
+  (33 network calls); eta 1 and mu 0.5 both did worse (measured: docs/notes/spin.md,
+  'samplers/spin.py').
 * The initial guess C(0) (the same correction started at 0) is our choice; the paper warm-starts
   from a "guess" it does not specify.  It uses no network call and works for nonlinear A.
 * After a guided correction the DDIM update keeps the network's eps (DDNM / DiffPIR with zeta = 0)

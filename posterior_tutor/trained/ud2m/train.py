@@ -17,9 +17,9 @@ steps, R1 0.1; images lr 1e-4, batch 32, 2000 steps, R1 0.01; rank 4; LPIPS off.
 
 Departures (measurements: docs/notes/ud2m.md; recipes: scripts/recipes/):
 * The shipped samplers: adversarial weight 0, grid times, every layer, uniform weighting, lr 1e-3,
-  2700 steps (900 + 1800 continued); +0.94 dB PSNR of the mean over untrained (26.82 -> 27.76).
-* The paper trains ~200k steps of batch 32 (~100 CPU hours here); each tripling of the steps buys
-  less (+0.7 then +0.2 dB inpainting): we stop at 2700.
+  2700 steps (900 + 1800 continued).
+* The paper trains ~200k steps of batch 32, far beyond a CPU budget; each tripling of the steps
+  buys less: we stop at 2700.  Measured: docs/notes/ud2m.md, 'train.py'.
 * RAM re-initialisation and the code's JPEG / general-operator HQS variants are not reproduced
   (the code's general-operator HQS scalars are never optimised: a defect).
 """
