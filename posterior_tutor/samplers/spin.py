@@ -149,7 +149,8 @@ def check_call(den, problem, shape, o):
 def run(den, problem, y, n, generator=None, shape=None, t_star: int = 400, warm_start: int = 3,
         steps: int = 30, guided=8, guide_until: int = 30, optimizer: str = "gd",
         opt_steps: int = 30, lr: float = 1.0, mu: float = 0.0, eta: float = 0.0):
-    """Spin (see the module docstring for the equations and the measurements behind the defaults).
+    """Spin (the module docstring has the equations, docs/notes/spin.md the sweep behind the
+    defaults).
 
     t_star      : warm-start time t* (0 < t* < T); the paper's value is not public.
     warm_start  : M, denoise -> correct -> re-noise rounds at t* (M network calls).

@@ -26,8 +26,8 @@ against most of it for the standard DDIM rule under the same eta = 0.8 (``noise_
 values on the 3- and 4-step grids: docs/notes/ud2m.md, 'presets.py').
 
 Measured on the shipped samplers: see ``docs/notes/ud2m.md`` (and the samplers' model cards);
-the departures of "ours" from "code", one line each with the number that justifies it, are in
-``DEPARTURES`` below and in that note.
+the departures of "ours" from "code" are in ``DEPARTURES`` below, one line each with its reason,
+and the number that justifies each is in that note ('presets.py').
 """
 from __future__ import annotations
 

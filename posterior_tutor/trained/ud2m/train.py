@@ -74,8 +74,8 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
                steps = 0 gives the untrained sampler (adapters at zero, lambda = 1);
                batch 32, 400 epochs of 16k images on MNIST).
     K, N, eta : iterations per block, outer DDIM steps, DDIM eta; paper 3, 3, 0.8.  NFE = K N.
-               eta has its DDIM meaning; the paper's 0.8 is under the code's rule (1.3% fresh
-               noise at 999 -> 444, not 64%): ``with_preset("code")``.
+               eta has its DDIM meaning; the paper's 0.8 is under the code's rule (far less
+               fresh noise: docs/notes/ud2m.md, 'presets.py'): ``with_preset("code")``.
     rank     : LoRA rank (paper 5); ``lora_layers`` names the adapted layers (default: attention
                projections + output layer, or every Linear layer of a network without attention).
     adv_weight, gp_weight : weight of the adversarial term and of the discriminator's R1 penalty;
