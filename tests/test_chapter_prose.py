@@ -99,14 +99,6 @@ DOC_MEASURED = re.compile(
 # were found ("1000 steps", "zeta 0.3 for SR" are not flagged by DOC_MEASURED at all).
 DOC_ALLOWED = ALLOWED + [re.compile(r"(?:<=|>=|=|<|(?<!-)>)\s*[-+]?\d+(\.\d+)?(e-?\d+)?")]
 LIBRARY = Path(__file__).resolve().parents[1] / "posterior_tutor"
-#: files other helpers are moving the numbers out of (issue 27); remove each once it is done
-DOC_PENDING = {"evaluation/peer.py",
-               # measured numbers still to move to docs/notes/ (found by this rule):
-               "samplers/diffpir.py", "samplers/dps.py", "samplers/latino.py",
-               "samplers/pnp_ula.py", "samplers/spin.py", "trained/ud2m/adapters.py",
-               "trained/ud2m/block.py", "trained/ud2m/discriminator.py",
-               "trained/ud2m/losses.py", "trained/ud2m/presets.py", "trained/ud2m/sampler.py",
-               "trained/ud2m/train.py"}
 
 
 def docstrings(path: Path):
@@ -139,8 +131,7 @@ def test_the_docstring_rule_catches_results_and_spares_settings():
 
 
 def _library_files():
-    return [p for p in sorted(LIBRARY.rglob("*.py"))
-            if p.relative_to(LIBRARY).as_posix() not in DOC_PENDING]
+    return sorted(LIBRARY.rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", _library_files(),

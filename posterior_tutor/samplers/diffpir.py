@@ -14,7 +14,7 @@ s(t) = sqrt((1 - ab_t) / ab_t) is the VE noise level.  No backward pass through 
 Time grid: the official code's default (``skip_type='quad'``), t_i = T - 1 - floor(T sqrt(i / (n - 1))),
 last 0: one big first step (999 -> 899 at n = 100), then ever denser towards low noise
 (``grid="sqrt"``, ``schedule.timesteps(n, "sqrt")``; deepinv uses the same); ``grid="uniform"``
-spaces the n times evenly (the sqrt grid measured +0.7 dB on random inpainting: docs/notes/diffpir.md).
+spaces the n times evenly (measured: docs/notes/diffpir.md, 'samplers/diffpir.py').
 
 lambda and the noise scale.  The official code writes rho_t = lambda sigma01^2 / s(t)^2 with
 sigma01 the noise std of the [0, 1]-scale image (sigma01 = sigma / 2 here, images in [-1, 1]), and
@@ -25,8 +25,9 @@ default lam = 1 is the official lambda = 4 and deepinv's lambda_ = 2 (deepinv's 
 
 Paper defaults: 100 steps, zeta = 0.1 (SR, deblur), inpainting 20 steps with zeta = 1.
 Departures, and why (one line each):
-* lam = 1 (official lambda 4) for every task: the paper's lambda = 1 (our 0.25) cost 1.6 dB on
-  Gaussian deblurring with our prior and changed the other tasks by <= 0.2 dB (docs/notes/diffpir.md).
+* lam = 1 (official lambda 4) for every task: the paper's lambda = 1 (our 0.25) did worse on
+  Gaussian deblurring with our prior and hardly moved the other tasks (measured:
+  docs/notes/diffpir.md, 'samplers/diffpir.py').
 * 100 steps with zeta = 0.1 for inpainting too (one setting for all tasks in the benchmark).
 * The data prox is applied at the last step too and its x0_hat returned; the official code and
   deepinv skip the data step there (``if seq[i] != seq[-1]``) and return the denoiser's x0: we

@@ -19,10 +19,9 @@ super-resolution and deblurring, 0.5 for inpainting, 1.0 only for phase retrieva
 
 Departures, and why (one line each):
 * zeta = 0.3 for every task, inpainting included (paper 0.5 there): one setting for the
-  benchmark; 1.0 overshoots on the toy problems (1000 steps: 2D sliced Wasserstein to the exact
-  posterior 0.39 at 0.3 vs 0.77 at 1.0; d = 16 median data residual 1.07 at 0.3, 3.5 at 1.0,
-  exact posterior samples 0.57).  The guidance acts at every step, so its total grows with the
-  step count: fewer steps at the same zeta guide less.
+  benchmark; 1.0 overshoots on the toy problems (measured: docs/notes/classical_samplers_toy.md,
+  'samplers/dps.py').  The guidance acts at every step, so its total grows with the step count:
+  fewer steps at the same zeta guide less.
 * The step count is an option (``steps``) for teaching on a CPU; the DDPM update then becomes
   DDIM with eta = 1 on a coarser grid.
 """

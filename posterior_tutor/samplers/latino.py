@@ -73,7 +73,8 @@ def run(den, problem, y, n, generator=None, shape=None, steps: int = 8, t_max: i
 
     steps : K, chain length = network calls; paper 8.
     t_max, t_min : first and last time of the equally spaced grid; paper 999 and 124.
-    c     : adaptive step size delta_k = c |A u - y|; measured pixel-space default 1.0.
+    c     : adaptive step size delta_k = c |A u - y|; default 1.0 in pixel space (the public code
+            tunes c per task in latent units; docs/notes/latino.md, 'Step size c').
     delta : if given, a fixed step size instead of the adaptive rule.
     """
     sched = den.schedule

@@ -19,9 +19,9 @@ hundreds of thousands of iterations with a projection on the box [0, 1].
 
 Departures, and why (one line each):
 * eps = 0.05 on [-1, 1] (t0 = 11), not the paper's 5/255 on [0, 1] = 0.039 on [-1, 1] (t0 = 8):
-  with the default 3000 steps the larger eps allows a larger step and mixes faster (2D toy,
-  sliced Wasserstein to the exact posterior, n = 2000, two seeds: 0.46-0.47 vs 0.51; d = 16:
-  1.00-1.01 at both); ``denoiser_level=2 * 5 / 255`` gives the paper's value.
+  with the default 3000 steps the larger eps allows a larger step and mixes faster (measured:
+  docs/notes/classical_samplers_toy.md, 'samplers/pnp_ula.py'); ``denoiser_level=2 * 5 / 255``
+  gives the paper's value.
 * The box projection term is left out (the toy problems have unbounded support).
 * The number of iterations is an option, and the n parallel chains each return their last
   state (no thinning of one long chain).

@@ -36,8 +36,8 @@ Departures from the paper, and why:
 * The paper's t*, M, schedule, optimiser and its settings are not public; ours were chosen by a
   one-change-at-a-time sweep on four MNIST tasks and the toy problems (``docs/notes/spin.md``):
   t* 400, M 3, 30 DDIM steps, 8 guided in [30, 400), gd with lr 1/L, 30 steps, mu 0, eta 0
-  (19.87 dB mean over the four tasks, 33 network calls; from the sweep's starting point at
-  18.60 dB, eta 1 lost 1.0 dB and mu 0.5 lost 4.5 dB).
+  (33 network calls); eta 1 and mu 0.5 both did worse (measured: docs/notes/spin.md,
+  'samplers/spin.py').
 * The initial guess C(0) (the same correction started at 0) is our choice; the paper warm-starts
   from a "guess" it does not specify.  It uses no network call and works for nonlinear A.
 * After a guided correction the DDIM update keeps the network's eps (DDNM / DiffPIR with zeta = 0)
@@ -149,7 +149,8 @@ def check_call(den, problem, shape, o):
 def run(den, problem, y, n, generator=None, shape=None, t_star: int = 400, warm_start: int = 3,
         steps: int = 30, guided=8, guide_until: int = 30, optimizer: str = "gd",
         opt_steps: int = 30, lr: float = 1.0, mu: float = 0.0, eta: float = 0.0):
-    """Spin (see the module docstring for the equations and the measurements behind the defaults).
+    """Spin (the module docstring has the equations, docs/notes/spin.md the sweep behind the
+    defaults).
 
     t_star      : warm-start time t* (0 < t* < T); the paper's value is not public.
     warm_start  : M, denoise -> correct -> re-noise rounds at t* (M network calls).

@@ -14,7 +14,7 @@ Departures (measurements: docs/notes/ud2m.md):
 * B = 0 at start (the code: Xavier on both factors, so its step-0 sampler is not the prior's):
   "fine-tuning a prior" starts at the prior; the A factors get a gradient from the second step.
 * Rank 4 (paper 5); the shipped samplers adapt every layer (``adaptable_layers``), not only the
-  attention: +0.12 dB on 8 x 16 held-out digits (27.48 -> 27.60 dB).
+  attention, which did better on held-out digits (measured: docs/notes/ud2m.md, 'adapters.py').
 * No learned time offsets (the code's TAUG / TLAT are cast to integers: they never get a
   gradient); only what gets a gradient is trained (tested).
 """
@@ -71,8 +71,9 @@ def merged_layer(lora: LoRA) -> nn.Module:
 
 
 def merge_lora(net: nn.Module) -> nn.Module:
-    """A copy of ``net`` with every LoRA folded into its base layer (for sampling: the adapters
-    on every layer would otherwise cost ~50% more time per call)."""
+    """A copy of ``net`` with every LoRA folded into its base layer (for sampling: a call then
+    costs what the prior's does, the unfolded adapters' extra matmuls are gone; measured:
+    docs/notes/ud2m.md, 'adapters.py')."""
     new = copy.deepcopy(net)
     for name, mod in list(new.named_modules()):
         if isinstance(mod, LoRA):

@@ -27,8 +27,8 @@ Departures (measurements: docs/notes/ud2m.md):
   has no A^T y, so its x^(0) drops that term.
 * No hard data replacement for inpainting between iterations: the exact prox already enforces
   the data, and one rule for every operator is what the general-operator mode needs.
-* x^(0) uses the same sigma' as rho (the code: the true sigma): within 0.05 dB on the shipped
-  samplers, ``with_preset("ours+code_x0")``.
+* x^(0) uses the same sigma' as rho (the code: the true sigma): within the spread on the shipped
+  samplers, ``with_preset("ours+code_x0")`` (measured: docs/notes/ud2m.md, 'block.py').
 """
 from __future__ import annotations
 

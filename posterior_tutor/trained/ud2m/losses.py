@@ -11,7 +11,7 @@ x_t = add_noise(x0, t) and one block runs with gradients.  The sampler's loss:
 Departures (measurements: docs/notes/ud2m.md):
 * ``x0_weighting="uniform"`` (the shipped samplers): the SNR weights 4e-5 and 0.04 at t = 999 and
   562 send the training to the last block, but the first blocks decide the digit; uniform
-  weighting gained +0.16 dB over SNR (27.60 -> 27.76 dB, 8 x 16 held-out digits).
+  weighting did better than SNR on held-out digits (measured: docs/notes/ud2m.md, 'losses.py').
 * ``train_times="grid"`` optionally restricts t to the sampler's own outer times.
 * LPIPS off by default (its ImageNet weights need a download); the paper's weight is 0.1.
 """

@@ -21,13 +21,13 @@ units, so the code-equivalent is sigma' = sigma (13 sigma for inpainting, the co
 The data term uses the true sigma in both presets.
 
 The DDIM noise.  With the code's single-step beta_t the fresh-noise variance of an outer step is
-c^2 = eta^2 (1 - ab') / (1 - ab) beta_t: 0.011 at 999 -> 444, 1.3% of x_{t'}'s noise variance
-1 - ab', against 0.55 (64%) for the standard DDIM rule under the same eta = 0.8 (``noise_scale``;
-N = 3 grid; 0.7-1.3% against 61-64% at every outer step of the 3- and 4-step grids).
+c^2 = eta^2 (1 - ab') / (1 - ab) beta_t, a small fraction of x_{t'}'s noise variance 1 - ab',
+against most of it for the standard DDIM rule under the same eta = 0.8 (``noise_scale``; the
+values on the 3- and 4-step grids: docs/notes/ud2m.md, 'presets.py').
 
 Measured on the shipped samplers: see ``docs/notes/ud2m.md`` (and the samplers' model cards);
-the departures of "ours" from "code", one line each with the number that justifies it, are in
-``DEPARTURES`` below and in that note.
+the departures of "ours" from "code" are in ``DEPARTURES`` below, one line each with its reason,
+and the number that justifies each is in that note ('presets.py').
 """
 from __future__ import annotations
 
@@ -39,16 +39,16 @@ from ...samplers.diffusion import ddim_noise
 PRESETS = ("ours", "code")
 CODE_INPAINTING_FACTOR = 13.0
 
-#: one line each: where "ours" departs from "code" and the number that keeps it (PSNR of the
-#: 32-sample mean, stored benchmark's 4 digits, shipped samplers; docs/notes/ud2m.md regenerates).
+#: one line each: where "ours" departs from "code" and why (the numbers that keep each one: PSNR
+#: of the 32-sample mean, stored benchmark's 4 digits, shipped samplers: docs/notes/ud2m.md,
+#: 'presets.py', with the command that regenerates them).
 DEPARTURES = {
     "sigma": "sigma' = sigma_factor sigma in rho and tau (shipped: 13 inpainting, as the code; "
-             "20 SR where the code has sigma): SR 24.28 dB against the code's 12.91.",
-    "x0": "x^(0) with the same sigma' as rho, not the true sigma: within the spread "
-          "(inpainting -0.05, SR +0.02 dB); kept because the shipped samplers were trained so.",
-    "eta": "DDIM noise by the standard rule (64% of 1 - ab' fresh at 999 -> 444) not the "
-           "code's single-step beta_t (1.3%): within the spread (-0.04 / +0.06 dB); eta keeps "
-           "its DDIM meaning.",
+             "20 SR where the code has sigma): on SR the code's sigma' fails.",
+    "x0": "x^(0) with the same sigma' as rho, not the true sigma: within the spread; kept "
+          "because the shipped samplers were trained so.",
+    "eta": "DDIM noise by the standard rule, not the code's single-step beta_t (far less fresh "
+           "noise): within the spread; eta keeps its DDIM meaning.",
 }
 
 

@@ -17,14 +17,14 @@ trained sampler runs at any K x N (``with_calls``) and under either noise bookke
 (``with_preset``: ``presets.py``).
 
 Departures (measurements: docs/notes/ud2m.md):
-* Standard DDIM noise for eta (64% of 1 - ab' fresh at 999 -> 444; the code's single-step beta_t
-  gives 1.3%): within 0.06 dB on the shipped samplers, and eta keeps its DDIM meaning.
+* Standard DDIM noise for eta (the code's single-step beta_t adds far less fresh noise): within
+  the spread on the shipped samplers, and eta keeps its DDIM meaning.
 * sigma' = ``sigma_factor`` sigma for every operator, no learned rho scale (shipped: 13 sigma
-  inpainting, as the code; 20 sigma SR, where the code's sigma gives 12.91 dB against 24.28).
+  inpainting, as the code; 20 sigma SR, where the code's sigma fails).
 * x^(K) is clipped to [-1, 1] only at inference and only for images (the code clips always), so
   clipping never cuts a training gradient.
-* The shipped samplers run 4 x 4 (inpainting) and 5 x 3 (SR), not the paper's 3 x 3: +1.6 / +1.4
-  dB PSNR of the mean on 8 held-out digits for 16 / 15 calls instead of 9.
+* The shipped samplers run 4 x 4 (inpainting) and 5 x 3 (SR), not the paper's 3 x 3: better PSNR
+  of the mean for 16 / 15 calls instead of 9.  Measured: docs/notes/ud2m.md, 'sampler.py'.
 """
 from __future__ import annotations
 

@@ -17,9 +17,9 @@ steps, R1 0.1; images lr 1e-4, batch 32, 2000 steps, R1 0.01; rank 4; LPIPS off.
 
 Departures (measurements: docs/notes/ud2m.md; recipes: scripts/recipes/):
 * The shipped samplers: adversarial weight 0, grid times, every layer, uniform weighting, lr 1e-3,
-  2700 steps (900 + 1800 continued); +0.94 dB PSNR of the mean over untrained (26.82 -> 27.76).
-* The paper trains ~200k steps of batch 32 (~100 CPU hours here); each tripling of the steps buys
-  less (+0.7 then +0.2 dB inpainting): we stop at 2700.
+  2700 steps (900 + 1800 continued).
+* The paper trains ~200k steps of batch 32, far beyond a CPU budget; each tripling of the steps
+  buys less: we stop at 2700.  Measured: docs/notes/ud2m.md, 'train.py'.
 * RAM re-initialisation and the code's JPEG / general-operator HQS variants are not reproduced
   (the code's general-operator HQS scalars are never optimised: a defect).
 """
@@ -74,8 +74,8 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
                steps = 0 gives the untrained sampler (adapters at zero, lambda = 1);
                batch 32, 400 epochs of 16k images on MNIST).
     K, N, eta : iterations per block, outer DDIM steps, DDIM eta; paper 3, 3, 0.8.  NFE = K N.
-               eta has its DDIM meaning; the paper's 0.8 is under the code's rule (1.3% fresh
-               noise at 999 -> 444, not 64%): ``with_preset("code")``.
+               eta has its DDIM meaning; the paper's 0.8 is under the code's rule (far less
+               fresh noise: docs/notes/ud2m.md, 'presets.py'): ``with_preset("code")``.
     rank     : LoRA rank (paper 5); ``lora_layers`` names the adapted layers (default: attention
                projections + output layer, or every Linear layer of a network without attention).
     adv_weight, gp_weight : weight of the adversarial term and of the discriminator's R1 penalty;
