@@ -16,7 +16,7 @@ import sys
 #: command -> (module whose ``main(argv)`` runs it, what it does)
 COMMANDS = {
     "bench": ("posterior_tutor.evaluation.bench", "run the benchmark (toy and image suites)"),
-    "train": ("posterior_tutor.priors.train", "train a diffusion prior by denoising score matching"),
+    "train": ("posterior_tutor.priors.train_cli", "train a diffusion prior by denoising score matching"),
     "model-card": ("posterior_tutor.evaluation.model_card", "evaluate a prior and write its card"),
 }
 
