@@ -58,37 +58,30 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0 (learning rates, noise levels)."""
+def _float(text: str, ok, accepted: str) -> float:
+    """``text`` as a finite float for which ``ok(value)`` holds; else say what is ``accepted``."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}") from None
+    if not math.isfinite(value) or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (learning rates, noise levels)."""
+    return _float(text, lambda v: v > 0, "a finite number > 0")
 
 
 def nonnegative_float(text: str) -> float:
     """A finite number >= 0 (weight decay, loss weights that may be switched off with 0)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+    return _float(text, lambda v: v >= 0, "a finite number >= 0")
 
 
 def probability(text: str) -> float:
     """A number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
+    return _float(text, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -120,6 +113,9 @@ def writable_dir(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text!r} is a file; give a folder (it is created if "
                                          "missing)")
     parent = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} lies under {str(parent)!r}, which is a file, "
+                                         "not a folder")
     if not os.access(parent, os.W_OK):
         raise argparse.ArgumentTypeError(f"cannot write under {str(parent)!r}: permission denied")
     return path
