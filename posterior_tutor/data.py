@@ -10,22 +10,18 @@
 | mnist     | LeCun et al., IDX files (60k train, 10k test) | 28x28 | 32x32 (zero-padded by 2, as in DDPM MNIST code) | train / test |
 | olivetti  | AT&T faces via ``sklearn.datasets.fetch_olivetti_faces`` (400) | 64x64 | 64x64 | all |
 | kmnist    | Kuzushiji-MNIST test split (10k), out-of-distribution checks | 28x28 | 32x32 | test |
-("all": one set; split "all", "train" and "test" each give all of it.)
 
 Files come from, in order: ``root=``, else ``POSTERIOR_TUTOR_DATA`` (an offline copy, e.g.
 ``mnist/t10k-images-idx3-ubyte.gz``); the cache (``POSTERIOR_TUTOR_CACHE`` or ``~/.cache/
 posterior_tutor``; both read by ``runtime.config.folder_setting``); a download into the cache.
-Offline with no copy, ``DataUnavailable`` says which file to put where.
+Every file, wherever it came from, must match its checksum (``FileSpec``: MNIST's published md5,
+the sha256 of reference KMNIST and Olivetti files), parse, and hold a uint8 array of the expected
+shape; a file that does not is a ``DataUnavailable`` naming it and the way out (delete it to
+download it again, or point ``POSTERIOR_TUTOR_DATA`` / ``root=`` at a good copy), a bad download
+is deleted, and offline with no copy the error says which file to put where.
 
-Every file is checked wherever it came from: its checksum (``FileSpec``: the published md5 for
-MNIST, the sha256 of the public files for KMNIST and Olivetti), then its content (it must parse
-and hold a uint8 array of the expected shape).  A bad file is a ``DataUnavailable`` naming it and
-the ways out: delete it (the next load downloads it again) or point ``POSTERIOR_TUTOR_DATA`` /
-``root=`` at a good copy.  A download that fails its checksum is deleted at once.
-
-``size`` and ``limit`` are ints >= 1 (not bools), checked before any file is read; ``size`` is at
-most ``MAX_UPSCALE`` x native: upsampling adds no detail while memory grows as n * size^2 (10,000
-MNIST images at 1024x1024 are 40 GB of float32).  Digits are upsampled from 8x8 to 16x16
+``size`` and ``limit`` are ints >= 1 (not bools); ``size`` is at most ``MAX_UPSCALE`` x native, as
+upsampling adds no detail while memory grows as n * size^2.  Digits are upsampled from 8x8 to 16x16
 (bilinear, so that 4x super-resolution still leaves a 4x4 measurement); ``size=8`` is native.
 """
 from __future__ import annotations
@@ -33,6 +29,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import socket
 import zipfile
 import zlib
 from pathlib import Path
@@ -60,22 +57,20 @@ class FileSpec(NamedTuple):
     sha256: str | None = None
 
 
-MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                 "https://yann.lecun.com/exdb/mnist/")
-MNIST_FILES = {(split, kind): FileSpec(fname, shape, md5=md5) for split, kind, fname, shape, md5 in (
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/")
+MNIST_FILES = {(split, kind): FileSpec(fname, shape, md5) for split, kind, fname, shape, md5 in (
     ("train", "images", "train-images-idx3-ubyte.gz", (60000, 28, 28), "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
     ("train", "labels", "train-labels-idx1-ubyte.gz", (60000,), "d53e105ee54ea40749a09fcbcd1e9432"),
     ("test", "images", "t10k-images-idx3-ubyte.gz", (10000, 28, 28), "9fb629c4189551a2d022fa330f9573f3"),
     ("test", "labels", "t10k-labels-idx1-ubyte.gz", (10000,), "ec29112dd5afa0611ce80d1b7f02629c"))}
-KMNIST_URL = "http://codh.rois.ac.jp/kmnist/dataset/kmnist/"
-KMNIST_FILES = {  # sha256 and md5 of the files published at KMNIST_URL
-    ("test", "images"): FileSpec("kmnist-test-imgs.npz", (10000, 28, 28), "dace6de62ca8b90843cc45366337d02e",
-                                 "692d824896bec8f3c357ebf7a0fe904ed67ac632ce953d0b58f7fbef7bb27d87"),
-    ("test", "labels"): FileSpec("kmnist-test-labels.npz", (10000,), "3ae489a79983d0fe386152684e3b5412",
-                                 "660f13a4705431ea2a6391c41ecbe384cd0d932c595a101ec4f3b8989e785046")}
+KMNIST_URL = "http://codh.rois.ac.jp/kmnist/dataset/kmnist/"  # checksums of the files published there
+KMNIST_FILES = {("test", kind): FileSpec(fname, shape, md5, sha256) for kind, fname, shape, md5, sha256 in (
+    ("images", "kmnist-test-imgs.npz", (10000, 28, 28), "dace6de62ca8b90843cc45366337d02e",
+     "692d824896bec8f3c357ebf7a0fe904ed67ac632ce953d0b58f7fbef7bb27d87"),
+    ("labels", "kmnist-test-labels.npz", (10000,), "3ae489a79983d0fe386152684e3b5412",
+     "660f13a4705431ea2a6391c41ecbe384cd0d932c595a101ec4f3b8989e785046"))}
 OLIVETTI_FILE = "olivetti_faces_uint8_400x64x64.npy"
-OLIVETTI = FileSpec(OLIVETTI_FILE, (400, 64, 64),
-                    sha256="f4675846a7737863b5913460418a189c76b9a9d911df1098179bf8d67e254408")
+OLIVETTI = FileSpec(OLIVETTI_FILE, (400, 64, 64), sha256="f4675846a7737863b5913460418a189c76b9a9d911df1098179bf8d67e254408")
 OLIVETTI_SOURCE = ["sklearn.datasets.fetch_olivetti_faces()"]
 
 DOWNLOAD_TIMEOUT = 20.0  # seconds without an answer before a mirror counts as unreachable
@@ -96,22 +91,19 @@ def local_root(root=None) -> Path | None:
 
 def load(name: str, split: str = "test", root=None, size: int | None = None, labels: bool = False,
          limit: int | None = None, download: bool = True):
-    """Images (n, 1, size, size) in [-1, 1] (and integer labels if ``labels=True``).
-
-    ``split`` matters for MNIST only ("train" or "test"); ``limit`` keeps the first n images."""
+    """Images (n, 1, size, size) in [-1, 1] (and labels if ``labels=True``), the first ``limit``;
+    ``split``: MNIST "train"/"test"; digits, olivetti "all"/"train"/"test" (each the whole set)."""
     _check_arguments(name, split, root, size, labels, limit, download)
     images, targets = _LOADERS[name](split, local_root(root), download, labels)
-    if limit is not None and limit > len(images):
-        where = name if "all" in SPLITS[name] else f"{name} {split}"
-        raise ValueError(f"load(limit={limit!r}): {where} has only {len(images)} images; "
-                         f"accepted: an int from 1 to {len(images)}, or None for all of them.")
+    n, pad = len(images), (28 if name in ("mnist", "kmnist") else None)
+    if limit is not None and limit > n:
+        raise ValueError(f"load(limit={limit!r}): {name} has only {n} images"
+                         f"{'' if 'all' in SPLITS[name] else ' in split ' + repr(split)}; "
+                         f"accepted: an int from 1 to {n}, or None for all of them.")
     x = torch.tensor(np.asarray(images[:limit]), dtype=torch.float32)[:, None]
     x = x / (16.0 if name == "digits" else 255.0) * 2 - 1
-    size = DEFAULT_SIZE[name] if size is None else int(size)
-    x = resize(x, size, pad_from=28 if name in ("mnist", "kmnist") else None)
-    if not labels:
-        return x
-    return x, torch.tensor(np.asarray(targets[:limit]), dtype=torch.long)
+    x = resize(x, DEFAULT_SIZE[name] if size is None else int(size), pad_from=pad)
+    return (x, torch.tensor(np.asarray(targets[:limit]), dtype=torch.long)) if labels else x
 
 
 def _check_arguments(name, split, root, size, labels, limit, download) -> None:
@@ -128,23 +120,19 @@ def _check_arguments(name, split, root, size, labels, limit, download) -> None:
         raise ValueError(f"load(root={root!r}) is not a folder path; accepted: a str or "
                          f"pathlib.Path naming a folder (it may not exist yet), or None.")
     high = MAX_UPSCALE * NATIVE[name]
-    _check_count("size", size, f"an int from 1 to {high} ({MAX_UPSCALE}x the native "
-                 f"{NATIVE[name]}x{NATIVE[name]} of {name}: larger adds no detail and costs memory "
-                 f"as n*size^2), or None for the default {DEFAULT_SIZE[name]}", high)
-    _check_count("limit", limit, "an int >= 1, or None for all images")
+    counts = (("size", size, high, f"an int from 1 to {high} ({MAX_UPSCALE}x the native {NATIVE[name]}"
+               f"x{NATIVE[name]} of {name}: larger adds no detail and costs memory as n*size^2), "
+               f"or None for the default {DEFAULT_SIZE[name]}"),
+              ("limit", limit, None, "an int >= 1, or None for all images"))
+    for arg, value, most, accepted in counts:   # an int (a bool is not one) in [1, most]
+        if value is not None and (isinstance(value, (bool, np.bool_))
+                                  or not isinstance(value, (int, np.integer))):
+            raise TypeError(f"load({arg}={value!r}) is a {type(value).__name__}; accepted: {accepted}.")
+        if value is not None and (value < 1 or (most is not None and value > most)):
+            raise ValueError(f"load({arg}={value!r}) is out of range; accepted: {accepted}.")
     for arg, value in (("labels", labels), ("download", download)):
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"load({arg}={value!r}) is a {type(value).__name__}; accepted: True, False.")
-
-
-def _check_count(arg: str, value, accepted: str, high: int | None = None) -> None:
-    """``value`` must be None or an int (a bool is not one) in [1, high]."""
-    if value is None:
-        pass
-    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"load({arg}={value!r}) is a {type(value).__name__}; accepted: {accepted}.")
-    elif value < 1 or (high is not None and value > high):
-        raise ValueError(f"load({arg}={value!r}) is out of range; accepted: {accepted}.")
 
 
 def resize(x: torch.Tensor, size: int, pad_from: int | None = None) -> torch.Tensor:
@@ -158,7 +146,6 @@ def resize(x: torch.Tensor, size: int, pad_from: int | None = None) -> torch.Ten
                          align_corners=False).clamp(-1, 1)
 
 
-# -- the four data sets ----------------------------------------------------------------------------
 def _digits(split, root, download, labels=True):
     from sklearn.datasets import load_digits
     d = load_digits()
@@ -179,9 +166,7 @@ def _idx_or_npz(what: str, sub: str, table: dict, sources, read):
 
 
 def _olivetti(split, root, download, labels=True):
-    path = _find(OLIVETTI, "olivetti", root, False, [])
-    if path is None and download:
-        path = _fetch_olivetti()
+    path = _find(OLIVETTI, "olivetti", root, False, []) or (_fetch_olivetti() if download else None)
     if path is None:
         raise DataUnavailable(_offline_message("Olivetti faces", [OLIVETTI_FILE], "olivetti", root,
                                                OLIVETTI_SOURCE))
@@ -194,54 +179,45 @@ def _fetch_olivetti() -> Path:
     try:
         faces = fetch_olivetti_faces(data_home=str(cache_dir() / "sklearn")).images
     except Exception as err:  # sklearn raises URLError/OSError offline
-        raise DataUnavailable(_offline_message(
-            "Olivetti faces", [OLIVETTI_FILE], "olivetti", None, OLIVETTI_SOURCE)
-            + f" (download failed: {err})") from None
+        raise DataUnavailable(_offline_message("Olivetti faces", [OLIVETTI_FILE], "olivetti", None,
+                                               OLIVETTI_SOURCE) + f" (download failed: {err})") from None
     path = cache_dir() / "olivetti" / OLIVETTI_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, np.round(faces * 255).astype(np.uint8))
-    problem = _checksum_problem(path, OLIVETTI)
-    if problem is not None:
-        path.unlink(missing_ok=True)
-        raise DataUnavailable(f"{OLIVETTI_SOURCE[0]} as uint8 is not the expected array "
-                              f"({problem}): put a good {OLIVETTI_FILE} in DIR/olivetti/, set "
-                              f"POSTERIOR_TUTOR_DATA=DIR.")
-    return path
+    return _verify(path, OLIVETTI, f"{OLIVETTI_SOURCE[0]} as uint8 is not the expected array ({{}}): "
+                                   f"put a good {OLIVETTI_FILE} in DIR/olivetti/, set POSTERIOR_TUTOR_DATA=DIR.")
 
 
-# -- finding, checking and reading files -----------------------------------------------------------
 def _find(spec: FileSpec, sub, root, download, sources) -> Path | None:
     """The first local copy (checked), else a checked download into the cache; None if neither."""
     for path in _candidates(root, sub, spec.name):
         if path.is_file():
-            problem = _checksum_problem(path, spec)
-            if problem is not None:
-                raise DataUnavailable(_bad_file(path, problem))
-            return path
+            return _verify(path, spec)
     path = cache_dir() / sub / spec.name
     for url in sources if download else ():
         if _download(url + spec.name, path.parent, spec.name):
-            problem = _checksum_problem(path, spec)
-            if problem is None:
-                return path
-            path.unlink(missing_ok=True)
-            raise DataUnavailable(f"the download {url}{spec.name} is not the expected file ({problem}); "
-                                  f"it was deleted. Try again later, or put a good copy in DIR/{sub}/ "
-                                  f"and set POSTERIOR_TUTOR_DATA=DIR.")
+            return _verify(path, spec, f"the download {url}{spec.name} is not the expected file ({{}}); "
+                                       f"it was deleted. Try again later, or put a good copy in "
+                                       f"DIR/{sub}/ and set POSTERIOR_TUTOR_DATA=DIR.")
     return None
 
 
-def _checksum_problem(path: Path, spec: FileSpec) -> str | None:
-    """'sha256 <got>, expected <want>' (md5 where no sha256 is known), None when it matches."""
+def _verify(path: Path, spec: FileSpec, fresh: str | None = None) -> Path:
+    """``path`` once its sha256 (md5 where no sha256 is known) matches ``spec``, else a
+    DataUnavailable; a ``fresh`` download is deleted first, ``fresh`` is then the message."""
     algo, want = ("sha256", spec.sha256) if spec.sha256 else ("md5", spec.md5)
     got = hashlib.new(algo, path.read_bytes()).hexdigest()
-    return None if got == want else f"{algo} {got}, expected {want}"
+    if got != want:
+        problem = f"{algo} {got}, expected {want}"
+        if fresh:
+            path.unlink(missing_ok=True)
+        raise DataUnavailable(fresh.format(problem) if fresh else _bad_file(path, problem))
+    return path
 
 
 def _bad_file(path: Path, problem: str) -> str:
-    return (f"{path} is corrupt or not the expected file ({problem}). Delete it and load again "
-            f"to download a fresh copy, or point POSTERIOR_TUTOR_DATA (or root=) at a folder "
-            f"with a good copy.")
+    return (f"{path} is corrupt or not the expected file ({problem}). Delete it and load again to "
+            f"download a fresh copy, or point POSTERIOR_TUTOR_DATA (or root=) at a folder with a good copy.")
 
 
 def _array(path: Path, spec: FileSpec, read) -> np.ndarray:
@@ -272,14 +248,14 @@ def _read_idx(path: Path) -> np.ndarray:
 def _read_numpy(path: Path, key: str | None = None) -> np.ndarray:
     """A .npy file (``key=None``, Olivetti) or the array ``key`` of an .npz archive (KMNIST)."""
     obj = np.load(path, allow_pickle=False)
-    if (key is None) != isinstance(obj, np.ndarray):
-        getattr(obj, "close", lambda: None)()
-        raise ValueError(f"it is not an {'.npy' if key is None else '.npz'} file")
-    if key is None:
-        return obj
-    with obj:
-        if key not in obj.files:
-            raise ValueError(f"it holds the arrays {obj.files}, expected one named {key!r}")
+    if isinstance(obj, np.ndarray):
+        if key is None:
+            return obj
+        raise ValueError("it is not an .npz file")
+    with obj:  # an .npz archive
+        if key is None or key not in obj.files:
+            raise ValueError("it is not an .npy file" if key is None else
+                             f"it holds the arrays {obj.files}, expected one named {key!r}")
         return obj[key]
 
 
@@ -290,9 +266,7 @@ def _candidates(root: Path | None, sub: str, fname: str) -> list[Path]:
 
 
 def _download(url: str, folder: Path, fname: str) -> bool:
-    """torchvision's download_url (redirects); False when offline or unreachable.  The checksum
-    is checked by the caller (``_find``), which deletes a bad download."""
-    import socket
+    """torchvision's download_url (redirects); False when offline.  ``_find`` checks the checksum."""
     from torchvision.datasets.utils import download_url
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # a firewalled network fails fast, not in minutes
