@@ -33,10 +33,10 @@ def _tiny_image_problem():
     net = pt.nets.UNet(1, (8, 16))
     torch.nn.init.normal_(net.out[-1].weight, std=0.02)
     den = pt.EpsNetDenoiser(net.requires_grad_(False), pt.VPSchedule(), shape=(1, 8, 8))
-    prob = pt.InverseProblem(pt.operators.SuperResolution(2, shape=(1, 8, 8)), 0.1)
+    problem = pt.InverseProblem(pt.operators.SuperResolution(2, shape=(1, 8, 8)), 0.1)
     xs = torch.rand(16, 1, 8, 8, generator=_gen(0)) * 2 - 1
-    clean = prob.operator(xs)
-    return den, prob, clean + 0.1 * torch.randn(clean.shape, generator=_gen(1))
+    clean = problem.operator(xs)
+    return den, problem, clean + 0.1 * torch.randn(clean.shape, generator=_gen(1))
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +88,10 @@ def test_vector_flow_inverts_and_its_logdet_matches_autograd(kind):
 
 
 def test_every_flow_parameter_gets_a_gradient_and_the_prior_none():
-    den, prob, ys = _tiny_image_problem()
-    fl = A.train(den, prob, ys, generator=_gen(0), steps=2, batch=4, hidden=8, feat=4)
+    den, problem, ys = _tiny_image_problem()
+    fl = A.train(den, problem, ys, generator=_gen(0), steps=2, batch=4, hidden=8, feat=4)
     fl.flow.zero_grad()
-    total, _ = A.aps_loss(fl, prob, ys[:4], 1.0, "elbo", _gen(1))
+    total, _ = A.aps_loss(fl, problem, ys[:4], 1.0, "elbo", _gen(1))
     total.backward()
     missing = [n for n, p in fl.flow.named_parameters()
                if p.grad is None or p.grad.abs().sum() == 0]
@@ -187,8 +187,8 @@ def test_iterate_ends_at_the_sample_and_log_prob_inverts(toy, single_fit):
 
 
 def test_image_sampler_steps_and_shapes():
-    den, prob, ys = _tiny_image_problem()
-    fl = A.train(den, prob, ys, generator=_gen(0), steps=2, batch=4, hidden=8, feat=4)
+    den, problem, ys = _tiny_image_problem()
+    fl = A.train(den, problem, ys, generator=_gen(0), steps=2, batch=4, hidden=8, feat=4)
     steps = list(fl.iterate(ys[0], 3, generator=_gen(1)))
     assert all(s.x.shape == (3, 1, 8, 8) for s in steps)
     assert len(steps) == 1 + len(fl.flow.steps)

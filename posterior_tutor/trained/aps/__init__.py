@@ -2,7 +2,7 @@
 prior (Mammadov, Chung, Ye 2024, "Amortized posterior sampling with diffusion prior distillation",
 arXiv 2407.17907; no code is public).  ``pt.aps`` is this package.
 
-    fl = pt.aps.train(den, prob, ys_train, generator=g)   # ys_train: measurements (n, *y.shape)
+    fl = pt.aps.train(den, problem, ys_train, generator=g)   # ys_train: measurements (n, *y.shape)
     xs = fl.sample(y, n=128, generator=g)                 # one flow pass per sample
     fl = pt.aps.pretrained("mnist-sr4")                   # a shipped flow (data/aps_mnist_sr4)
 

@@ -34,18 +34,18 @@ TRAIN_OPTIONS = {   # kind and range of each option of train() (options.py); Non
     "progress": Flag(optional=True, hint="None: on except under pytest")}
 
 
-def check_training_inputs(den, prob, ys) -> tuple:
+def check_training_inputs(den, problem, ys) -> tuple:
     """(signal shape, measurement shape) after checking the prior, the problem and ys_train."""
-    check_training_set(den, prob, ys, "ys_train", "measurements (n, *y.shape)",
+    check_training_set(den, problem, ys, "ys_train", "measurements (n, *y.shape)",
                        "the measurements")
-    shape = tuple(prob.check_y(ys[0]))
+    shape = tuple(problem.check_y(ys[0]))
     if den.shape is not None and shape != tuple(den.shape):
         raise ValueError(f"ys_train holds measurements of signals of shape {shape} but the prior "
                          f"models signals of shape {tuple(den.shape)}; ys_train must be "
                          "(n, *y.shape) with y one measurement of the problem.")
     if len(shape) not in (1, 3):
         raise ValueError(f"APS flows handle vectors (d,) and images (C, H, W), got {shape}.")
-    check_y_range(prob, ys, shape, "ys_train")
+    check_y_range(problem, ys, shape, "ys_train")
     return shape, tuple(ys.shape[1:])
 
 

@@ -90,9 +90,9 @@ class APSSampler(TrainedSampler):
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor, problem=None) -> torch.Tensor:
         """log q(x | y) for x (n, ...) and one measurement y; shape (n,)."""
-        prob, y = self._check_sampling(y, x.shape[0], None, problem)
+        problem, y = self._check_sampling(y, x.shape[0], None, problem)
         x = conform(x, y.dtype, "x")
-        c = self.condition(y.unsqueeze(0).expand(x.shape[0], *y.shape), prob)
+        c = self.condition(y.unsqueeze(0).expand(x.shape[0], *y.shape), problem)
         z, ld = self.flow.encode(x, c)
         return std_normal_log_prob(z) - ld
 
@@ -100,13 +100,13 @@ class APSSampler(TrainedSampler):
     def iterate(self, y, n: int = 1, generator=None, problem=None):
         """``Step`` records of the flow's layers turning noise z into samples: step 0 is z, then
         one per layer (x is the state, extras["logdet"] the running log|det| per sample)."""
-        prob, y = self._check_sampling(y, n, generator, problem)
-        return self._steps(prob, y, n, generator)
+        problem, y = self._check_sampling(y, n, generator, problem)
+        return self._steps(problem, y, n, generator)
 
-    def _steps(self, prob, y, n, generator):
+    def _steps(self, problem, y, n, generator):
         with torch.no_grad():
             z = self.base_noise(n, generator, y.device)
-            c = self.condition(y.unsqueeze(0).expand(n, *y.shape), prob)
+            c = self.condition(y.unsqueeze(0).expand(n, *y.shape), problem)
             yield Step(0, None, z, None, "base noise z ~ N(0, I)",
                        {"logdet": torch.zeros(n, device=z.device)})
             parts = list(self.flow.layers(z, c))
@@ -122,9 +122,9 @@ class APSSampler(TrainedSampler):
             extra = " (y carries no sample dimension)" if tuple(y.shape[1:]) == self.y_shape else ""
             raise ValueError(f"this flow was trained on measurements of shape {self.y_shape}, got "
                              f"y of shape {tuple(y.shape)}{extra}.")
-        prob, y = super()._check_sampling(y, n, generator, problem, self.flow)
-        check_problem(self.config, prob)
-        return prob, y
+        problem, y = super()._check_sampling(y, n, generator, problem, self.flow)
+        check_problem(self.config, problem)
+        return problem, y
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> Path:

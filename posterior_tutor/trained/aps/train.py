@@ -54,7 +54,7 @@ def _frozen(den):
             p.requires_grad_(f)
 
 
-def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator=None,
+def train(den: Denoiser, problem: InverseProblem, ys_train: torch.Tensor, generator=None,
           steps: int | None = None, batch: int | None = None, lr: float | None = None,
           prior="elbo", prior_weight: float = 1.0, anneal_steps: int = 0, t_samples: int = 1,
           t_sampling: str = "importance", t_min: int = 1, t_groups="auto", flow: str | None = None,
@@ -62,7 +62,7 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
           checker: int = 4, channel: int = 4, init_scale: float = 0.1,
           progress: bool | None = None,
           **unknown) -> APSSampler:
-    """Train a conditional flow q(x | y) for ``prob`` against the prior ``den`` (APS).
+    """Train a conditional flow q(x | y) for ``problem`` against the prior ``den`` (APS).
 
     ys_train : measurements (n, *y.shape) of the problem (no clean signals needed).
     generator : draws everything (initialisation, batches, z, t, eps): same seed, same flow.
@@ -94,7 +94,7 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
     check_generator(generator)
     if isinstance(ys_train, torch.Tensor):   # the flow's dtype: the default one
         ys_train = conform(ys_train, torch.get_default_dtype(), "ys_train")
-    shape, y_shape = check_training_inputs(den, prob, ys_train)
+    shape, y_shape = check_training_inputs(den, problem, ys_train)
     image = len(shape) == 3
     opts = dict(IMAGE_DEFAULTS if image else VECTOR_DEFAULTS)
     given = dict(steps=steps, batch=batch, lr=lr, flow=flow, transforms=transforms, hidden=hidden)
@@ -104,7 +104,7 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
     elbo = dict(t_samples=t_samples, t_sampling=t_sampling, t_min=t_min, t_groups=t_groups)
     check_merged_options(opts, image, prior, prior_weight, anneal_steps, elbo, den, init_scale)
     config = dict(shape=list(shape), y_shape=list(y_shape), T=den.schedule.T,
-                  sigma=float(prob.sigma), operator=repr(prob.operator),
+                  sigma=float(problem.sigma), operator=repr(problem.operator),
                   prior=prior if isinstance(prior, str) else "log_prob",
                   prior_weight=float(prior_weight), anneal_steps=int(anneal_steps),
                   **{k: opts[k] for k in ("steps", "batch", "lr", "flow", "transforms", "hidden")},
@@ -112,23 +112,23 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
                   init_scale=float(init_scale),
                   **{k: v for k, v in elbo.items()})
     if image:
-        y_img = y_as_image(prob, ys_train[:1], shape, what="image flow")
+        y_img = y_as_image(problem, ys_train[:1], shape, what="image flow")
         config["y_channels"] = int(y_img.shape[1])
     with seeded_init(generator):
-        fl = APSSampler(den, config, prob)
+        fl = APSSampler(den, config, problem)
     if not image:
         fl.flow.set_context_stats(ys_train.to(fl.device))
-    fit(fl, prob, ys_train, steps=opts["steps"], generator=generator, progress=progress,
+    fit(fl, problem, ys_train, steps=opts["steps"], generator=generator, progress=progress,
         prior=prior)
     return fl
 
 
-def aps_loss(fl: APSSampler, prob, y, beta: float, prior, generator=None):
+def aps_loss(fl: APSSampler, problem, y, beta: float, prior, generator=None):
     """(loss per dimension, parts per signal) for a batch of measurements y (one z each)."""
     c = fl.config
     z = fl.base_noise(y.shape[0], generator, y.device)
-    x, ld = fl.flow.generate(z, fl.condition(y, prob))
-    data = 0.5 * (prob.operator(x) - y).flatten(1).pow(2).sum(1) / prob.sigma ** 2
+    x, ld = fl.flow.generate(z, fl.condition(y, problem))
+    data = 0.5 * (problem.operator(x) - y).flatten(1).pow(2).sum(1) / problem.sigma ** 2
     elbo = {k: c[k] for k in ("t_samples", "t_sampling", "t_min", "t_groups")}
     reg = prior_term(prior, fl.den, x, generator, **elbo)
     check_prior_output(prior, x, reg)
@@ -137,7 +137,7 @@ def aps_loss(fl: APSSampler, prob, y, beta: float, prior, generator=None):
     return total, {"data": data.mean(), "prior": reg.mean(), "log_q": log_q.mean()}
 
 
-def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int,
+def fit(fl: APSSampler, problem: InverseProblem, ys_train: torch.Tensor, steps: int,
         generator=None, progress: bool | None = None, prior=None, lr: float | None = None,
         start_step: int = 0, callback=None) -> APSSampler:
     """Train (or go on training) ``fl`` for ``steps`` steps; ``prior`` defaults to the one in
@@ -159,7 +159,7 @@ def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int
         for step in rng:
             idx = torch.randint(ys.shape[0], (c["batch"],), generator=generator, device=gdev)
             ramp = min(1.0, (step + 1) / c["anneal_steps"]) if c["anneal_steps"] else 1.0
-            total, parts = aps_loss(fl, prob, ys[idx.to(ys.device)], c["prior_weight"] * ramp,
+            total, parts = aps_loss(fl, problem, ys[idx.to(ys.device)], c["prior_weight"] * ramp,
                                     prior, generator)
             opt.zero_grad(set_to_none=True)
             total.backward()
