@@ -1244,7 +1244,7 @@ N_IMG = 128 if FAST else 297
 held_ref = held_digits[:N_IMG]
 untrained_den = pt.EpsNetDenoiser(untrained_net.eval(), sched, shape=(1, 16, 16), clip=1.0)
 assert untrained_net(held_ref[:4], torch.tensor([0, 300, 600, 999], device=DEVICE)).abs().max() == 0
-digits_clf = frechet.classifier("digits")        # the shipped digit classifier, sha256-checked
+digits_clf = pt.pretrained("digits", "classifier")  # the shipped digit classifier, sha256-checked
 
 
 def ddim_images(den, n=N_IMG, steps=50, seed=22):
@@ -1433,7 +1433,7 @@ if mnist_parts is not None:
     train_mnist, held_mnist = mnist_parts
     ref = random_subset(held_mnist, N_MNIST, 31)
     sw_mnist, rms_mnist = partial(sw_img, ref=ref), partial(mean_image_rms, b=held_mnist)
-    fd_mnist = partial(fd_img, ref=ref, clf=frechet.classifier("mnist"))
+    fd_mnist = partial(fd_img, ref=ref, clf=pt.pretrained("mnist", "classifier"))
     stats = {"SW": (sw_mnist(mnist_samples), training_floor(train_mnist, sw_mnist, N_MNIST, 50)),
              "FD": (fd_mnist(mnist_samples), training_floor(train_mnist, fd_mnist, N_MNIST, 70)),
              "mean-image RMS": (rms_mnist(mnist_samples),
