@@ -250,10 +250,10 @@ pt.exercises.check("05.1", elbo_weights)
 #
 # To isolate the prior term, each flow here is fitted to the one measurement $y$ (the
 # non-amortized special case: `ys_train = y[None]`, what DPI does). The flow is a zuko neural
-# spline flow; the three priors are
+# spline flow; the three prior terms are
 #
-# * the exact $\log p$ of the mixture (`prior=gmm.log_prob`),
-# * the ELBO with the exact denoiser (`prior="elbo"`),
+# * the exact $\log p$ of the mixture (`prior_term=gmm.log_prob`),
+# * the ELBO with the exact denoiser (`prior_term="elbo"`),
 # * the ELBO with an MLP denoiser trained on prior samples the way chapter 01 does it.
 
 # %%
@@ -272,7 +272,7 @@ def toy_fits():
     for name, den, pr in [("exact log p", exact_den, prior.log_prob),
                           ("ELBO, exact denoiser", exact_den, "elbo"),
                           ("ELBO, learned denoiser", mlp_den, "elbo")]:
-        fl = pt.aps.train(den, problem, y[None], generator=seeded(10), prior=pr, **FIT)
+        fl = pt.aps.train(den, problem, y[None], generator=seeded(10), prior_term=pr, **FIT)
         xs = fl.sample(y, N, generator=seeded(11))
         out[name] = dict(xs=xs.half(), secs=fl.train_seconds)
         if den is exact_den:                   # kept for the stepper's `fit` drop-down

@@ -20,7 +20,7 @@ Measurements (toy fits, digits, the shipped MNIST flows against DPS): docs/notes
 """
 from ..base import y_as_image
 from .checks import TRAIN_OPTIONS
-from .elbo import PRIORS, draw_times, elbo_weights, neg_elbo, prior_term
+from .elbo import PRIOR_TERMS, draw_times, elbo_weights, neg_elbo, prior_term
 from .flows import VECTOR_FLOWS, ImageFlow, VectorFlow, build_flow, std_normal_log_prob
 from .sampler import FORMAT, PRETRAINED, APSSampler, load, pretrained, shipped_problem
 from .train import aps_loss, fit, train

@@ -48,7 +48,7 @@ PRETRAINED = {name: entry("aps", name).folder for name in names("aps")}
 class APSSampler(TrainedSampler):
     """A trained amortized posterior sampler: ``sample``, ``iterate``, ``log_prob``, ``save`` /
     ``load``.  ``losses`` is the training curve (loss per dimension), ``loss_parts`` its terms
-    ("data", "prior", "log_q", per signal), ``train_seconds`` the training wall time."""
+    ("data", "prior_term", "log_q", per signal), ``train_seconds`` the training wall time."""
 
     what = "flow"
 
@@ -63,8 +63,8 @@ class APSSampler(TrainedSampler):
 
     def __repr__(self):
         c = self.config
-        return (f"APSSampler({c['flow']} flow, {self.n_parameters} parameters, prior "
-                f"{c['prior']!r}, trained {len(self.losses)} steps)")
+        return (f"APSSampler({c['flow']} flow, {self.n_parameters} parameters, prior term "
+                f"{c['prior_term']!r}, trained {len(self.losses)} steps)")
 
     @property
     def image(self) -> bool:
@@ -147,6 +147,8 @@ class APSSampler(TrainedSampler):
         """Rebuild a sampler from an already-read checkpoint dict (see ``load``)."""
         check_format(ckpt, FORMAT, ("flow",), path, "an APS flow")
         config = dict(ckpt["config"])
+        if "prior" in config and "prior_term" not in config:   # written before the rename
+            config["prior_term"] = config.pop("prior")
         check_prior(den, config, ckpt.get("prior_fingerprint"), path, problem)
         fl = cls(den, config, problem)
         load_state(fl.flow, ckpt["flow"], path)
