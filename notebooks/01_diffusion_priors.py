@@ -790,14 +790,14 @@ assert dps_quality[600][1] > 3, "high noise: the approximate gradient is far too
 # $$ \text{correction} = -\zeta\, \nabla_{x_t} \big\lVert y - A\, D(x_t, t) \big\rVert \quad
 #    \text{(the norm, per sample, as in the paper's Algorithm 1).} $$
 #
-# Write `dps_correction(den, prob, y, x_t, t, zeta)` returning it, shape `(n, d)`
-# (`prob.residual(x, y)` is $Ax - y$; use `torch.enable_grad()`, `x_t.detach().requires_grad_(True)`
-# and `torch.autograd.grad`). The checker compares it with the corrections a library DPS run records
+# Write `dps_correction(den, problem, y, x_t, t, zeta)` returning it, shape `(n, d)`
+# (`problem.residual(x, y)` is $Ax - y$; use `torch.enable_grad()`,
+# `x_t.detach().requires_grad_(True)` and `torch.autograd.grad`). The checker compares it with the corrections a library DPS run records
 # (`step.extras["correction"]`).
 
 # %% tags=["exercise"]
 # Exercise 01.4: your answer (the solution: pt.exercises.solution("01.4"))
-def dps_correction(den, prob, y, x_t, t, zeta):
+def dps_correction(den, problem, y, x_t, t, zeta):
     """-zeta * grad_{x_t} |y - A D(x_t, t)| for each sample, shape (n, d)."""
     raise NotImplementedError("differentiate the residual norm through the denoiser")
 
@@ -856,12 +856,12 @@ assert torch.allclose(mine, library_step.x, atol=1e-5)
 #    \hat\varepsilon = \frac{x_t - \sqrt{\bar\alpha_t}\,\hat x_0}{\sqrt{1 - \bar\alpha_t}},\quad
 #    x_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat x_0 + \sqrt{1 - \bar\alpha_{t'}}\,\big(\sqrt{1-\zeta}\,\hat\varepsilon + \sqrt\zeta\, z\big). $$
 #
-# Write `diffpir_step(den, prob, y, x_t, t, t_prev, lam, zeta, z)` returning $x_{t'}$ (`prob.prox(x,
-# y, r)` is the prox, `den.schedule.s(t)` is $s(t)$, `den.schedule.abar(t)` is $\bar\alpha_t$).
+# Write `diffpir_step(den, problem, y, x_t, t, t_prev, lam, zeta, z)` returning $x_{t'}$
+# (`problem.prox(x, y, r)` is the prox, `den.schedule.s(t)` is $s(t)$, `den.schedule.abar(t)` is $\bar\alpha_t$).
 
 # %% tags=["exercise"]
 # Exercise 01.5: your answer (the solution: pt.exercises.solution("01.5"))
-def diffpir_step(den, prob, y, x_t, t, t_prev, lam, zeta, z):
+def diffpir_step(den, problem, y, x_t, t, t_prev, lam, zeta, z):
     """One DiffPIR step from x_t at time t to time t_prev, with fresh noise z."""
     raise NotImplementedError("denoise, prox with r_t = s(t) / sqrt(lam), re-noise")
 
@@ -1244,7 +1244,7 @@ N_IMG = 128 if FAST else 297
 held_ref = held_digits[:N_IMG]
 untrained_den = pt.EpsNetDenoiser(untrained_net.eval(), sched, shape=(1, 16, 16), clip=1.0)
 assert untrained_net(held_ref[:4], torch.tensor([0, 300, 600, 999], device=DEVICE)).abs().max() == 0
-digits_clf = frechet.classifier("digits")        # the shipped digit classifier, sha256-checked
+digits_clf = pt.pretrained("digits", "classifier")  # the shipped digit classifier, sha256-checked
 
 
 def ddim_images(den, n=N_IMG, steps=50, seed=22):
@@ -1433,7 +1433,7 @@ if mnist_parts is not None:
     train_mnist, held_mnist = mnist_parts
     ref = random_subset(held_mnist, N_MNIST, 31)
     sw_mnist, rms_mnist = partial(sw_img, ref=ref), partial(mean_image_rms, b=held_mnist)
-    fd_mnist = partial(fd_img, ref=ref, clf=frechet.classifier("mnist"))
+    fd_mnist = partial(fd_img, ref=ref, clf=pt.pretrained("mnist", "classifier"))
     stats = {"SW": (sw_mnist(mnist_samples), training_floor(train_mnist, sw_mnist, N_MNIST, 50)),
              "FD": (fd_mnist(mnist_samples), training_floor(train_mnist, fd_mnist, N_MNIST, 70)),
              "mean-image RMS": (rms_mnist(mnist_samples),

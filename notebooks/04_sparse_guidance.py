@@ -69,10 +69,10 @@ def sw(a, b):
     return float(pt.metrics.sliced_wasserstein(a, b, generator=seeded(123)))
 
 
-def timed(name, den, prob, y, n, seed=0, **options):
+def timed(name, den, problem, y, n, seed=0, **options):
     """Samples and their cost: NFE, backward passes through the network, seconds per sample."""
     dev = getattr(den, "device", torch.device("cpu"))
-    xs, cost = pt.evaluation.toy_suite.timed_sample(name, den, prob, y, n=n, generator=seeded(seed, dev), **options)
+    xs, cost = pt.evaluation.toy_suite.timed_sample(name, den, problem, y, n=n, generator=seeded(seed, dev), **options)
     return xs, dict(nfe=cost.nfe, backward=cost.backward, seconds=cost.wall_s / n)
 
 
@@ -181,8 +181,8 @@ assert err < 1e-4, "the library's guided step is 30 Landweber steps from the den
 # %% [markdown]
 # ### Exercise 04.1: the Spin correction
 #
-# Write `spin_correction(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0)` for a **linear** operator
-# `op = prob.operator`: `opt_steps` gradient steps $x \leftarrow x - (\mathrm{lr}/L)\,\nabla f(x)$ on
+# Write `spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0)` for a **linear** operator
+# `op = problem.operator`: `opt_steps` gradient steps $x \leftarrow x - (\mathrm{lr}/L)\,\nabla f(x)$ on
 # $f(x) = \lvert y - Ax\rvert^2 + \mu\lvert x - x_0\rvert^2$, started at $x = x_0$, with
 # $L = 2(\lvert A\rvert^2 + \mu)$. `op(x)` is $Ax$, `op.adjoint(r)` is $A^\top r$ and
 # `op.norm_squared(x0.shape[1:])` is $\lvert A\rvert^2$. The checker compares with the library's
@@ -190,7 +190,7 @@ assert err < 1e-4, "the library's guided step is 30 Landweber steps from the den
 
 # %% tags=["exercise"]
 # Exercise 04.1: your answer (the solution: pt.exercises.solution("04.1"))
-def spin_correction(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+def spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
     """Gradient descent on |y - A x|^2 + mu |x - x0|^2 from x0 (gradients through A only)."""
     raise NotImplementedError("loop opt_steps times: gradient of f, step lr / L")
 
@@ -280,20 +280,20 @@ sweep_digits = digits[:1] if FAST else digits[:3]
 sweep_tasks = {"super-resolution x4": TASKS["super-resolution x4"]}
 sweep_problems = []
 for task, op in sweep_tasks.items():
-    prob = pt.InverseProblem(counting_vjp(op), 0.05)
+    problem = pt.InverseProblem(counting_vjp(op), 0.05)
     for k, x in enumerate(sweep_digits):
-        sweep_problems.append((prob, x, prob.measure(x, generator=seeded(20 + k, DEVICE))))
+        sweep_problems.append((problem, x, problem.measure(x, generator=seeded(20 + k, DEVICE))))
 
 
 def mean_psnr(**options):
     """(mean PSNR, NFE, seconds per sample, operator vjp calls per run) of Spin over the sweep."""
     scores, costs, vjps = [], [], []
-    for prob, x, y in sweep_problems:
-        prob.operator.vjp_calls = 0
-        xs, cost = timed("spin", mnist_prior, prob, y, 2, seed=9, **options)
+    for problem, x, y in sweep_problems:
+        problem.operator.vjp_calls = 0
+        xs, cost = timed("spin", mnist_prior, problem, y, 2, seed=9, **options)
         scores.append(pt.metrics.psnr(xs, x.expand_as(xs)).mean().item())
         costs.append(cost)
-        vjps.append(prob.operator.vjp_calls)
+        vjps.append(problem.operator.vjp_calls)
     return (sum(scores) / len(scores), costs[0]["nfe"], sum(c["seconds"] for c in costs) / len(costs),
             vjps[0])
 

@@ -250,10 +250,10 @@ pt.exercises.check("05.1", elbo_weights)
 #
 # To isolate the prior term, each flow here is fitted to the one measurement $y$ (the
 # non-amortized special case: `ys_train = y[None]`, what DPI does). The flow is a zuko neural
-# spline flow; the three priors are
+# spline flow; the three prior terms are
 #
-# * the exact $\log p$ of the mixture (`prior=gmm.log_prob`),
-# * the ELBO with the exact denoiser (`prior="elbo"`),
+# * the exact $\log p$ of the mixture (`prior_term=gmm.log_prob`),
+# * the ELBO with the exact denoiser (`prior_term="elbo"`),
 # * the ELBO with an MLP denoiser trained on prior samples the way chapter 01 does it.
 
 # %%
@@ -272,7 +272,7 @@ def toy_fits():
     for name, den, pr in [("exact log p", exact_den, prior.log_prob),
                           ("ELBO, exact denoiser", exact_den, "elbo"),
                           ("ELBO, learned denoiser", mlp_den, "elbo")]:
-        fl = pt.aps.train(den, problem, y[None], generator=seeded(10), prior=pr, **FIT)
+        fl = pt.aps.train(den, problem, y[None], generator=seeded(10), prior_term=pr, **FIT)
         xs = fl.sample(y, N, generator=seeded(11))
         out[name] = dict(xs=xs.half(), secs=fl.train_seconds)
         if den is exact_den:                   # kept for the stepper's `fit` drop-down
@@ -384,13 +384,13 @@ DIG = dict(steps=1500, batch=16)           # the stored flow's training (both mo
 N_MEAS, N_SAMP = 50, 128                   # its evaluation: measurements x samples per test set
 
 
-def evaluate(fl, prob, images, n_meas, n_samples, seed):
+def evaluate(fl, problem, images, n_meas, n_samples, seed):
     """Per measurement: PSNR / SSIM of the sample mean and of single samples, the bilinear
     baseline, chi^2 per measurement dimension, calibrated (rank) coverage, sample spread."""
     rows = []
     for i in range(n_meas):
         x_true = images[i]
-        y_i = prob.measure(x_true, generator=seeded(seed + i, DEVICE))
+        y_i = problem.measure(x_true, generator=seeded(seed + i, DEVICE))
         xs = fl.sample(y_i, n_samples, generator=seeded(seed + 1000 + i, DEVICE))
         base = F.interpolate(y_i[None], size=x_true.shape[-2:], mode="bilinear")[0]
         rows.append(dict(
@@ -399,7 +399,7 @@ def evaluate(fl, prob, images, n_meas, n_samples, seed):
             ssim_mean=float(pt.metrics.ssim(xs.mean(0), x_true)),
             ssim_single=float(pt.metrics.ssim(xs, x_true).mean()),
             psnr_base=float(pt.metrics.psnr(base, x_true)),
-            chi2=float((prob.operator(xs) - y_i).pow(2).flatten(1).mean(1).mean() / prob.sigma ** 2),
+            chi2=float((problem.operator(xs) - y_i).pow(2).flatten(1).mean(1).mean() / problem.sigma ** 2),
             rank_cov=float(pt.metrics.rank_coverage(xs.cpu(), x_true.cpu())),
             spread=float(xs.std(0).mean())))
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}

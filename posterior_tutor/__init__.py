@@ -2,8 +2,8 @@
 
     import posterior_tutor as pt
     gmm = pt.toy.ring_of_gaussians(); den = gmm.denoiser(pt.VPSchedule())
-    prob = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), sigma=0.3)
-    xs = pt.sample("diffpir", den, prob, y, n=500)
+    problem = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), sigma=0.3)
+    xs = pt.sample("diffpir", den, problem, y, n=500)
 """
 from .runtime.config import default_device, fast_mode
 from . import denoisers, operators, samplers, schedules, toy

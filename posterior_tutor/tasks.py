@@ -1,7 +1,7 @@
 """The image inverse problems of the benchmark, the shipped samplers and the chapters, defined once.
 
-    prob = pt.tasks.image_problem("sr4")                       # 32x32 MNIST, sigma = 0.05
-    prob = pt.tasks.image_problem("random_inpainting", generator=torch.Generator().manual_seed(3))
+    problem = pt.tasks.image_problem("sr4")                       # 32x32 MNIST, sigma = 0.05
+    problem = pt.tasks.image_problem("random_inpainting", generator=torch.Generator().manual_seed(3))
 
 | task | operator |
 |---|---|

@@ -273,9 +273,9 @@ def bimodal_problem_2d(sigma: float = 0.25) -> ToyProblem:
     from .operators import InverseProblem, Matrix
     prior = ring_of_gaussians(6, radius=2.0, std=0.3)
     x_true = torch.tensor([-1.0, 1.73])
-    prob = InverseProblem(Matrix([[0.3, 1.0]]), sigma)
+    problem = InverseProblem(Matrix([[0.3, 1.0]]), sigma)
     y = torch.tensor([0.3 * -1.0 + 1.73 + 0.1])  # a fixed, typical draw (noise +0.1)
-    return ToyProblem("2d-bimodal", prior, prob, x_true, y)
+    return ToyProblem("2d-bimodal", prior, problem, x_true, y)
 
 
 def gmm_problem(d: int = 16, rank: int = 4, sigma: float = 0.3, seed: int = 0) -> ToyProblem:
@@ -286,7 +286,7 @@ def gmm_problem(d: int = 16, rank: int = 4, sigma: float = 0.3, seed: int = 0) -
     prior = random_mixture(d=d, k=5, spread=1.0, scale=0.5, seed=seed)
     g = torch.Generator().manual_seed(seed + 1)
     A = torch.randn(rank, d, generator=g) / math.sqrt(d) * 2
-    prob = InverseProblem(Matrix(A), sigma)
+    problem = InverseProblem(Matrix(A), sigma)
     x_true = prior.sample(1, generator=g)[0]
-    y = prob.measure(x_true, generator=g)
-    return ToyProblem(f"gmm-d{d}-rank{rank}", prior, prob, x_true, y)
+    y = problem.measure(x_true, generator=g)
+    return ToyProblem(f"gmm-d{d}-rank{rank}", prior, problem, x_true, y)

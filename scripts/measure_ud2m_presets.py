@@ -24,9 +24,9 @@ PRESETS = ["ours", "code"] + [f"ours+code_{p}" for p in PARTS]
 
 
 def untrained_like(ud, den):
-    prob = ud.problem
+    problem = ud.problem
     xs = torch.zeros((1, *ud.shape), device=den.device)
-    return pt.ud2m.train(den, prob, xs, steps=0, K=ud.K, N=ud.N, eta=ud.config["eta"],
+    return pt.ud2m.train(den, problem, xs, steps=0, K=ud.K, N=ud.N, eta=ud.config["eta"],
                          sigma_factor=ud.config["sigma_factor"], rank=ud.config["rank"],
                          lora_layers=ud.config["layers"], adv_weight=0.0)
 
@@ -57,8 +57,8 @@ def main(argv=None):
             for preset in PRESETS:
                 run_ud = ud.with_preset(preset)
 
-                def run(prob, y, n, g, u=run_ud):
-                    return u.sample(y, n, generator=g, problem=prob)
+                def run(problem, y, n, g, u=run_ud):
+                    return u.sample(y, n, generator=g, problem=problem)
 
                 q, *_ = bench_images.measure(run, den, task, xs_true, a.samples, 0)
                 rows.append(dict(task=task, sampler=which, preset=preset, psnr_single=q[0],

@@ -89,7 +89,7 @@ def baseline(y, x):
     return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def evaluate(fl, prob, xs, n_samples, seed):
+def evaluate(fl, problem, xs, n_samples, seed):
     """Mean over images of the sample-mean / single-sample PSNR and SSIM, chi^2 per measurement
     dimension (near 1 when calibrated), 90% coverage, pixel spread; seconds per sample
     (``pt.evaluation.evaluate_images``; one generator for every measurement and sample)."""
@@ -102,7 +102,7 @@ def evaluate(fl, prob, xs, n_samples, seed):
     def run(prob_, y, n, gen):
         with torch.no_grad():
             return fl.sample(y, n, generator=gen)
-    r = pt.evaluation.evaluate_images(run, xs, lambda i: prob, lambda i: (g, g), n_samples,
+    r = pt.evaluation.evaluate_images(run, xs, lambda i: problem, lambda i: (g, g), n_samples,
                                       extra=extra)
     keys = {"psnr_mean": "psnr_mean", "psnr_single": "psnr_single", "ssim_mean": "ssim_mean",
             "ssim_single": "ssim_single", "psnr_baseline": "psnr_baseline",
@@ -114,20 +114,20 @@ def evaluate(fl, prob, xs, n_samples, seed):
     return out
 
 
-def _chi2(prob, y, s):
+def _chi2(problem, y, s):
     """Mean squared residual per measurement dimension over sigma^2 (1 when the samples fit y
     as well as the truth does)."""
-    return (prob.operator(s) - y).pow(2).flatten(1).mean(1).mean() / prob.sigma ** 2
+    return (problem.operator(s) - y).pow(2).flatten(1).mean(1).mean() / problem.sigma ** 2
 
 
-def dps_comparison(fl, prob, xs, n_aps, n_dps, seed=1000):
+def dps_comparison(fl, problem, xs, n_aps, n_dps, seed=1000):
     """APS (n_aps samples) and DPS (1000 steps, n_dps samples) on the same held-out measurements
     in one run: quality of each and seconds per sample (each method sampling in one batch)."""
     den, g = fl.den, torch.Generator(device=DEVICE).manual_seed(seed)
-    ys = [prob.measure(x, generator=g) for x in xs]
+    ys = [problem.measure(x, generator=g) for x in xs]
     out = {}
     for name, n, run in (("aps", n_aps, lambda y, n: fl.sample(y, n, generator=g)),
-                         ("dps", n_dps, lambda y, n: pt.sample("dps", den, prob, y, n=n,
+                         ("dps", n_dps, lambda y, n: pt.sample("dps", den, problem, y, n=n,
                                                                 generator=g))):
         rows, seconds = [], 0.0
         for x, y in zip(xs, ys):
@@ -136,7 +136,7 @@ def dps_comparison(fl, prob, xs, n_aps, n_dps, seed=1000):
             seconds += time.perf_counter() - start
             q = pt.evaluation.image_scores(s, x)
             rows.append([q["psnr_mean"], q["psnr_single"], q["ssim_mean"], q["ssim_single"],
-                         float(_chi2(prob, y, s))])
+                         float(_chi2(problem, y, s))])
         m = torch.tensor(rows).mean(0).tolist()
         out[name] = dict(zip(["psnr_mean", "psnr_single", "ssim_mean", "ssim_single", "chi2_per_dim"],
                              [round(v, 4) for v in m]), samples=n,
@@ -146,7 +146,7 @@ def dps_comparison(fl, prob, xs, n_aps, n_dps, seed=1000):
     return out
 
 
-def samples_figure(fl, prob, xs, path, seed=3000):
+def samples_figure(fl, problem, xs, path, seed=3000):
     """Rows: truth, y, the 128-sample mean, three samples; one column per held-out digit."""
     import matplotlib
     matplotlib.use("Agg")
@@ -154,7 +154,7 @@ def samples_figure(fl, prob, xs, path, seed=3000):
     g = torch.Generator(device=DEVICE).manual_seed(seed)
     fig, axes = plt.subplots(6, len(xs), figsize=(1.2 * len(xs), 7.4), squeeze=False)
     for j, x in enumerate(xs):
-        y = prob.measure(x, generator=g)
+        y = problem.measure(x, generator=g)
         s = fl.sample(y, 128, generator=g)
         for i, (img, label) in enumerate([(x, "truth"), (baseline(y[None], x[None])[0], "y"),
                                           (s.mean(0), "mean of 128"), (s[0], "sample"),
@@ -168,20 +168,20 @@ def samples_figure(fl, prob, xs, path, seed=3000):
     plt.close(fig)
 
 
-def training_set(prob, xs, seed=1):
+def training_set(problem, xs, seed=1):
     g = torch.Generator(device=DEVICE).manual_seed(seed)
-    clean = prob.operator(xs)
-    return clean + prob.sigma * torch.randn(clean.shape, generator=g)
+    clean = problem.operator(xs)
+    return clean + problem.sigma * torch.randn(clean.shape, generator=g)
 
 
-def train(a, den, prob, ys):
+def train(a, den, problem, ys):
     g = torch.Generator(device=DEVICE).manual_seed(a.seed)
     if a.resume:
-        fl = pt.aps.APSSampler.load(a.resume, den, prob)
+        fl = pt.aps.APSSampler.load(a.resume, den, problem)
         done = len(fl.losses)      # one loss per step done, saved with the flow
         continue_sessions(a, fl.config, done)
     else:
-        fl = pt.aps.train(den, prob, ys, generator=g, steps=1, batch=a.batch, lr=a.lr,
+        fl = pt.aps.train(den, problem, ys, generator=g, steps=1, batch=a.batch, lr=a.lr,
                           anneal_steps=a.anneal_steps, hidden=a.hidden, feat=a.feat)
         fl.config["sessions"] = [session(a, 0)]        # saved with the flow
         done = 1
@@ -198,7 +198,7 @@ def train(a, den, prob, ys):
             raise StopIteration
 
     try:
-        pt.aps.fit(fl, prob, ys, steps=a.steps - done, generator=g, progress=True, lr=a.lr,
+        pt.aps.fit(fl, problem, ys, steps=a.steps - done, generator=g, progress=True, lr=a.lr,
                    start_step=done, callback=checkpoint)
     except StopIteration:
         pass
@@ -234,24 +234,24 @@ def main(argv=None):
     DEVICE = pt.runtime.config.resolve_device(a.device, exit_on_error=True)
     a.out.mkdir(parents=True, exist_ok=True)
     den = pt.pretrained("mnist", device=DEVICE)
-    prob = pt.aps.shipped_problem(NAMES[a.task])
+    problem = pt.aps.shipped_problem(NAMES[a.task])
     xs = pt.data.load("mnist", split="test").to(DEVICE)
-    ys = training_set(prob, xs[:8000])
+    ys = training_set(problem, xs[:8000])
     start = time.perf_counter()
-    fl, state, path = train(a, den, prob, ys)
+    fl, state, path = train(a, den, problem, ys)
     wall = time.perf_counter() - start
     den.clip = 1.0
-    metrics = dict(held_out_mnist=evaluate(fl, prob, xs[8000:8000 + a.eval_images],
+    metrics = dict(held_out_mnist=evaluate(fl, problem, xs[8000:8000 + a.eval_images],
                                            a.eval_samples, 1000),
                    kmnist_out_of_distribution=evaluate(
-                       fl, prob, pt.data.load("kmnist", split="test")[:a.eval_images].to(DEVICE),
+                       fl, problem, pt.data.load("kmnist", split="test")[:a.eval_images].to(DEVICE),
                        a.eval_samples, 2000))
     if a.dps_images:
-        metrics["dps_comparison"] = dps_comparison(fl, prob, xs[8000:8000 + a.dps_images],
+        metrics["dps_comparison"] = dps_comparison(fl, problem, xs[8000:8000 + a.dps_images],
                                                    a.eval_samples, a.dps_samples)
     card = dict(sha256=file_sha256(path), method="APS (Mammadov, Chung, Ye 2024), "
-                "posterior_tutor.trained.aps", task=f"{NAMES[a.task]}: {prob.operator!r}, sigma "
-                f"{prob.sigma}", prior="data/mnist_prior (pt.pretrained('mnist'))",
+                "posterior_tutor.trained.aps", task=f"{NAMES[a.task]}: {problem.operator!r}, sigma "
+                f"{problem.sigma}", prior="data/mnist_prior (pt.pretrained('mnist'))",
                 prior_sha256=den.card["sha256"],
                 data="MNIST test images 0-7999 (measurements only, one fixed noise draw, seed 1)",
                 evaluation_data="MNIST test 8000+ (held out), KMNIST test (out of distribution)",
@@ -266,7 +266,7 @@ def main(argv=None):
                 torch=torch.__version__,
                 final_loss_per_dim=sum(fl.losses[-50:]) / len(fl.losses[-50:]),
                 command="python " + " ".join(sys.argv), recipe=recipe, metrics=metrics)
-    samples_figure(fl, prob, xs[8000:8006], a.out / "samples.png")
+    samples_figure(fl, problem, xs[8000:8006], a.out / "samples.png")
     write_card(a.out / "model_card.json", card, indent=1)
     (a.out / "README.md").write_text(readme(card, a.task))
     print(json.dumps(card["metrics"], indent=1))

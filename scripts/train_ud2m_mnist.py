@@ -100,7 +100,7 @@ def evaluate(ud, task, sigma, xs, n_samples, seed):
     (``pt.evaluation.evaluate_images``; one generator for every measurement and sample)."""
     g = torch.Generator(device=DEVICE).manual_seed(seed)
     r = pt.evaluation.evaluate_images(
-        lambda prob, y, n, gen: ud.sample(y, n, generator=gen, problem=prob), xs,
+        lambda problem, y, n, gen: ud.sample(y, n, generator=gen, problem=problem), xs,
         lambda i: image_problem(task, sigma, generator=torch.Generator().manual_seed(10_000 + i)),
         lambda i: (g, g), n_samples)
     return dict(psnr_single=r["psnr_single"], psnr_mean=r["psnr_mean"],
@@ -121,7 +121,7 @@ def main(argv=None):
     done = len(init.losses) if init is not None else 0   # a continuation draws fresh batches
     g = torch.Generator(device=DEVICE).manual_seed(a.seed + done)
     mask_gen = torch.Generator().manual_seed(a.seed + done + 1)
-    prob = image_problem(a.task, a.sigma, generator=torch.Generator().manual_seed(0))
+    problem = image_problem(a.task, a.sigma, generator=torch.Generator().manual_seed(0))
     operators = ((lambda: image_problem(a.task, a.sigma, generator=mask_gen))
                  if a.task == "random_inpainting" else None)
     layers = None if a.lora_layers == "attention" else pt.ud2m.adaptable_layers(den.net)
@@ -130,7 +130,7 @@ def main(argv=None):
         sigma_factor = init.config["sigma_factor"] if init is not None else SIGMA_FACTOR[a.task]
     run = RunCheckpoint(a.out / "checkpoints", a.checkpoint_every, generators={"masks": mask_gen})
     try:
-        ud = pt.ud2m.train(den, prob, train_x, generator=g, steps=a.steps, batch=a.batch,
+        ud = pt.ud2m.train(den, problem, train_x, generator=g, steps=a.steps, batch=a.batch,
                            lr=a.lr, adv_weight=a.adv_weight, operators=operators,
                            sigma_factor=sigma_factor, train_times=a.train_times, K=a.K, N=a.N,
                            rank=a.rank, lora_layers=layers, x0_weighting=a.x0_weighting,
@@ -142,7 +142,7 @@ def main(argv=None):
     path = ud.save(a.out / "sampler.pt")
     den.clip = 1.0
     metrics = evaluate(ud, a.task, a.sigma, held_out, a.eval_samples, a.seed + 2)
-    untrained = pt.ud2m.train(den, prob, train_x[:1], steps=0, sigma_factor=sigma_factor, K=a.K,
+    untrained = pt.ud2m.train(den, problem, train_x[:1], steps=0, sigma_factor=sigma_factor, K=a.K,
                               N=a.N, generator=torch.Generator(device=DEVICE).manual_seed(a.seed))
     untrained_metrics = evaluate(untrained, a.task, a.sigma, held_out, a.eval_samples, a.seed + 2)
     card = dict(sha256=file_sha256(path), task=a.task, sigma=a.sigma, prior="mnist",

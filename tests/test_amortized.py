@@ -33,10 +33,10 @@ def _tiny_image_problem():
     net = pt.nets.UNet(1, (8, 16))
     torch.nn.init.normal_(net.out[-1].weight, std=0.02)
     den = pt.EpsNetDenoiser(net.requires_grad_(False), pt.VPSchedule(), shape=(1, 8, 8))
-    prob = pt.InverseProblem(pt.operators.SuperResolution(2, shape=(1, 8, 8)), 0.1)
+    problem = pt.InverseProblem(pt.operators.SuperResolution(2, shape=(1, 8, 8)), 0.1)
     xs = torch.rand(16, 1, 8, 8, generator=_gen(0)) * 2 - 1
-    clean = prob.operator(xs)
-    return den, prob, clean + 0.1 * torch.randn(clean.shape, generator=_gen(1))
+    clean = problem.operator(xs)
+    return den, problem, clean + 0.1 * torch.randn(clean.shape, generator=_gen(1))
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +88,10 @@ def test_vector_flow_inverts_and_its_logdet_matches_autograd(kind):
 
 
 def test_every_flow_parameter_gets_a_gradient_and_the_prior_none():
-    den, prob, ys = _tiny_image_problem()
-    fl = A.train(den, prob, ys, generator=_gen(0), steps=2, batch=4, hidden=8, feat=4)
+    den, problem, ys = _tiny_image_problem()
+    fl = A.train(den, problem, ys, generator=_gen(0), steps=2, batch=4, hidden=8, feat=4)
     fl.flow.zero_grad()
-    total, _ = A.aps_loss(fl, prob, ys[:4], 1.0, "elbo", _gen(1))
+    total, _ = A.aps_loss(fl, problem, ys[:4], 1.0, "elbo", _gen(1))
     total.backward()
     missing = [n for n, p in fl.flow.named_parameters()
                if p.grad is None or p.grad.abs().sum() == 0]
@@ -156,7 +156,7 @@ def test_amortized_training_moves_towards_the_posterior(toy):
     xs = tp.prior.sample(4000, generator=_gen(5))
     clean = tp.problem.operator(xs)
     ys = clean + tp.problem.sigma * torch.randn(clean.shape, generator=_gen(6))
-    fl = A.train(den, tp.problem, ys, generator=_gen(7), steps=200, prior=tp.prior.log_prob,
+    fl = A.train(den, tp.problem, ys, generator=_gen(7), steps=200, prior_term=tp.prior.log_prob,
                  flow="realnvp", transforms=6)
     d = _sw(fl.sample(tp.y, N_EVAL, generator=_gen(8)), exact)
     assert d < prior_dist / 2.5, (d, prior_dist)
@@ -187,8 +187,8 @@ def test_iterate_ends_at_the_sample_and_log_prob_inverts(toy, single_fit):
 
 
 def test_image_sampler_steps_and_shapes():
-    den, prob, ys = _tiny_image_problem()
-    fl = A.train(den, prob, ys, generator=_gen(0), steps=2, batch=4, hidden=8, feat=4)
+    den, problem, ys = _tiny_image_problem()
+    fl = A.train(den, problem, ys, generator=_gen(0), steps=2, batch=4, hidden=8, feat=4)
     steps = list(fl.iterate(ys[0], 3, generator=_gen(1)))
     assert all(s.x.shape == (3, 1, 8, 8) for s in steps)
     assert len(steps) == 1 + len(fl.flow.steps)
@@ -203,6 +203,7 @@ def test_save_load_round_trip_and_wrong_prior(toy, single_fit, tmp_path):
     assert torch.equal(back.sample(tp.y, 20, generator=_gen(5)),
                        single_fit.sample(tp.y, 20, generator=_gen(5)))
     assert back.losses == pytest.approx(single_fit.losses)
+    assert back.config["prior_term"] == "elbo" and "prior" not in back.config
     other = pt.toy.ring_of_gaussians(radius=1.0).denoiser(pt.VPSchedule())
     with pytest.raises(CheckpointError, match="different prior"):
         A.load(path, other, tp.problem)
@@ -241,12 +242,14 @@ def test_clear_errors(toy, single_fit):
         A.train(den, tp.problem, torch.tensor([[float("nan")]]), steps=1)
     with pytest.raises(TypeError, match="no option"):
         A.train(den, tp.problem, tp.y[None], steps=1, zeta=0.3)
-    with pytest.raises(ValueError, match="prior must be"):
-        A.train(den, tp.problem, tp.y[None], steps=1, prior="exact")
+    with pytest.raises(ValueError, match="prior_term must be 'elbo'.*got 'exact'"):
+        A.train(den, tp.problem, tp.y[None], steps=1, prior_term="exact")
+    with pytest.raises(TypeError, match="no option prior=: the prior is den.*prior_term="):
+        A.train(den, tp.problem, tp.y[None], steps=1, prior="elbo")
     with pytest.raises(ValueError, match="flow must be"):
         A.train(den, tp.problem, tp.y[None], steps=1, flow="coupling")
     with pytest.raises(ValueError, match="log p"):
-        A.train(den, tp.problem, tp.y[None], steps=1, prior=lambda x: x)
+        A.train(den, tp.problem, tp.y[None], steps=1, prior_term=lambda x: x)
     with pytest.raises(ValueError, match=r"\(n, \*y.shape\)"):
         A.train(den, tp.problem, tp.y, steps=1)
     with pytest.raises(ValueError, match="unknown pretrained APS flow .celeba."):
@@ -257,6 +260,7 @@ def test_clear_errors(toy, single_fit):
 def test_the_shipped_mnist_flow_loads_verified(tmp_path, monkeypatch, name):
     den = pt.pretrained("mnist")
     fl = A.pretrained(name, den)
+    assert fl.config["prior_term"] == "elbo" and "prior" not in fl.config   # an older key, read
     y = fl.problem.measure(torch.zeros(1, 32, 32), generator=_gen(0))
     assert fl.sample(y, 3, generator=_gen(1)).shape == (3, 1, 32, 32)
     folder = tmp_path / A.PRETRAINED[name]

@@ -129,7 +129,7 @@ def sampler_cases():
 
 
 def _trainer_options(fn):
-    skip = {"den", "prob", "problem", "xs_train", "ys_train", "generator", "unknown"}
+    skip = {"den", "problem", "xs_train", "ys_train", "generator", "unknown"}
     sig = inspect.signature(fn)
     return {k: (p.default, str(p.annotation)) for k, p in sig.parameters.items() if k not in skip}
 

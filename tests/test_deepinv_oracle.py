@@ -49,14 +49,14 @@ OPERATORS = {
 
 def _setup(name, sigma=0.05):
     op = OPERATORS[name]()
-    prob = pt.InverseProblem(op, sigma)
-    phys = peer.deepinv_physics(prob, dtype=torch.float64)
+    problem = pt.InverseProblem(op, sigma)
+    phys = peer.deepinv_physics(problem, dtype=torch.float64)
     g = torch.Generator().manual_seed(0)
     shape = op.in_shape
     x = torch.randn(3, *shape, generator=g, dtype=torch.float64)
     y = torch.randn(*op.output_shape_for(shape), generator=g, dtype=torch.float64)
     v = torch.randn(3, *op.output_shape_for(shape), generator=g, dtype=torch.float64)
-    return op, prob, phys, x, y, v
+    return op, problem, phys, x, y, v
 
 
 def test_physics_classes():
@@ -71,7 +71,7 @@ def test_physics_classes():
 
 @pytest.mark.parametrize("name", sorted(OPERATORS))
 def test_forward_and_adjoint(name):
-    op, prob, phys, x, y, v = _setup(name)
+    op, problem, phys, x, y, v = _setup(name)
     assert (op(x) - phys.A(x)).abs().max().item() < TOL
     assert (op.adjoint(v) - phys.A_adjoint(v)).abs().max().item() < TOL
 
@@ -79,13 +79,13 @@ def test_forward_and_adjoint(name):
 @pytest.mark.parametrize("name", sorted(OPERATORS))
 @pytest.mark.parametrize("rho", [0.03, 0.7])
 def test_prox(name, rho):
-    op, prob, phys, x, y, v = _setup(name)
-    ours = prob.prox(x, y, rho)
-    gamma = rho ** 2 / prob.sigma ** 2
+    op, problem, phys, x, y, v = _setup(name)
+    ours = problem.prox(x, y, rho)
+    gamma = rho ** 2 / problem.sigma ** 2
     theirs = phys.prox_l2(x, y[None].expand(3, *y.shape), gamma)
     assert (ours - theirs).abs().max().item() < TOL
     # deepinv's L2 data fidelity: prox_{gamma f}, f = |Ax - y|^2 / (2 s^2)  ->  gamma = rho^2
-    l2 = dinv.optim.data_fidelity.L2(sigma=prob.sigma)
+    l2 = dinv.optim.data_fidelity.L2(sigma=problem.sigma)
     theirs = l2.prox(x, y[None].expand(3, *y.shape), phys, gamma=rho ** 2)
     assert (ours - theirs).abs().max().item() < TOL
 
@@ -94,15 +94,15 @@ def test_prox(name, rho):
 def test_scale_map(name):
     """Our [-1, 1] problem and deepinv's [0, 1] problem are the same: A x' = (A x + A 1)/2, and the
     prox in deepinv's scale is ours mapped by (. + 1)/2 with the same gamma."""
-    op, prob, phys, x, y, v = _setup(name)
+    op, problem, phys, x, y, v = _setup(name)
     x1 = x[:1].clamp(-1, 1)
     clean = op(x1)[0]
-    assert (peer.deepinv_y(prob, clean) - phys.A((x1 + 1) / 2)[0]).abs().max().item() < TOL
+    assert (peer.deepinv_y(problem, clean) - phys.A((x1 + 1) / 2)[0]).abs().max().item() < TOL
     rho = 0.2
     z = x.clamp(-1, 1)
-    ours = prob.prox(z, y, rho)
-    yp = peer.deepinv_y(prob, y)
-    theirs = phys.prox_l2((z + 1) / 2, yp[None].expand(3, *yp.shape), rho ** 2 / prob.sigma ** 2)
+    ours = problem.prox(z, y, rho)
+    yp = peer.deepinv_y(problem, y)
+    theirs = phys.prox_l2((z + 1) / 2, yp[None].expand(3, *yp.shape), rho ** 2 / problem.sigma ** 2)
     assert ((ours + 1) / 2 - theirs).abs().max().item() < TOL
 
 
@@ -132,8 +132,8 @@ def test_blur_circular_conv_matches_too():
 def test_wrapped_linear_operator():
     """An operator without a deepinv counterpart is wrapped (LinearPhysics of our A and A^T)."""
     A = torch.randn(5, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    prob = pt.InverseProblem(O.Matrix(A), 0.1)
-    phys = peer.deepinv_physics(prob, dtype=torch.float64)
+    problem = pt.InverseProblem(O.Matrix(A), 0.1)
+    phys = peer.deepinv_physics(problem, dtype=torch.float64)
     assert type(phys) is dinv.physics.LinearPhysics
     x = torch.randn(3, 8, dtype=torch.float64)
     y = torch.randn(5, dtype=torch.float64)
@@ -141,13 +141,13 @@ def test_wrapped_linear_operator():
     assert (phys.A_adjoint(x @ A.T) - x @ A.T @ A).abs().max().item() < TOL
     rho = 0.3
     theirs = phys.prox_l2(x, y[None].expand(3, 5), rho ** 2 / 0.1 ** 2, tol=1e-10, max_iter=500)
-    assert (prob.prox(x, y, rho) - theirs).abs().max().item() < 1e-4
+    assert (problem.prox(x, y, rho) - theirs).abs().max().item() < 1e-4
 
 
 def test_nonlinear_operator_as_physics():
     op = O.Saturation(O.Blur(O.gaussian_kernel(9, 1.6), (1, 16, 16)), gain=2.0)
-    prob = pt.InverseProblem(op, 0.05)
-    phys = peer.deepinv_physics(prob)
+    problem = pt.InverseProblem(op, 0.05)
+    phys = peer.deepinv_physics(problem)
     x = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     # A'(x') = (A(x) + A(1)) / 2 with x' = (x + 1)/2; the measurement map is the same affine one
-    assert (phys.A((x + 1) / 2)[0] - peer.deepinv_y(prob, op(x)[0])).abs().max() < TOL
+    assert (phys.A((x + 1) / 2)[0] - peer.deepinv_y(problem, op(x)[0])).abs().max() < TOL

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+import posterior_tutor as pt
 from posterior_tutor import data
 from posterior_tutor.evaluation import classifier as cl
 from posterior_tutor.metrics import frechet as fr
 from posterior_tutor.files.checkpoints import CheckpointError
+from posterior_tutor.files.shipped import names
 from conftest import load_script, seeded as gen
 
 torch.set_num_threads(1)
@@ -34,7 +36,7 @@ def fd_reference(mu1, s1, mu2, s2):
 
 @pytest.fixture(scope="module")
 def digits_clf():
-    return fr.classifier("digits")
+    return pt.pretrained("digits", "classifier")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +114,7 @@ def test_digits_classifier_accuracy_and_card(digits_clf, digits_split):
 
 def test_mnist_classifier_accuracy(mnist_split):
     x, y = mnist_split
-    clf = fr.classifier("mnist")
+    clf = pt.pretrained("mnist", "classifier")
     acc = cl.accuracy(clf, x[8000:], y[8000:])
     assert clf.card["train_subset"] == "0:8000" and clf.card["heldout_subset"] == "8000:10000"
     assert acc >= 0.97 and acc >= clf.card["heldout_accuracy"] - 0.005
@@ -133,7 +135,7 @@ def test_digits_floor_below_noise_and_matches_card(digits_clf):
 
 def test_mnist_floor_below_noise_and_grows_with_corruption(mnist_split):
     x, _ = mnist_split
-    clf = fr.classifier("mnist")
+    clf = pt.pretrained("mnist", "classifier")
     floor = fr.real_floor(x[8000:9000], x[9000:10000], clf)
     recorded = clf.card["floors"]["heldout[8000:9000] vs heldout[9000:10000]"]["fd"]
     assert floor == pytest.approx(recorded, rel=1e-3)
@@ -177,14 +179,16 @@ def test_sha_mismatch_and_missing_card_raise(digits_copy, monkeypatch):
         fr.load_classifier(digits_copy / "classifier.pt")
     monkeypatch.setenv("POSTERIOR_TUTOR_CHECKPOINTS", str(digits_copy.parent.parent))
     with pytest.raises(CheckpointError, match="checksum mismatch"):
-        fr.classifier("digits")
+        pt.pretrained("digits", "classifier")
     card_path.unlink()
     with pytest.raises(CheckpointError, match="model_card.json is missing"):
-        fr.classifier("digits")
+        pt.pretrained("digits", "classifier")
     with pytest.raises(CheckpointError, match="mnist classifier is missing"):
-        fr.classifier("mnist")
-    with pytest.raises(ValueError, match="unknown classifier"):
-        fr.classifier("cifar")
+        pt.pretrained("mnist", "classifier")
+    with pytest.raises(ValueError, match="unknown pretrained classifier 'cifar'; shipped: digits, mnist"):
+        pt.pretrained("cifar", "classifier")
+    with pytest.raises(ValueError, match="unknown pretrained classifier 'cifar'"):
+        fr.classifier_path("cifar")
 
 
 # --------------------------------------------------------------------------- input checks
@@ -259,7 +263,7 @@ def test_floors_only_reproduces_the_shipped_floors(digits_copy, capsys):
 
 def test_shipped_cards_name_the_command_that_exists():
     script = load_script("train_classifier")
-    for name in fr.SHIPPED:
+    for name in names("classifier"):
         card = json.loads(fr.classifier_path(name).with_name("model_card.json").read_text())
         assert card["command"] == (f"python scripts/train_classifier.py --data {name} "
                                    f"--out data/classifiers/{name}")

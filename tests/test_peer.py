@@ -38,8 +38,8 @@ def unet_den():
 def problem():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(SHAPE, generator=g) * 2 - 1
-    prob = pt.tasks.image_problem("gaussian_deblur", shape=SHAPE)
-    return prob, prob.measure(x, generator=g)
+    problem = pt.tasks.image_problem("gaussian_deblur", shape=SHAPE)
+    return problem, problem.measure(x, generator=g)
 
 
 def test_denoiser_matches_ours_at_matched_levels(unet_den):
@@ -85,10 +85,10 @@ def test_denoiser_gradient_counts(unet_den):
     ("ddrm", dict(steps=6), 6, False),
 ])
 def test_runs_give_samples(unet_den, problem, name, options, nfe, grad):
-    prob, y = problem
+    problem, y = problem
     unet_den.reset_counters()
     state = torch.random.get_rng_state()
-    xs = peer.run_deepinv(name, unet_den, prob, y, n=3, generator=torch.Generator().manual_seed(2),
+    xs = peer.run_deepinv(name, unet_den, problem, y, n=3, generator=torch.Generator().manual_seed(2),
                           **options)
     assert torch.equal(torch.random.get_rng_state(), state)  # the caller's global RNG is untouched
     assert xs.shape == (3, *SHAPE) and xs.dtype == y.dtype
@@ -98,7 +98,7 @@ def test_runs_give_samples(unet_den, problem, name, options, nfe, grad):
     assert xs.abs().max().item() < 3 and xs.min().item() < -0.5
     assert unet_den.nfe == nfe
     assert unet_den.nfe_grad == (nfe if grad else 0)
-    again = peer.run_deepinv(name, unet_den, prob, y, n=3,
+    again = peer.run_deepinv(name, unet_den, problem, y, n=3,
                              generator=torch.Generator().manual_seed(2), **options)
     assert torch.equal(xs, again)
 
@@ -108,27 +108,27 @@ def test_dps_with_zeta_is_our_dps():
     exactly our DPS update (DDIM eta = 0 so that no noise is drawn; DDPM for the last step)."""
     den = GaussianPrior()
     for task in ("gaussian_deblur", "sr4"):
-        prob = pt.tasks.image_problem(task, shape=SHAPE)
+        problem = pt.tasks.image_problem(task, shape=SHAPE)
         g = torch.Generator().manual_seed(3)
-        y = prob.measure(torch.rand(SHAPE, generator=g) * 2 - 1, generator=g)
+        y = problem.measure(torch.rand(SHAPE, generator=g) * 2 - 1, generator=g)
         for steps, eta in [(1, 1.0), (8, 0.0)]:
-            ours = pt.sample("dps", den, prob, y, n=2, generator=torch.Generator().manual_seed(5),
+            ours = pt.sample("dps", den, problem, y, n=2, generator=torch.Generator().manual_seed(5),
                              steps=steps, eta=eta, zeta=0.3)
             x_T = torch.randn((2, *SHAPE), generator=torch.Generator().manual_seed(5))
-            theirs = peer.run_deepinv("dps", den, prob, y, n=2, steps=steps + 1, grid="prior",
+            theirs = peer.run_deepinv("dps", den, problem, y, n=2, steps=steps + 1, grid="prior",
                                       eta=eta, zeta=0.3, x_init=x_T)
             assert (ours - theirs).abs().max().item() < 1e-4, (task, steps)
-        unguided = pt.sample("dps", den, prob, y, n=2, generator=torch.Generator().manual_seed(5),
+        unguided = pt.sample("dps", den, problem, y, n=2, generator=torch.Generator().manual_seed(5),
                              steps=steps, eta=eta, zeta=0.0)
         assert (ours - unguided).abs().max().item() > 1e-2  # the guidance did act
 
 
 def test_errors(unet_den, problem):
-    prob, y = problem
+    problem, y = problem
     with pytest.raises(ValueError, match="dps, diffpir, ddrm"):
-        peer.run_deepinv("daps", unet_den, prob, y, n=1)
+        peer.run_deepinv("daps", unet_den, problem, y, n=1)
     with pytest.raises(TypeError, match="no option"):
-        peer.run_deepinv("dps", unet_den, prob, y, n=1, zeta_t=0.3)
+        peer.run_deepinv("dps", unet_den, problem, y, n=1, zeta_t=0.3)
     sr = pt.tasks.image_problem("sr4", shape=SHAPE)
     y_sr = sr.measure(torch.zeros(SHAPE))
     with pytest.raises(ValueError, match="SVD"):
@@ -138,9 +138,9 @@ def test_errors(unet_den, problem):
     with pytest.raises(ValueError, match="nonlinear"):
         peer.run_deepinv("diffpir", unet_den, sat, y_sat, n=1)
     with pytest.raises(ValueError, match="shape"):
-        peer.run_deepinv("dps", unet_den, prob, y[None], n=1)
+        peer.run_deepinv("dps", unet_den, problem, y[None], n=1)
     with pytest.raises(ValueError, match="grid"):
-        peer.run_deepinv("diffpir", unet_den, prob, y, n=1, grid="quadratic")
+        peer.run_deepinv("diffpir", unet_den, problem, y, n=1, grid="quadratic")
     with pytest.raises(TypeError):
         peer.DeepinvDenoiser(torch.nn.Identity())
 

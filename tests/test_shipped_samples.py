@@ -29,13 +29,13 @@ def _draw(kind: str, name: str) -> torch.Tensor:
     den = pt.pretrained("mnist")
     if kind == "ud2m":
         sampler = pt.ud2m.pretrained(name, den)
-        prob = sampler.problem
+        problem = sampler.problem
     else:
         sampler = pt.aps.pretrained(name, den)
-        prob = pt.aps.shipped_problem(name)
-    y = prob.measure(_digit(), generator=seeded(1))
+        problem = pt.aps.shipped_problem(name)
+    y = problem.measure(_digit(), generator=seeded(1))
     with torch.no_grad():
-        return sampler.sample(y, 3, generator=seeded(2), problem=prob).detach()
+        return sampler.sample(y, 3, generator=seeded(2), problem=problem).detach()
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def test_outer_grid_is_the_papers():
 def test_combined_quadratic_prox_equals_a_dense_solve():
     g = _gen(0)
     A = torch.randn(3, 5, generator=g, dtype=torch.float64)
-    prob = pt.InverseProblem(pt.operators.Matrix(A), 0.3)
+    problem = pt.InverseProblem(pt.operators.Matrix(A), 0.3)
     n, lam, rho, ab = 4, 1.7, 0.4, 0.3
     s = math.sqrt((1 - ab) / ab)
     x_prev = torch.randn(n, 5, generator=g, dtype=torch.float64)
@@ -67,9 +67,9 @@ def test_combined_quadratic_prox_equals_a_dense_solve():
     dense = torch.linalg.solve(H, rhs.T).T
     m, r = U.combined_quadratic(x_prev, x_t, ab, rho, s)
     radius = r / torch.tensor(lam, dtype=torch.float64).sqrt()
-    batched = U.data_prox(prob, m, ys, radius, batched_y=True)
+    batched = U.data_prox(problem, m, ys, radius, batched_y=True)
     assert torch.allclose(batched, dense, atol=1e-10)
-    single = U.data_prox(prob, m[:1], ys[0], radius)        # the public prob.prox path
+    single = U.data_prox(problem, m[:1], ys[0], radius)        # the public problem.prox path
     assert torch.allclose(single, dense[:1], atol=1e-10)
 
 
@@ -149,13 +149,13 @@ def test_lora_goes_on_a_copy_of_the_chosen_layers():
         U.add_lora(mlp, layers=["nope"])
 
 
-def _check_gradients(ud, prob, x0, t, generator):
-    y = U.measure_batch(prob, x0, generator)
+def _check_gradients(ud, problem, x0, t, generator):
+    y = U.measure_batch(problem, x0, generator)
     weights = dict(adv_weight=1.0, lpips_weight=0.0, lpips_net="vgg")
     for p in ud.trainable_parameters() + list(ud.discriminator.parameters()):
         p.grad = None
-    total, parts, x_hat = U.sampler_loss(ud, prob, x0, y, t, weights, generator)
-    feats = U.discriminator_features(prob, y, ud.shape)
+    total, parts, x_hat = U.sampler_loss(ud, problem, x0, y, t, weights, generator)
+    feats = U.discriminator_features(problem, y, ud.shape)
     loss_d = U.discriminator_loss(ud.discriminator, x0, x_hat, feats, gp_weight=0.1)
     (total + loss_d).backward()
     return {id(p): p.grad for p in ud.trainable_parameters() + list(ud.discriminator.parameters())}
@@ -165,18 +165,18 @@ def _check_gradients(ud, prob, x0, t, generator):
 def test_every_trainable_parameter_gets_a_gradient(kind):
     if kind == "gmm":
         tp = pt.toy.bimodal_problem_2d()
-        den, prob = tp.prior.denoiser(pt.VPSchedule()), tp.problem
+        den, problem = tp.prior.denoiser(pt.VPSchedule()), tp.problem
         xs = tp.prior.sample(64, generator=_gen(0))
     else:
         den = _tiny_unet_prior()
-        prob = _random_mask_problem(_gen(0))()
+        problem = _random_mask_problem(_gen(0))()
         xs = pt.data.load("digits", limit=16)
     # one step moves the zero-initialised factors (B, the residual's last layer) off zero; before
     # it, the factors behind them get an exact-zero gradient (B = 0 blocks it): see the docstring
-    ud = pt.ud2m.train(den, prob, xs, generator=_gen(0), steps=1, batch=8, lr=1e-2)
+    ud = pt.ud2m.train(den, problem, xs, generator=_gen(0), steps=1, batch=8, lr=1e-2)
     params = ud.trainable_parameters() + list(ud.discriminator.parameters())
     assert len(params) > 3 and any(p is ud.log_lam for p in params)
-    grads = _check_gradients(ud, prob, xs[:8], 444, _gen(1))
+    grads = _check_gradients(ud, problem, xs[:8], 444, _gen(1))
     for p in params:
         g = grads[id(p)]
         assert g is not None and torch.isfinite(g).all() and g.abs().max() > 0, p.shape
@@ -316,10 +316,10 @@ def test_tiny_unet_with_random_inpainting():
     xs = pt.data.load("digits", limit=64)
     g = _gen(0)
     make = _random_mask_problem(g)
-    prob = make()
-    ud = pt.ud2m.train(den, prob, xs, generator=_gen(1), steps=3, batch=8, operators=make)
+    problem = make()
+    ud = pt.ud2m.train(den, problem, xs, generator=_gen(1), steps=3, batch=8, operators=make)
     assert len(ud.losses) == 3 and all(math.isfinite(v) for v in ud.losses)
-    y = prob.measure(xs[0], generator=g)
+    y = problem.measure(xs[0], generator=g)
     out = ud.sample(y, 2, generator=_gen(2))
     assert out.shape == (2, 1, 16, 16) and torch.isfinite(out).all() and out.abs().max() <= 1
     other = make()
@@ -409,11 +409,11 @@ def test_lpips_only_when_asked(toy):
         pytest.skip("VGG weights are present in the torch hub cache")
     import torch.hub
     M._LPIPS_FAILURES.clear()
-    prob = _random_mask_problem(_gen(0))()
+    problem = _random_mask_problem(_gen(0))()
     with mock.patch.object(torch.hub, "download_url_to_file",
                            side_effect=urllib.error.URLError("no network")):
         with pytest.raises(M.LPIPSWeightsUnavailable):
-            pt.ud2m.train(_tiny_unet_prior(), prob, pt.data.load("digits", limit=8), steps=1,
+            pt.ud2m.train(_tiny_unet_prior(), problem, pt.data.load("digits", limit=8), steps=1,
                           lpips_weight=0.1)
 
 

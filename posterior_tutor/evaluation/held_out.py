@@ -54,26 +54,26 @@ def evaluate_images(run: Callable, xs, problem_for: Callable, generators: Callab
                     wrap: Callable | None = None) -> dict:
     """Mean scores of ``run`` over the images ``xs`` (see the module docstring).
 
-    run(prob, y, n, generator) -> (n, C, H, W) samples;  problem_for(i) -> the i-th problem;
+    run(problem, y, n, generator) -> (n, C, H, W) samples;  problem_for(i) -> the i-th problem;
     generators(i) -> (generator for the measurement, generator for the samples) (may be one
-    object twice);  extra(prob, y, samples, x) -> more scores per image (a dict of floats);
+    object twice);  extra(problem, y, samples, x) -> more scores per image (a dict of floats);
     wrap(call) -> call(), e.g. to count network calls or memory around the sampling call.
     Returns the mean scores, ``seconds_per_sample``, ``images`` and ``samples``."""
     rows, seconds = [], 0.0
     for i, x in enumerate(xs):
-        prob = problem_for(i)
+        problem = problem_for(i)
         g_measure, g_sample = generators(i)
-        y = prob.measure(x, generator=g_measure)
+        y = problem.measure(x, generator=g_measure)
 
         def call():
             start = time.perf_counter()
-            out = run(prob, y, n, g_sample)
+            out = run(problem, y, n, g_sample)
             return out, time.perf_counter() - start
         samples, took = wrap(call) if wrap is not None else call()
         seconds += took
         row = image_scores(samples, x, with_lpips)
         if extra is not None:
-            row.update(extra(prob, y, samples.detach(), x))
+            row.update(extra(problem, y, samples.detach(), x))
         rows.append(row)
     return {**mean_scores(rows), "seconds_per_sample": seconds / (len(rows) * n),
             "images": len(rows), "samples": n}

@@ -1,6 +1,6 @@
 """Measuring a sampler's memory: the tensors autograd saves, and the peak of a whole sampling call.
 
-    mb = SavedForBackward().run(pt.iterate("dps", den, prob, y, n=1, steps=3))
+    mb = SavedForBackward().run(pt.iterate("dps", den, problem, y, n=1, steps=3))
     with PeakMemory("cpu") as mem: xs = pt.sample(...)        # mem.mb
     mb = peak_memory_fresh("sr4", "dps", 8)                    # one call in a new process
 
@@ -103,9 +103,9 @@ def peak_memory_here(task: str, label: str, n: int, device="cpu") -> float:
     den = pretrained("mnist", device=device)
     den.clip = 1.0
     x = test_images(1, den)[0][0].to(den.device)
-    prob = tasks.image_problem(task, generator=torch.Generator().manual_seed(100))
+    problem = tasks.image_problem(task, generator=torch.Generator().manual_seed(100))
     g = torch.Generator(device=den.device).manual_seed(0)
-    y = prob.measure(x, generator=g)
+    y = problem.measure(x, generator=g)
     base = label.split(" (")[0].removeprefix("deepinv ")
     if label.startswith("deepinv "):
         from . import peer  # noqa: F401  (importing deepinv is not the sampler's memory)
@@ -113,7 +113,7 @@ def peak_memory_here(task: str, label: str, n: int, device="cpu") -> float:
         runners = method_runners(den, task, [base], fast=True, peer=label.startswith("deepinv "))
         if label not in runners:
             raise ValueError(f"no method {label!r} on task {task!r}; there are {sorted(runners)}.")
-        runners[label](prob, y, n, g)
+        runners[label](problem, y, n, g)
     return mem.mb
 
 

@@ -56,14 +56,14 @@ def compute(den, task: str = "sr4", n_digits: int = 3, methods=METHODS, fast: bo
     return out
 
 
-def _as_image(prob, y, shape):
+def _as_image(problem, y, shape):
     """y shown as an image: itself when it has the image's shape, else (a downsampled y) upsampled
     to the image's size with nearest neighbours, else the adjoint A^T y."""
     if tuple(y.shape) == tuple(shape):
         return y
     if y.ndim == len(shape) and y.shape[0] == shape[0]:
         return F.interpolate(y[None], size=tuple(shape[-2:]), mode="nearest")[0]
-    return prob.operator.adjoint(y[None])[0]
+    return problem.operator.adjoint(y[None])[0]
 
 
 def plot(res: dict, axes=None, title: str | None = None):

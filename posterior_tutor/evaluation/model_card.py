@@ -19,6 +19,7 @@ import torch
 from ..metrics import frechet
 from .classifier import split_images
 from ..files.checkpoints import load_prior
+from ..files.shipped import names, pretrained
 from ..files.safe import read_card, write_card as write_card_file
 
 
@@ -35,7 +36,7 @@ def evaluate(folder, data: str, n: int | None = None, steps: int = 100, eta: flo
     """FD of n prior samples vs the held-out images (n defaults to the held-out size)."""
     folder = Path(folder)
     den = load_prior(folder / "prior.pt")
-    clf = frechet.classifier(data)
+    clf = pretrained(data, "classifier")
     train_x, _, held_x, _ = split_images(data, root)
     n = len(held_x) if n is None else n
     if n < 1:
@@ -138,7 +139,7 @@ def build_parser():
     from ..runtime import cli
     p = cli.Parser(prog="python -m posterior_tutor.evaluation.model_card")
     p.add_argument("folder", type=prior_folder)
-    p.add_argument("--data", required=True, type=cli.choice(*sorted(frechet.SHIPPED)))
+    p.add_argument("--data", required=True, type=cli.choice(*names("classifier")))
     p.add_argument("--n", type=cli.positive_int, default=None,
                    help="prior samples (default: as many as held-out images)")
     p.add_argument("--steps", type=cli.positive_int, default=100)

@@ -6,8 +6,8 @@ gives the benchmark a reference that shares none of our sampler code:
 
     from posterior_tutor.evaluation import peer
     den = pt.pretrained("mnist"); den.clip = 1.0
-    prob = pt.tasks.image_problem("sr4"); y = prob.measure(x, generator=g)
-    xs = peer.run_deepinv("dps", den, prob, y, n=4, generator=g, zeta=0.3)  # (4, 1, 32, 32)
+    problem = pt.tasks.image_problem("sr4"); y = problem.measure(x, generator=g)
+    xs = peer.run_deepinv("dps", den, problem, y, n=4, generator=g, zeta=0.3)  # (4, 1, 32, 32)
 
 Three maps make the two libraries speak of the same thing (details, deepinv's defaults and the
 measured rounding errors: docs/notes/peer.md):
@@ -127,10 +127,10 @@ def _seed_from(generator) -> int:
     return int(torch.randint(0, 2 ** 62, (1,), generator=generator).item())
 
 
-def run_deepinv(name: str, den: Denoiser, prob: InverseProblem, y: torch.Tensor, n: int = 1,
+def run_deepinv(name: str, den: Denoiser, problem: InverseProblem, y: torch.Tensor, n: int = 1,
                 generator: torch.Generator | None = None, **options) -> torch.Tensor:
     """n samples (n, C, H, W) in OUR scale [-1, 1] from deepinv's ``name`` sampler ("dps",
-    "diffpir", "ddrm") with our prior ``den``, problem ``prob`` and measurement ``y`` (no sample
+    "diffpir", "ddrm") with our prior ``den``, inverse problem ``problem`` and measurement ``y`` (no sample
     dimension, our scale).  Options and their defaults (deepinv's own): see ``options_of(name)``
     and docs/notes/peer.md.  Network calls are counted by ``den``'s counters."""
     check_generator(generator)
@@ -142,15 +142,15 @@ def run_deepinv(name: str, den: Denoiser, prob: InverseProblem, y: torch.Tensor,
     opts.update(options)
     if not isinstance(den, Denoiser):
         raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}.")
-    if not isinstance(prob, InverseProblem):
-        raise TypeError(f"prob must be an InverseProblem, got {type(prob).__name__}.")
+    if not isinstance(problem, InverseProblem):
+        raise TypeError(f"problem must be an InverseProblem, got {type(problem).__name__}.")
     check_positive_int(n, "n (number of samples)")
     device = getattr(den, "device", y.device)
-    shape = prob.check_y(y, device=device)
+    shape = problem.check_y(y, device=device)
     if den.shape is not None and tuple(den.shape) != tuple(shape):
         raise ValueError(f"the operator expects signals of shape {tuple(shape)} but the prior "
                          f"models signals of shape {tuple(den.shape)}.")
-    op = prob.operator
+    op = problem.operator
     if name in ("diffpir", "ddrm") and not op.linear:
         raise ValueError(f"deepinv {name} needs a linear operator (a proximal step / an SVD); "
                          f"{op!r} is nonlinear: use 'dps'.")
@@ -159,8 +159,8 @@ def run_deepinv(name: str, den: Denoiser, prob: InverseProblem, y: torch.Tensor,
         raise ValueError(f"deepinv DDRM needs an operator with an SVD (deepinv "
                          f"DecomposablePhysics): Denoising, Inpainting, BoxInpainting or Blur; "
                          f"got {op!r}.")
-    physics = deepinv_physics(prob, shape=shape, device=y.device, dtype=y.dtype)
-    yp = deepinv_y(prob, y, shape)[None].expand(n, *y.shape).contiguous()
+    physics = deepinv_physics(problem, shape=shape, device=y.device, dtype=y.dtype)
+    yp = deepinv_y(problem, y, shape)[None].expand(n, *y.shape).contiguous()
     D = DeepinvDenoiser(den)
     seed = _seed_from(generator)
     if name == "dps":
@@ -170,7 +170,7 @@ def run_deepinv(name: str, den: Denoiser, prob: InverseProblem, y: torch.Tensor,
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             if name == "diffpir":
-                out = _run_diffpir(D, physics, yp, prob.sigma / 2, den.schedule, **opts)
+                out = _run_diffpir(D, physics, yp, problem.sigma / 2, den.schedule, **opts)
             else:
                 model = dinv.sampling.DDRM(D, sigmas=np.linspace(1, 0, int(opts["steps"])),
                                            eta=opts["eta"], etab=opts["etab"])

@@ -1,7 +1,7 @@
 """Our inverse problems in deepinv's terms: the physics and the measurement, in its [0, 1] scale.
 
-    physics = deepinv_physics(prob, device=y.device)     # a deepinv.physics.Physics
-    yp = deepinv_y(prob, y)                               # y' = (y + A 1) / 2
+    physics = deepinv_physics(problem, device=y.device)     # a deepinv.physics.Physics
+    yp = deepinv_y(problem, y)                               # y' = (y + A 1) / 2
 
 We work in [-1, 1], deepinv in [0, 1]: x' = (x + 1) / 2, and Gaussian noise of std s on x is noise
 of std s / 2 on x'.  A linear A then maps x' to A x' = (A x + A 1) / 2, so the deepinv physics is
@@ -22,7 +22,7 @@ kernel is exactly f x f average pooling); deepinv's Downsampling keeps pixels f 
 when deepinv's filter is our kernel moved o pixels up and left (zero-padded to an odd size).
 
 Prox.  deepinv's ``physics.prox_l2(z, y, gamma) = argmin_x gamma/2 |A x - y|^2 + 1/2 |x - z|^2``;
-ours ``prob.prox(z, y, rho)`` weighs |A x - y|^2 / (2 sigma^2) + |x - z|^2 / (2 rho^2), hence gamma
+ours ``problem.prox(z, y, rho)`` weighs |A x - y|^2 / (2 sigma^2) + |x - z|^2 / (2 rho^2), hence gamma
 = rho^2 / sigma^2, unchanged by the [0, 1] map (both terms scale by 1/4).
 """
 from __future__ import annotations
@@ -57,18 +57,18 @@ def _image_shape(op, shape):
     return tuple(shape)
 
 
-def deepinv_physics(prob: InverseProblem, shape=None, device=None, dtype=torch.float32):
-    """The deepinv physics of ``prob`` in deepinv's [0, 1] scale (noise std prob.sigma / 2).
+def deepinv_physics(problem: InverseProblem, shape=None, device=None, dtype=torch.float32):
+    """The deepinv physics of ``problem`` in deepinv's [0, 1] scale (noise std problem.sigma / 2).
 
     Exact counterparts for Denoising, Inpainting / BoxInpainting, Blur and SuperResolution; other
     linear operators are wrapped (``LinearPhysics`` with our A and A^T); a nonlinear operator gives
     a ``Physics`` with A'(x') = (A(2 x' - 1) + A(1)) / 2 (usable by DPS, which needs only A).
     ``shape`` (C, H, W) is needed only for operators without a fixed size.  The physics adds no
     noise of its own to what we pass; use ``deepinv_y`` for the measurement."""
-    if not isinstance(prob, InverseProblem):
-        raise TypeError(f"prob must be an InverseProblem, got {type(prob).__name__}.")
-    op = prob.operator
-    noise = dinv.physics.GaussianNoise(sigma=prob.sigma / 2)
+    if not isinstance(problem, InverseProblem):
+        raise TypeError(f"problem must be an InverseProblem, got {type(problem).__name__}.")
+    op = problem.operator
+    noise = dinv.physics.GaussianNoise(sigma=problem.sigma / 2)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     if isinstance(op, O.Denoising):
         phys = dinv.physics.Denoising(noise_model=noise)
@@ -99,9 +99,9 @@ def deepinv_physics(prob: InverseProblem, shape=None, device=None, dtype=torch.f
     return phys.to(dev)
 
 
-def deepinv_y(prob: InverseProblem, y: torch.Tensor, shape=None) -> torch.Tensor:
+def deepinv_y(problem: InverseProblem, y: torch.Tensor, shape=None) -> torch.Tensor:
     """Our measurement y (no sample dimension, [-1, 1] scale) in deepinv's scale:
     y' = (y + A(1)) / 2 (for linear A: A x' with x' = (x + 1) / 2, plus noise of std sigma / 2)."""
-    shape = prob.check_y(y)
+    shape = problem.check_y(y)
     one = torch.ones(1, *shape, dtype=y.dtype, device=y.device)
-    return (y + prob.operator(one)[0]) / 2
+    return (y + problem.operator(one)[0]) / 2

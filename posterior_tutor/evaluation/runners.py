@@ -1,9 +1,9 @@
 """What the image suite runs: one sample function per row, and the digits it is scored on.
 
     runs = method_runners(den, "sr4", ["dps", "ud2m"], fast=True, peer=False)
-    xs = runs["dps"](prob, y, n, generator)                 # (n, C, H, W)
+    xs = runs["dps"](problem, y, n, generator)                 # (n, C, H, W)
 
-Every row of the benchmark, whatever its family, is reduced to the same call ``run(prob, y, n,
+Every row of the benchmark, whatever its family, is reduced to the same call ``run(problem, y, n,
 generator) -> samples``: a zero-shot sampler is ``pt.sample`` with the options of ``options.py``; a
 trained sampler (UD2M, APS) is loaded with ``pt.pretrained(name, kind, den=den)`` from the
 shipped table (``trained/shipped.py``) and called like any sampler, its calls of the diffusion
@@ -51,8 +51,8 @@ def trained_runners(kind: str, task: str, den) -> dict:
     runs = {}
     for suffix, name in serving(kind, task).items():
         sampler = pretrained(name, kind, den=den)
-        runs[kind + suffix] = (lambda prob, y, n, g, s=sampler:
-                               s.sample(y, n, generator=g, problem=prob))
+        runs[kind + suffix] = (lambda problem, y, n, g, s=sampler:
+                               s.sample(y, n, generator=g, problem=problem))
     return runs
 
 
@@ -60,7 +60,7 @@ def _peer(name, fast: bool):
     def make(task, den):
         from .peer import run_deepinv
         opts = dict(PEER_OPTIONS[name], **(IMAGE_OPTIONS[name][1] if fast else {}))
-        return lambda prob, y, n, g: run_deepinv(name, den, prob, y, n, generator=g, **opts)
+        return lambda problem, y, n, g: run_deepinv(name, den, problem, y, n, generator=g, **opts)
     return make
 
 
@@ -79,13 +79,13 @@ def image_methods() -> list[str]:
 
 
 def method_runners(den, task, names, fast: bool, peer: bool) -> dict:
-    """name -> sample function (prob, y, n, generator) for every method available on this task."""
+    """name -> sample function (problem, y, n, generator) for every method available on this task."""
     runners = {}
     for name in names:
         if name in IMAGE_OPTIONS and name in methods():
             opts = image_options(name, fast)
-            runners[name] = (lambda prob, y, n, g, name=name, opts=opts:
-                             sample(name, den, prob, y, n=n, generator=g, **opts))
+            runners[name] = (lambda problem, y, n, g, name=name, opts=opts:
+                             sample(name, den, problem, y, n=n, generator=g, **opts))
         elif name in TRAINED_KINDS:
             runners.update(trained_runners(name, task, den))
     if peer and peer_available():

@@ -20,9 +20,9 @@ def _gen(seed):
 
 
 # -- 04.1 the correction ---------------------------------------------------------------------------
-def spin_correction(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+def spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
     """Gradient descent on |y - A x|^2 + mu |x - x0|^2 from x0, step lr / (2 (|A|^2 + mu))."""
-    op = prob.operator
+    op = problem.operator
     L = 2 * (op.norm_squared(x0.shape[1:]) + mu)
     x = x0.clone()
     for _ in range(opt_steps):
@@ -31,8 +31,8 @@ def spin_correction(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0):
     return x
 
 
-def _correction_ref(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0):
-    return spin.correct(prob, y, x0, "gd", opt_steps, lr, mu)
+def _correction_ref(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    return spin.correct(problem, y, x0, "gd", opt_steps, lr, mu)
 
 
 def _correction_cases():
@@ -49,12 +49,12 @@ def _correction_cases():
     return out
 
 
-def _correction_no_two(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0):
-    return spin_correction(prob, y, x0, opt_steps, 2 * lr, mu)
+def _correction_no_two(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    return spin_correction(problem, y, x0, opt_steps, 2 * lr, mu)
 
 
-def _correction_sign(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0):
-    op = prob.operator
+def _correction_sign(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    op = problem.operator
     L = 2 * (op.norm_squared(x0.shape[1:]) + mu)
     x = x0.clone()
     for _ in range(opt_steps):
@@ -62,13 +62,13 @@ def _correction_sign(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0):
     return x
 
 
-def _correction_one_step(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0):
-    return spin_correction(prob, y, x0, 1, lr, mu)
+def _correction_one_step(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    return spin_correction(problem, y, x0, 1, lr, mu)
 
 
 register(Exercise(
     "04.1", "the Spin correction: a few gradient steps through the operator only",
-    "spin_correction(prob, y, x0, opt_steps=30, lr=1.0, mu=0.0) -> x",
+    "spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0) -> x",
     spin_correction, _correction_ref, _correction_cases,
     [Mistake(_correction_no_two, "the Lipschitz constant of grad f is L = 2 (|A|^2 + mu): the "
              "gradient carries a factor 2, so does L."),
@@ -95,11 +95,11 @@ def _warm_ref(den, correct, x_t, t_star, z):
 class _Projection:
     """The toy problem's correction: one projection onto the measurement line (spin.correct)."""
 
-    def __init__(self, prob, y):
-        self.prob, self.y = prob, y
+    def __init__(self, problem, y):
+        self.problem, self.y = problem, y
 
     def __call__(self, x0):
-        return spin.correct(self.prob, self.y, x0, "gd", 30, 1.0, 0.0)
+        return spin.correct(self.problem, self.y, x0, "gd", 30, 1.0, 0.0)
 
 
 def _warm_cases():

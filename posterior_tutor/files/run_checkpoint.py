@@ -1,7 +1,7 @@
 """Resumable training loops: checkpoints of everything a run needs to go on as if never stopped.
 
     run = RunCheckpoint("runs/ud2m", every=100)      # or pt.ud2m.train(..., checkpoint="runs/ud2m")
-    pt.ud2m.train(den, prob, xs, generator=g, checkpoint=run)
+    pt.ud2m.train(den, problem, xs, generator=g, checkpoint=run)
 
 Every ``every`` steps (and at the last one) ``folder/last.pt`` is written through ``safe_io.write``
 (checksummed, atomic; the one before kept as ``prev.pt``) with the run's settings, the state of

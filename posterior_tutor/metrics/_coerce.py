@@ -114,7 +114,7 @@ def check_images(x, name: str, size: int | None = None) -> None:
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         raise ValueError(f"{name} are {x.shape[-2]}x{x.shape[-1]} but the classifier takes "
                          f"{size}x{size} images; use the classifier trained at that size "
-                         "(classifier('digits') is 16x16, classifier('mnist') is 32x32).")
+                         "(pretrained('digits', 'classifier') is 16x16, 'mnist' is 32x32).")
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contain NaN or inf values.")
     lo, hi = x.min().item(), x.max().item()

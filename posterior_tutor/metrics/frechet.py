@@ -21,11 +21,13 @@ Reading the numbers:
   with the real-vs-real floor at the *same* set sizes: ``real_floor`` gives it, and the model card
   of each shipped classifier records the floors for the standard splits.
 
-    clf = classifier("mnist")                   # shipped, sha256-checked (also "digits")
+    clf = pt.pretrained("mnist", "classifier")  # shipped, sha256-checked (also "digits")
     fd = digit_frechet(samples, heldout, clf)   # samples, heldout: (n, 1, 32, 32) in [-1, 1]
 
 This file holds the distance and what computing it needs: the features of a classifier
-(``embed``) and loading the shipped ones (``classifier``, ``load_classifier``).  The network is
+(``embed``) and reading a classifier file (``load_classifier``).  Which classifiers are shipped,
+and loading them by name, is the one table of shipped files (``files/shipped.py``:
+``names("classifier")``, ``pretrained(name, "classifier")``).  The network is
 ``nets.DigitClassifier``; its training and the data splits are in ``evaluation/classifier.py``; to train a classifier (and write
 ``classifier.pt`` + ``model_card.json`` with accuracy and floors):
 
@@ -44,12 +46,11 @@ from ..nets import DigitClassifier
 from ._coerce import check_images
 # checkpoint_dir and file_sha256 stay reachable here for callers (frechet.file_sha256, ...)
 from ..files.checkpoints import (CheckpointError, checkpoint_dir, file_sha256,  # noqa: F401
-                                 load_state, read_verified, shipped_path)
+                                 load_state, read_verified)
+from ..files.shipped import entry
 
 __all__ = ["frechet_distance", "frechet_distance_gaussian", "digit_frechet", "real_floor", "embed",
-           "load_classifier", "classifier", "classifier_path", "SHIPPED"]
-
-SHIPPED = ("digits", "mnist")
+           "load_classifier", "classifier_path"]
 
 
 # =================================================================================================
@@ -143,15 +144,7 @@ def load_classifier(path, check: bool = True) -> DigitClassifier:
 
 
 def classifier_path(name: str) -> Path:
-    """Where the shipped classifier ``name`` lives (under ``files.checkpoints.checkpoint_dir``)."""
-    return checkpoint_dir() / "classifiers" / name / "classifier.pt"
-
-
-def classifier(name: str = "mnist") -> DigitClassifier:
-    """The shipped classifier for ``"mnist"`` (32x32) or ``"digits"`` (16x16), sha256-checked."""
-    if name not in SHIPPED:
-        raise ValueError(f"unknown classifier {name!r}; shipped: {', '.join(SHIPPED)}.")
-    path = shipped_path(f"classifiers/{name}", "classifier.pt", f"{name} classifier",
-                        retrain=f"python scripts/train_classifier.py --data {name} "
-                                f"--out data/classifiers/{name}")
-    return load_classifier(path)
+    """Where the shipped classifier ``name`` lives (its row of ``files.shipped.SHIPPED``, under
+    ``files.checkpoints.checkpoint_dir``); load it with ``pt.pretrained(name, "classifier")``."""
+    row = entry("classifier", name)
+    return checkpoint_dir() / row.folder / row.filename

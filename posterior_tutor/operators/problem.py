@@ -5,7 +5,7 @@
 
 ``InverseProblem`` binds an ``Operator`` to one noise level sigma: a single finite number > 0, the
 same for every entry of y (white Gaussian noise).  sigma is checked where it is set, at
-construction and on any later assignment ``prob.sigma = ...``: every sampler divides by sigma^2
+construction and on any later assignment ``problem.sigma = ...``: every sampler divides by sigma^2
 (DAPS's and PnP-ULA's step sizes, DiffPIR's and LATINO's proxes), so a zero, negative or non-finite
 value is refused there rather than surfacing as Inf or NaN samples.  ``measure`` draws y for one
 signal; ``check_y`` validates a y and says what signal shape it measures.

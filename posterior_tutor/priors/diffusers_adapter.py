@@ -2,7 +2,7 @@
 
     from posterior_tutor.priors.diffusers_adapter import DiffusersDenoiser
     den = DiffusersDenoiser.from_pretrained("google/ddpm-cifar10-32")   # or a local folder
-    xs = pt.sample("dps", den, prob, y, n=4, steps=250)
+    xs = pt.sample("dps", den, problem, y, n=4, steps=250)
 
 What the adapter converts (diffusers -> this package):
 

@@ -4,7 +4,7 @@ counters, and files that remember which prior (and problem) they were trained on
 A trained sampler (UD2M, APS) is fitted once to a prior ``den`` and a task, then called like a
 zero-shot one:
 
-    xs = sampler.sample(y, n, generator=g, problem=prob)    # = the last Step of iterate(...)
+    xs = sampler.sample(y, n, generator=g, problem=problem)    # = the last Step of iterate(...)
     for step in sampler.iterate(y, n, generator=g): ...      # the same chain, step by step
 
 * ``sample`` runs ``iterate`` to its end and returns the last ``Step``'s x, so a widget, a
@@ -108,41 +108,41 @@ class TrainedSampler:
         if not isinstance(y, torch.Tensor):
             raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}.")
         y = conform(y, dtype_of(params if params is not None else self.denoiser), "y")
-        prob = check_trained_call(problem, self.problem, y, n, generator, self.shape,
+        problem = check_trained_call(problem, self.problem, y, n, generator, self.shape,
                                   self.device, self.what)
-        check_y_range(prob, y[None], self.shape, "y")
-        return prob, y
+        check_y_range(problem, y[None], self.shape, "y")
+        return problem, y
 
 
 def check_trained_call(problem, default, y, n, generator, shape, device, what: str = "sampler"):
     """The problem a trained sampler (UD2M, APS) samples for, after checking the call: a problem
     (``problem`` or the sampler's ``default``), n >= 1, y of that problem's measurement shape
-    (``prob.check_y``: shape, NaN, device) measuring signals of ``shape``, a generator on y's
+    (``problem.check_y``: shape, NaN, device) measuring signals of ``shape``, a generator on y's
     device; ``what`` names the sampler in the messages."""
     check_generator(generator)
-    prob = problem if problem is not None else default
-    if prob is None:
+    problem = problem if problem is not None else default
+    if problem is None:
         raise ValueError(f"this {what} has no default problem (it was loaded from a file): "
                          "pass problem=InverseProblem(...).")
-    if not isinstance(prob, InverseProblem):
-        raise TypeError(f"problem must be an InverseProblem, got {type(prob).__name__}.")
+    if not isinstance(problem, InverseProblem):
+        raise TypeError(f"problem must be an InverseProblem, got {type(problem).__name__}.")
     check_positive_int(n, "n (number of samples)")
-    measured = prob.check_y(y, device=device)
+    measured = problem.check_y(y, device=device)
     if tuple(measured) != tuple(shape):
         raise ValueError(f"y measures signals of shape {tuple(measured)} but this {what} was "
                          f"trained on signals of shape {tuple(shape)}.")
     check_generator_on(generator, y)
-    return prob
+    return problem
 
 
-def check_training_set(den, prob, data, name: str, what: str, clean: str) -> None:
+def check_training_set(den, problem, data, name: str, what: str, clean: str) -> None:
     """The arguments every trainer takes: a Denoiser, an InverseProblem and a finite tensor
     ``data`` of n >= 1 training items (``name``: its argument name; ``what``: what it holds, e.g.
     "clean signals (n, ...)"; ``clean``: what to clean when it holds NaN or Inf)."""
     if not isinstance(den, Denoiser):
         raise TypeError(f"den must be a posterior_tutor Denoiser, got {type(den).__name__}.")
-    if not isinstance(prob, InverseProblem):
-        raise TypeError(f"prob must be an InverseProblem, got {type(prob).__name__}.")
+    if not isinstance(problem, InverseProblem):
+        raise TypeError(f"problem must be an InverseProblem, got {type(problem).__name__}.")
     if not isinstance(data, torch.Tensor) or data.ndim < 2 or data.shape[0] < 1:
         raise ValueError(f"{name} must be a tensor of {what}, n >= 1; got "
                          f"{getattr(data, 'shape', type(data).__name__)}.")
@@ -179,13 +179,13 @@ def check_prior(den, config: dict, fingerprint, path, problem=None) -> None:
         check_problem(config, problem)
 
 
-def check_problem(config: dict, prob) -> None:
+def check_problem(config: dict, problem) -> None:
     """Refuse a problem other than the one a problem-bound sampler (APS) was trained for: its
     ``config`` records the operator (repr) and sigma."""
-    if abs(prob.sigma - config["sigma"]) > 1e-9 * config["sigma"] or \
-            repr(prob.operator) != config["operator"]:
+    if abs(problem.sigma - config["sigma"]) > 1e-9 * config["sigma"] or \
+            repr(problem.operator) != config["operator"]:
         raise ValueError(f"this flow was trained for {config['operator']} with sigma="
-                         f"{config['sigma']:g}, got {prob!r}: an amortized flow only knows the "
+                         f"{config['sigma']:g}, got {problem!r}: an amortized flow only knows the "
                          "problem it was trained on; train one for this problem.")
 
 
@@ -197,7 +197,7 @@ def read_shipped(folder: str, filename: str, what: str, check: bool = True) -> t
     return path, ckpt, card
 
 
-def y_as_image(prob: InverseProblem, y, shape, mode: str = "bilinear", what: str = "network"):
+def y_as_image(problem: InverseProblem, y, shape, mode: str = "bilinear", what: str = "network"):
     """A batch of y (n, *y_shape) as images of x's size (``shape`` = (C, H, W)): y itself, y
     upsampled when it is a smaller image (``mode``: "bilinear", APS's flow; "nearest", UD2M's
     discriminator), else A^T y (a linear operator is needed then; ``what`` names the caller)."""
@@ -208,8 +208,8 @@ def y_as_image(prob: InverseProblem, y, shape, mode: str = "bilinear", what: str
         if mode == "nearest":
             return F.interpolate(y, size=(H, W), mode="nearest")
         return F.interpolate(y, size=(H, W), mode=mode, align_corners=False)
-    if prob.operator.linear:
-        return prob.operator.adjoint(y)
+    if problem.operator.linear:
+        return problem.operator.adjoint(y)
     raise ValueError(f"the {what} needs y as an image, or a linear operator for A^T y.")
 
 
@@ -247,11 +247,11 @@ def check_signal_range(xs, name: str) -> None:
                          "for uint8 (0..255) images use x / 127.5 - 1, for [0, 1] images 2 x - 1.")
 
 
-def y_norm_bound(prob, shape, m: int) -> float | None:
+def y_norm_bound(problem, shape, m: int) -> float | None:
     """The largest |y| (2-norm; m entries) a measurement of an image in the accepted range can
     have (module docstring), or None where there is no bound: vectors, nonlinear operators, an
     operator whose |A| cannot be computed."""
-    op = prob.operator
+    op = problem.operator
     if len(shape) != 3 or not op.linear:
         return None
     try:
@@ -259,13 +259,13 @@ def y_norm_bound(prob, shape, m: int) -> float | None:
     except (NotImplementedError, RuntimeError, ValueError, TypeError):
         return None
     d = math.prod(shape)
-    return (1 + RANGE_TOLERANCE) * 1.05 * a * math.sqrt(d) + prob.sigma * (math.sqrt(m) + 10)
+    return (1 + RANGE_TOLERANCE) * 1.05 * a * math.sqrt(d) + problem.sigma * (math.sqrt(m) + 10)
 
 
-def check_y_range(prob, ys, shape, name: str) -> None:
+def check_y_range(problem, ys, shape, name: str) -> None:
     """Refuse a batch of measurements ys (n, *y_shape) that no image in [-1, 1] can produce
-    through ``prob`` (the rule: module docstring)."""
-    bound = y_norm_bound(prob, shape, ys[0].numel())
+    through ``problem`` (the rule: module docstring)."""
+    bound = y_norm_bound(problem, shape, ys[0].numel())
     if bound is None:
         return
     norms = ys.detach().flatten(1).norm(dim=1)
@@ -273,7 +273,7 @@ def check_y_range(prob, ys, shape, name: str) -> None:
     if norms[worst].item() > bound:
         which = f"{name}[{worst}]" if ys.shape[0] > 1 else name
         raise ValueError(f"{which} has norm {norms[worst].item():.4g}, more than any measurement "
-                         f"of an image in [-1, 1] by {prob!r} can have ({bound:.4g} = 1.155 |A| "
+                         f"of an image in [-1, 1] by {problem!r} can have ({bound:.4g} = 1.155 |A| "
                          "sqrt(d) + sigma (sqrt(m) + 10)): it was measured from images in another "
                          "range. Scale the images to [-1, 1] (uint8: x / 127.5 - 1) and measure "
                          "them again.")

@@ -8,7 +8,7 @@ them.  It is three layers, each usable alone:
   ``sample_strip``, ``filmstrip``, ``limits_2d``, ``figure_to_png``.
 * ``stepper.py``       ``Stepper``: the ipywidgets player over the frames (Play, slider, Prev/Next,
   layer check boxes), with ``rerun.py`` adding the seed box and the "run" / "new seed" buttons.
-* ``step_through.py``  ``step_through(name, den, prob, y, ...)``: runs ``posterior_tutor.iterate``,
+* ``step_through.py``  ``step_through(name, den, problem, y, ...)``: runs ``posterior_tutor.iterate``,
   thins the steps, records the NFE and builds a re-runnable Stepper.
 * ``knobs.py``         ``step_through(..., knobs={"zeta": [0.1, 0.3, 1.0]})``: a method's option,
   or a choice among trained samplers, as a drop-down that runs the chain again when changed.
@@ -20,9 +20,9 @@ arrows).  ``posterior_tutor.viz`` is the same API under its older name.
 
     import posterior_tutor as pt
     gmm = pt.toy.ring_of_gaussians(); den = gmm.denoiser()
-    prob = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), 0.3)
-    y = prob.measure(gmm.sample(1)[0])
-    pt.viz.step_through("diffpir", den, prob, y, n=200, density="exact")
+    problem = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), 0.3)
+    y = problem.measure(gmm.sample(1)[0])
+    pt.viz.step_through("diffpir", den, problem, y, n=200, density="exact")
 """
 from .render import figure_to_png, filmstrip, limits_2d, render_2d, render_image, sample_strip
 from .step_through import step_through

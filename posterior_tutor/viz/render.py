@@ -132,7 +132,7 @@ def render_image(step, y=None, n_show=4, residual_fn: Callable | None = None, ti
                  total: int | None = None) -> Figure:
     """One frame of an image run: a row of x_t (the first ``n_show`` samples), a row of x0
     estimates (if the step has one) and a row of data residuals ``residual_fn(x0)`` (e.g.
-    ``lambda x: prob.residual(x, y)``; red/blue, symmetric scale) when given.  If ``y`` is
+    ``lambda x: problem.residual(x, y)``; red/blue, symmetric scale) when given.  If ``y`` is
     image-shaped it is shown in an extra first column.  Images in [-1, 1]: grey for C=1, RGB for
     C=3 (clipped to [-1, 1] then mapped to [0, 1])."""
     x = _as_images(step.x)

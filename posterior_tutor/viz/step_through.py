@@ -145,14 +145,14 @@ def _check_method(method, den, options):
     return getattr(method, "den", None)
 
 
-def _check_density(density, den, prob, y) -> bool:
+def _check_density(density, den, problem, y) -> bool:
     """True for ``density="exact"`` (checked to be computable), False for None or an object."""
     if not isinstance(density, str):
         return False
     if density != "exact":
         raise ValueError(f"density must be None, 'exact' or an object with log_prob, "
                          f"got {density!r}.")
-    if getattr(den, "gmm", None) is None or prob is None or y is None:
+    if getattr(den, "gmm", None) is None or problem is None or y is None:
         raise ValueError("density='exact' needs a Gaussian-mixture denoiser (den.gmm), "
                          "an InverseProblem and y.")
     return True
@@ -175,18 +175,18 @@ def _generator_device(generator, den, y):
     return gdev, None
 
 
-def _rerun_choices(prob, sigmas, operators) -> dict:
+def _rerun_choices(problem, sigmas, operators) -> dict:
     """The drop-downs' choices: the current noise level / operator first, labels unique."""
     params = {}
     if sigmas:
         sig = [float(v) for v in sigmas]
-        params["sigma"] = [prob.sigma] + [v for v in sig if v != prob.sigma]
+        params["sigma"] = [problem.sigma] + [v for v in sig if v != problem.sigma]
     if operators:
         pairs = list(operators.items()) if isinstance(operators, dict) else \
             [(repr(op), op) for op in operators]
-        current = [k for k, op in pairs if op is prob.operator]
-        pairs = [(current[0] if current else repr(prob.operator), prob.operator)] + \
-            [(k, op) for k, op in pairs if op is not prob.operator]
+        current = [k for k, op in pairs if op is problem.operator]
+        pairs = [(current[0] if current else repr(problem.operator), problem.operator)] + \
+            [(k, op) for k, op in pairs if op is not problem.operator]
         ops = {}
         for label, op in pairs:                 # labels made unique (reprs can repeat)
             unique, k = label, 2
@@ -197,17 +197,17 @@ def _rerun_choices(prob, sigmas, operators) -> dict:
     return params
 
 
-def _make_rerun(build, prob, y, x_true, gdev):
+def _make_rerun(build, problem, y, x_true, gdev):
     """``rerun(seed, sigma=None, operator=None, **knobs)``: a fresh generator from the seed and,
     when the problem changed, a new measurement of ``x_true`` drawn from it before the run."""
     def rerun(seed, sigma=None, operator=None, **knob_values):
         import posterior_tutor as pt
         g = torch.Generator(device=gdev).manual_seed(int(seed))
-        p, yy = prob, y
+        p, yy = problem, y
         if sigma is not None or operator is not None:
-            p = pt.InverseProblem(operator if operator is not None else prob.operator,
-                                  sigma if sigma is not None else prob.sigma)
-            if p.sigma != prob.sigma or p.operator is not prob.operator:
+            p = pt.InverseProblem(operator if operator is not None else problem.operator,
+                                  sigma if sigma is not None else problem.sigma)
+            if p.sigma != problem.sigma or p.operator is not problem.operator:
                 yy = p.measure(x_true.to(gdev), generator=g)
         return build(p, yy, g, **knob_values)
     return rerun

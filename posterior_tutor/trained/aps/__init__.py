@@ -2,7 +2,7 @@
 prior (Mammadov, Chung, Ye 2024, "Amortized posterior sampling with diffusion prior distillation",
 arXiv 2407.17907; no code is public).  ``pt.aps`` is this package.
 
-    fl = pt.aps.train(den, prob, ys_train, generator=g)   # ys_train: measurements (n, *y.shape)
+    fl = pt.aps.train(den, problem, ys_train, generator=g)   # ys_train: measurements (n, *y.shape)
     xs = fl.sample(y, n=128, generator=g)                 # one flow pass per sample
     fl = pt.aps.pretrained("mnist-sr4")                   # a shipped flow (data/aps_mnist_sr4)
 
@@ -20,7 +20,7 @@ Measurements (toy fits, digits, the shipped MNIST flows against DPS): docs/notes
 """
 from ..base import y_as_image
 from .checks import TRAIN_OPTIONS
-from .elbo import PRIORS, draw_times, elbo_weights, neg_elbo, prior_term
+from .elbo import PRIOR_TERMS, draw_times, elbo_weights, neg_elbo, prior_term
 from .flows import VECTOR_FLOWS, ImageFlow, VectorFlow, build_flow, std_normal_log_prob
 from .sampler import FORMAT, PRETRAINED, APSSampler, load, pretrained, shipped_problem
 from .train import aps_loss, fit, train

@@ -10,10 +10,10 @@ carries the same weight Z = sum_t w_t; ``t_samples`` draws (t, eps) per x.  Grad
 the frozen denoiser into x: for a Gaussian prior and the exact denoiser the expected x-gradient of
 R equals -grad log p(x) to within 1% on the default schedule (tests/test_amortized.py).
 
-* ``prior="elbo_sg"`` (ablation): the same value, but the gradient drops the denoiser's Jacobian,
+* ``prior_term="elbo_sg"`` (ablation): the same value, but the gradient drops the denoiser's Jacobian,
   2 Z sqrt(ab_t) (eps_theta(x_t, t) - eps) (score distillation; no backward pass through the
   network; a biased gradient).
-* ``prior=callable``: R(x) = -log_prob(x), an exact log density (e.g. ``gmm.log_prob``).
+* ``prior_term=callable``: R(x) = -log_prob(x), an exact log density (e.g. ``gmm.log_prob``).
 
 Departures:
 * The discrete DDPM schedule (t >= t_min = 1), not the continuous VP-SDE on [1e-3, 1]: it is the
@@ -32,9 +32,9 @@ from ...checks.values import check_generator
 from ...denoisers import Denoiser
 from ...schedules import VPSchedule, randn
 
-__all__ = ["PRIORS", "elbo_weights", "draw_times", "neg_elbo", "prior_term"]
+__all__ = ["PRIOR_TERMS", "elbo_weights", "draw_times", "neg_elbo", "prior_term"]
 
-PRIORS = ("elbo", "elbo_sg")
+PRIOR_TERMS = ("elbo", "elbo_sg")   # the named choices of R(x); a callable is the third
 
 def elbo_weights(sched: VPSchedule, t_min: int = 1) -> torch.Tensor:
     """w_t = beta_t / (2 alpha_t (1 - ab_t)) for t >= t_min, 0 below (float64, shape (T,))."""
@@ -92,13 +92,14 @@ def neg_elbo(den: Denoiser, x: torch.Tensor, generator=None, t_samples: int = 1,
     return per.reshape(n, k).mean(1)
 
 
-def prior_term(prior, den, x, generator=None, **elbo_options) -> torch.Tensor:
-    """R(x) per signal: -ELBO ("elbo"), its stop-gradient variant ("elbo_sg") or -log_prob(x)."""
-    if callable(prior):
-        lp = prior(x)
+def prior_term(term, den, x, generator=None, **elbo_options) -> torch.Tensor:
+    """R(x) per signal for the choice ``term``: -ELBO ("elbo"), its stop-gradient variant
+    ("elbo_sg") or -term(x) for a callable log density."""
+    if callable(term):
+        lp = term(x)
         if not isinstance(lp, torch.Tensor) or lp.shape != (x.shape[0],):
-            raise ValueError(f"prior(x) must return log p(x) of shape ({x.shape[0]},), got "
+            raise ValueError(f"prior_term(x) must return log p(x) of shape ({x.shape[0]},), got "
                              f"{getattr(lp, 'shape', type(lp).__name__)}.")
         return -lp
-    return neg_elbo(den, x, generator, stop_gradient=prior == "elbo_sg", **elbo_options)
+    return neg_elbo(den, x, generator, stop_gradient=term == "elbo_sg", **elbo_options)
 

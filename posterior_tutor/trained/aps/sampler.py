@@ -48,7 +48,7 @@ PRETRAINED = {name: entry("aps", name).folder for name in names("aps")}
 class APSSampler(TrainedSampler):
     """A trained amortized posterior sampler: ``sample``, ``iterate``, ``log_prob``, ``save`` /
     ``load``.  ``losses`` is the training curve (loss per dimension), ``loss_parts`` its terms
-    ("data", "prior", "log_q", per signal), ``train_seconds`` the training wall time."""
+    ("data", "prior_term", "log_q", per signal), ``train_seconds`` the training wall time."""
 
     what = "flow"
 
@@ -63,8 +63,8 @@ class APSSampler(TrainedSampler):
 
     def __repr__(self):
         c = self.config
-        return (f"APSSampler({c['flow']} flow, {self.n_parameters} parameters, prior "
-                f"{c['prior']!r}, trained {len(self.losses)} steps)")
+        return (f"APSSampler({c['flow']} flow, {self.n_parameters} parameters, prior term "
+                f"{c['prior_term']!r}, trained {len(self.losses)} steps)")
 
     @property
     def image(self) -> bool:
@@ -90,9 +90,9 @@ class APSSampler(TrainedSampler):
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor, problem=None) -> torch.Tensor:
         """log q(x | y) for x (n, ...) and one measurement y; shape (n,)."""
-        prob, y = self._check_sampling(y, x.shape[0], None, problem)
+        problem, y = self._check_sampling(y, x.shape[0], None, problem)
         x = conform(x, y.dtype, "x")
-        c = self.condition(y.unsqueeze(0).expand(x.shape[0], *y.shape), prob)
+        c = self.condition(y.unsqueeze(0).expand(x.shape[0], *y.shape), problem)
         z, ld = self.flow.encode(x, c)
         return std_normal_log_prob(z) - ld
 
@@ -100,13 +100,13 @@ class APSSampler(TrainedSampler):
     def iterate(self, y, n: int = 1, generator=None, problem=None):
         """``Step`` records of the flow's layers turning noise z into samples: step 0 is z, then
         one per layer (x is the state, extras["logdet"] the running log|det| per sample)."""
-        prob, y = self._check_sampling(y, n, generator, problem)
-        return self._steps(prob, y, n, generator)
+        problem, y = self._check_sampling(y, n, generator, problem)
+        return self._steps(problem, y, n, generator)
 
-    def _steps(self, prob, y, n, generator):
+    def _steps(self, problem, y, n, generator):
         with torch.no_grad():
             z = self.base_noise(n, generator, y.device)
-            c = self.condition(y.unsqueeze(0).expand(n, *y.shape), prob)
+            c = self.condition(y.unsqueeze(0).expand(n, *y.shape), problem)
             yield Step(0, None, z, None, "base noise z ~ N(0, I)",
                        {"logdet": torch.zeros(n, device=z.device)})
             parts = list(self.flow.layers(z, c))
@@ -122,9 +122,9 @@ class APSSampler(TrainedSampler):
             extra = " (y carries no sample dimension)" if tuple(y.shape[1:]) == self.y_shape else ""
             raise ValueError(f"this flow was trained on measurements of shape {self.y_shape}, got "
                              f"y of shape {tuple(y.shape)}{extra}.")
-        prob, y = super()._check_sampling(y, n, generator, problem, self.flow)
-        check_problem(self.config, prob)
-        return prob, y
+        problem, y = super()._check_sampling(y, n, generator, problem, self.flow)
+        check_problem(self.config, problem)
+        return problem, y
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> Path:
@@ -147,6 +147,8 @@ class APSSampler(TrainedSampler):
         """Rebuild a sampler from an already-read checkpoint dict (see ``load``)."""
         check_format(ckpt, FORMAT, ("flow",), path, "an APS flow")
         config = dict(ckpt["config"])
+        if "prior" in config and "prior_term" not in config:   # written before the rename
+            config["prior_term"] = config.pop("prior")
         check_prior(den, config, ckpt.get("prior_fingerprint"), path, problem)
         fl = cls(den, config, problem)
         load_state(fl.flow, ckpt["flow"], path)

@@ -33,7 +33,7 @@ from ...checks.options import check_options, refuse_unknown
 from ...runtime.progress import bar
 from ..base import y_as_image
 from .checks import IMAGE_DEFAULTS, TRAIN_OPTIONS, VECTOR_DEFAULTS, check_merged_options, check_prior_output, check_training_inputs
-from .elbo import prior_term
+from .elbo import prior_term as evaluate_prior_term
 from .flows import std_normal_log_prob
 from .sampler import APSSampler
 
@@ -54,23 +54,24 @@ def _frozen(den):
             p.requires_grad_(f)
 
 
-def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator=None,
+def train(den: Denoiser, problem: InverseProblem, ys_train: torch.Tensor, generator=None,
           steps: int | None = None, batch: int | None = None, lr: float | None = None,
-          prior="elbo", prior_weight: float = 1.0, anneal_steps: int = 0, t_samples: int = 1,
+          prior_term="elbo", prior_weight: float = 1.0, anneal_steps: int = 0, t_samples: int = 1,
           t_sampling: str = "importance", t_min: int = 1, t_groups="auto", flow: str | None = None,
           transforms: int | None = None, hidden: int | None = None, feat: int = 16,
           checker: int = 4, channel: int = 4, init_scale: float = 0.1,
           progress: bool | None = None,
           **unknown) -> APSSampler:
-    """Train a conditional flow q(x | y) for ``prob`` against the prior ``den`` (APS).
+    """Train a conditional flow q(x | y) for ``problem`` against the prior ``den`` (APS).
 
     ys_train : measurements (n, *y.shape) of the problem (no clean signals needed).
     generator : draws everything (initialisation, batches, z, t, eps): same seed, same flow.
     steps, batch, lr : vectors 1500, 256, 1e-3; images 2000, 32, 5e-4 (Adam, cosine-decayed to
                5%, gradients clipped to norm 1).  A batch is ``batch`` pairs (y, z), y drawn from
                ys_train with replacement.
-    prior    : "elbo" (paper), "elbo_sg" (stop-gradient ablation) or a callable x -> log p(x)
-               of shape (n,) (exact log density, e.g. ``gmm.log_prob``).
+    prior_term : R(x), what stands for -log p(x) (the prior itself is ``den``): "elbo" (paper),
+               "elbo_sg" (stop-gradient ablation) or a callable x -> log p(x) of shape (n,)
+               (an exact log density, e.g. ``gmm.log_prob``).
     prior_weight, anneal_steps : beta, ramped linearly from 0 over anneal_steps (0: no warm-up).
     t_samples : (t, eps) draws per x in the ELBO (score_prior: 1).  t_sampling : "importance"
                (p(t) ∝ w_t, constant weight) or "uniform" (weight w_t (T - t_min)).
@@ -85,6 +86,9 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
     progress : tqdm bar (None: on, except under pytest).  Returns an ``APSSampler`` with
     ``losses`` and ``train_seconds``.
     """
+    if "prior" in unknown:
+        raise TypeError("aps.train has no option prior=: the prior is den; the prior term R(x) "
+                        "is prior_term= ('elbo', 'elbo_sg' or a callable x -> log p(x)).")
     refuse_unknown("aps.train", unknown, TRAIN_OPTIONS)
     check_options("aps.train", TRAIN_OPTIONS, {k: v for k, v in locals().items()
                                                if k in TRAIN_OPTIONS},
@@ -94,7 +98,7 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
     check_generator(generator)
     if isinstance(ys_train, torch.Tensor):   # the flow's dtype: the default one
         ys_train = conform(ys_train, torch.get_default_dtype(), "ys_train")
-    shape, y_shape = check_training_inputs(den, prob, ys_train)
+    shape, y_shape = check_training_inputs(den, problem, ys_train)
     image = len(shape) == 3
     opts = dict(IMAGE_DEFAULTS if image else VECTOR_DEFAULTS)
     given = dict(steps=steps, batch=batch, lr=lr, flow=flow, transforms=transforms, hidden=hidden)
@@ -102,51 +106,52 @@ def train(den: Denoiser, prob: InverseProblem, ys_train: torch.Tensor, generator
     if t_groups == "auto":
         t_groups = None if parameters_of(den) else 16
     elbo = dict(t_samples=t_samples, t_sampling=t_sampling, t_min=t_min, t_groups=t_groups)
-    check_merged_options(opts, image, prior, prior_weight, anneal_steps, elbo, den, init_scale)
+    check_merged_options(opts, image, prior_term, prior_weight, anneal_steps, elbo, den, init_scale)
     config = dict(shape=list(shape), y_shape=list(y_shape), T=den.schedule.T,
-                  sigma=float(prob.sigma), operator=repr(prob.operator),
-                  prior=prior if isinstance(prior, str) else "log_prob",
+                  sigma=float(problem.sigma), operator=repr(problem.operator),
+                  prior_term=prior_term if isinstance(prior_term, str) else "log_prob",
                   prior_weight=float(prior_weight), anneal_steps=int(anneal_steps),
                   **{k: opts[k] for k in ("steps", "batch", "lr", "flow", "transforms", "hidden")},
                   feat=int(feat), checker=int(checker), channel=int(channel),
                   init_scale=float(init_scale),
                   **{k: v for k, v in elbo.items()})
     if image:
-        y_img = y_as_image(prob, ys_train[:1], shape, what="image flow")
+        y_img = y_as_image(problem, ys_train[:1], shape, what="image flow")
         config["y_channels"] = int(y_img.shape[1])
     with seeded_init(generator):
-        fl = APSSampler(den, config, prob)
+        fl = APSSampler(den, config, problem)
     if not image:
         fl.flow.set_context_stats(ys_train.to(fl.device))
-    fit(fl, prob, ys_train, steps=opts["steps"], generator=generator, progress=progress,
-        prior=prior)
+    fit(fl, problem, ys_train, steps=opts["steps"], generator=generator, progress=progress,
+        prior_term=prior_term)
     return fl
 
 
-def aps_loss(fl: APSSampler, prob, y, beta: float, prior, generator=None):
+def aps_loss(fl: APSSampler, problem, y, beta: float, prior_term, generator=None):
     """(loss per dimension, parts per signal) for a batch of measurements y (one z each)."""
     c = fl.config
     z = fl.base_noise(y.shape[0], generator, y.device)
-    x, ld = fl.flow.generate(z, fl.condition(y, prob))
-    data = 0.5 * (prob.operator(x) - y).flatten(1).pow(2).sum(1) / prob.sigma ** 2
+    x, ld = fl.flow.generate(z, fl.condition(y, problem))
+    data = 0.5 * (problem.operator(x) - y).flatten(1).pow(2).sum(1) / problem.sigma ** 2
     elbo = {k: c[k] for k in ("t_samples", "t_sampling", "t_min", "t_groups")}
-    reg = prior_term(prior, fl.den, x, generator, **elbo)
-    check_prior_output(prior, x, reg)
+    reg = evaluate_prior_term(prior_term, fl.den, x, generator, **elbo)
+    check_prior_output(prior_term, x, reg)
     log_q = std_normal_log_prob(z) - ld
     total = (data + beta * reg + log_q).mean() / math.prod(fl.shape)
-    return total, {"data": data.mean(), "prior": reg.mean(), "log_q": log_q.mean()}
+    return total, {"data": data.mean(), "prior_term": reg.mean(), "log_q": log_q.mean()}
 
 
-def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int,
-        generator=None, progress: bool | None = None, prior=None, lr: float | None = None,
+def fit(fl: APSSampler, problem: InverseProblem, ys_train: torch.Tensor, steps: int,
+        generator=None, progress: bool | None = None, prior_term=None, lr: float | None = None,
         start_step: int = 0, callback=None) -> APSSampler:
-    """Train (or go on training) ``fl`` for ``steps`` steps; ``prior`` defaults to the one in
-    its config (a callable prior must be passed again).  ``start_step`` places the run on the
+    """Train (or go on training) ``fl`` for ``steps`` steps; ``prior_term`` defaults to the one
+    in its config (a callable must be passed again).  ``start_step`` places the run on the
     warm-up ramp; ``callback(step, fl)`` runs after every step (e.g. to checkpoint)."""
     check_generator(generator)
-    prior = fl.config["prior"] if prior is None else prior
-    if prior == "log_prob":
-        raise ValueError("this flow was trained with a callable log density: pass it as prior=.")
+    prior_term = fl.config["prior_term"] if prior_term is None else prior_term
+    if prior_term == "log_prob":
+        raise ValueError("this flow was trained with a callable log density: pass it again as "
+                         "prior_term=.")
     c = fl.config
     opt = torch.optim.Adam(fl.flow.parameters(), lr=lr or c["lr"])
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.05 * (lr or c["lr"]))
@@ -159,8 +164,8 @@ def fit(fl: APSSampler, prob: InverseProblem, ys_train: torch.Tensor, steps: int
         for step in rng:
             idx = torch.randint(ys.shape[0], (c["batch"],), generator=generator, device=gdev)
             ramp = min(1.0, (step + 1) / c["anneal_steps"]) if c["anneal_steps"] else 1.0
-            total, parts = aps_loss(fl, prob, ys[idx.to(ys.device)], c["prior_weight"] * ramp,
-                                    prior, generator)
+            total, parts = aps_loss(fl, problem, ys[idx.to(ys.device)], c["prior_weight"] * ramp,
+                                    prior_term, generator)
             opt.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(fl.flow.parameters(), 1.0)

@@ -22,11 +22,11 @@ def check_objects(operators, lora_layers):
         raise TypeError(f"lora_layers must be None or a list of layer names, got {lora_layers!r}.")
 
 
-def y_width(prob, x_one, shape) -> int:
+def y_width(problem, x_one, shape) -> int:
     """Channels of y as an image (images) or entries of y (vectors), for the discriminator."""
-    y = prob.operator(x_one)
+    y = problem.operator(x_one)
     if len(shape) == 3:
-        return y_as_image(prob, y, shape, mode="nearest", what="discriminator").shape[1]
+        return y_as_image(problem, y, shape, mode="nearest", what="discriminator").shape[1]
     return y[0].numel()
 
 
@@ -38,19 +38,19 @@ def check_lpips(shape, net, xs):
     lpips(xs[:1], xs[:1], net=net)   # raises LPIPSWeightsUnavailable now, not mid-training
 
 
-def check_training_inputs(den, prob, xs, K, N) -> tuple:
+def check_training_inputs(den, problem, xs, K, N) -> tuple:
     """The training set against the prior and the operator, and K x N on the schedule (each
     option's own kind and range is checked at the call, ``train.TRAIN_OPTIONS``)."""
-    check_training_set(den, prob, xs, "xs_train", "clean signals (n, ...)", "the training data")
+    check_training_set(den, problem, xs, "xs_train", "clean signals (n, ...)", "the training data")
     check_signal_range(xs, "xs_train")
     shape = tuple(xs.shape[1:])
     if den.shape is not None and shape != tuple(den.shape):
         raise ValueError(f"xs_train holds signals of shape {shape} but the prior models signals "
                          f"of shape {tuple(den.shape)}.")
-    prob.operator.output_shape_for(shape)
-    if prob.operator.in_shape is not None and shape != tuple(prob.operator.in_shape):
-        raise ValueError(f"xs_train holds signals of shape {shape} but {prob.operator!r} acts on "
-                         f"{tuple(prob.operator.in_shape)}.")
+    problem.operator.output_shape_for(shape)
+    if problem.operator.in_shape is not None and shape != tuple(problem.operator.in_shape):
+        raise ValueError(f"xs_train holds signals of shape {shape} but {problem.operator!r} acts on "
+                         f"{tuple(problem.operator.in_shape)}.")
     check_calls(den.schedule, K, N)
     return shape
 

@@ -1,6 +1,6 @@
 """UD2MSampler: the trained unfolded sampler, its outer DDIM loop, its files and the shipped ones.
 
-    ud = pt.ud2m.train(den, prob, xs_train, generator=g)      # xs_train: clean signals (n, ...)
+    ud = pt.ud2m.train(den, problem, xs_train, generator=g)      # xs_train: clean signals (n, ...)
     xs = ud.sample(y, n=500, generator=g)                    # K N = 9 network calls per sample
     xs = ud.sample(y2, n=500, problem=other_prob)            # another operator, same sampler
     ud = pt.ud2m.pretrained("mnist-sr4")                     # a shipped one (data/ud2m_mnist_sr4)
@@ -131,10 +131,10 @@ class UD2MSampler(TrainedSampler):
     def iterate(self, y, n: int = 1, generator=None, problem=None):
         """``Step`` records of the K N inner steps: x is the state (x_t; after a block's last
         iteration the next DDIM state, and the sample at the end), x0 the block's x^(k)."""
-        prob, y = self._check_sampling(y, n, generator, problem)
-        return self._steps(prob, y, n, generator)
+        problem, y = self._check_sampling(y, n, generator, problem)
+        return self._steps(problem, y, n, generator)
 
-    def _steps(self, prob, y, n, generator, start: int = 0, x=None):
+    def _steps(self, problem, y, n, generator, start: int = 0, x=None):
         """The chain from outer step ``start`` (0: from noise; else from the state ``x``)."""
         if x is None:
             x = initial_noise(n, self.shape, y, generator, self.denoiser)
@@ -143,7 +143,7 @@ class UD2MSampler(TrainedSampler):
         with torch.no_grad():
             for j, t in enumerate(grid[start:], start):
                 t_next = grid[j + 1] if j + 1 < len(grid) else -1
-                for b in self.block(x, y, t, prob, generator):
+                for b in self.block(x, y, t, problem, generator):
                     state = x
                     if b.k == self.K:
                         x0 = b.x.clamp(-1, 1) if image else b.x
@@ -164,14 +164,14 @@ class UD2MSampler(TrainedSampler):
         if not torch.is_tensor(x_t) or tuple(x_t.shape[1:]) != self.shape:
             raise ValueError(f"x_t must be a batch (n, {', '.join(map(str, self.shape))}) of "
                              f"states, got {getattr(x_t, 'shape', type(x_t).__name__)}.")
-        prob, y = self._check_sampling(y, x_t.shape[0], generator, problem)
+        problem, y = self._check_sampling(y, x_t.shape[0], generator, problem)
         x_t = conform(x_t, y.dtype, "x_t")
         if x_t.device != y.device or not torch.isfinite(x_t).all():
             raise ValueError(f"x_t must be finite and on y's device ({y.device}); got "
                              f"{x_t.device}, finite: {bool(torch.isfinite(x_t).all())}.")
         if t not in self.grid:
             raise ValueError(f"t = {t} is not one of this sampler's outer times {self.grid}.")
-        return self._run_to_end(self._steps(prob, y, x_t.shape[0], generator,
+        return self._run_to_end(self._steps(problem, y, x_t.shape[0], generator,
                                             self.grid.index(t), x_t))
 
     def _check_sampling(self, y, n, generator, problem, params=None):
