@@ -135,7 +135,7 @@ def aps_loss(fl: APSSampler, problem, y, beta: float, prior_term, generator=None
     data = 0.5 * (problem.operator(x) - y).flatten(1).pow(2).sum(1) / problem.sigma ** 2
     elbo = {k: c[k] for k in ("t_samples", "t_sampling", "t_min", "t_groups")}
     reg = evaluate_prior_term(prior_term, fl.den, x, generator, **elbo)
-    check_prior_output(prior_term, x, reg)
+    fl.last_batch = (x.detach(), reg.detach())     # what fit() inspects when the loss is not finite
     log_q = std_normal_log_prob(z) - ld
     total = (data + beta * reg + log_q).mean() / math.prod(fl.shape)
     return total, {"data": data.mean(), "prior_term": reg.mean(), "log_q": log_q.mean()}
@@ -172,6 +172,8 @@ def fit(fl: APSSampler, problem: InverseProblem, ys_train: torch.Tensor, steps: 
             opt.step()
             decay.step()
             fl.losses.append(float(total.detach()))
+            if not math.isfinite(fl.losses[-1]):
+                check_prior_output(prior_term, *fl.last_batch)   # the prior's fault, not lr's?
             finite_or_raise(fl.losses[-1], "the APS training loss", f"at step {step + 1}",
                             f"lower lr (now {lr or c['lr']:g}) or check ys_train.")
             for k, v in parts.items():
