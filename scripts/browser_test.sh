@@ -10,4 +10,4 @@ export POSTERIOR_TUTOR_SCREENSHOT="${POSTERIOR_TUTOR_SCREENSHOT:-$ROOT/docs/step
 if [ -z "${POSTERIOR_TUTOR_DATA:-}" ] && [ -d "$ROOT/../shared/data" ]; then
   export POSTERIOR_TUTOR_DATA="$ROOT/../shared/data"
 fi
-exec python -m pytest -q -p no:cacheprovider -m browser -rs tests/test_browser.py "$@"
+exec python -m pytest -q -p no:cacheprovider -m browser -rs tests/chapters/test_browser.py "$@"

@@ -43,7 +43,7 @@ OUT="${GPU_BENCH_OUT:-docs/benchmark}"
 if [[ " $STEPS " == *" tests "* ]]; then
   echo "== GPU tests and fake-CUDA tests"
   POSTERIOR_TUTOR_FAST=1 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests
-  POSTERIOR_TUTOR_FAST=1 "$PY" -m pytest -q -p no:cacheprovider tests/test_fake_cuda.py
+  POSTERIOR_TUTOR_FAST=1 "$PY" -m pytest -q -p no:cacheprovider tests/core/test_fake_cuda.py
 fi
 
 if [[ " $STEPS " == *" chapters "* ]]; then

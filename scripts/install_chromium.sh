@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Debian's Chromium for tests/test_browser.py (headless JupyterLab via Python Playwright,
+# Install Debian's Chromium for tests/chapters/test_browser.py (headless JupyterLab via Python Playwright,
 # which cannot download its own browsers on machines without general internet access).
 # Does nothing when a Chromium is already there (POSTERIOR_TUTOR_CHROMIUM, chromium on PATH or
 # /usr/bin/chromium). Uses apt-get as root, or through sudo without a password; otherwise it says
@@ -32,7 +32,7 @@ else
        "apt-get update && apt-get install -y chromium" >&2
   exit 1
 fi
-echo "==> installing Debian's chromium (for tests/test_browser.py)"
+echo "==> installing Debian's chromium (for tests/chapters/test_browser.py)"
 export DEBIAN_FRONTEND=noninteractive
 if ! "${SUDO[@]}" apt-get install -y -qq chromium >/dev/null 2>&1; then
   # the package lists of a fresh machine are often empty or stale

@@ -55,7 +55,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = os.environ.get("POSTERIOR_TUTOR_BROWSER_NOTEBOOK", "02_langevin_latino")
 TOTAL_BUDGET_S = 230            # the whole test, server start to shutdown (< 4 min)
 SERVER_START_S = 90

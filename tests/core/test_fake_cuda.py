@@ -39,7 +39,7 @@ CANNOT = {
         "forward losses run here, the backward runs in scripts/gpu_check.sh",
     "torch.Generator(device='cuda')":
         "creating a CUDA generator needs the driver (and breaks the process); the fake runs pass "
-        "generator=None (generator handling is tested on the CPU, tests/test_rng.py)",
+        "generator=None (generator handling is tested on the CPU, tests/core/test_rng.py)",
     "values: .item(), float(), bool() of tensors made in the mode (VPSchedule look-ups, "
     "t_from_s, time grids, the time check, Operator.norm_squared's power iteration, "
     "UD2MSampler.lam, APS's ELBO time draw (float(w.sum())), the input checks' "
@@ -53,7 +53,7 @@ CANNOT = {
     "deepcopy, a cache keyed on data_ptr())":
         "a fake tensor's data pointer is undefined (torch warns of undefined behaviour) and the "
         "deep copy of fake parameters crashed the process; sampling runs the adapters unfolded "
-        "(the same function of x), merge_lora is tested on the CPU (tests/test_unfolding.py)",
+        "(the same function of x), merge_lora is tested on the CPU (tests/trained/test_ud2m.py)",
     "Module.to() on a module already on fake CUDA":
         "swap_tensors refuses fake parameters (weak references); every module moves once",
 }

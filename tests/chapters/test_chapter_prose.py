@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-CHAPTERS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.py"))
+CHAPTERS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.py"))
 
 MEASURED = re.compile(
     r"(?<![\w.])[-+]?\d+\.\d+(?![\w.]*\d)"                  # a decimal: 24.1, 0.56
@@ -67,7 +67,7 @@ def test_no_measured_number_in_prose(path):
 def test_readme_shows_the_measured_chapter_times():
     """The README's table is the one scripts/chapter_times.py writes from docs/chapter_times.md."""
     from conftest import load_script
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     times = load_script("chapter_times")
     rows = times.read_rows(root / "docs" / "chapter_times.md")
     assert {chapter for chapter, _ in rows} == {p.stem for p in CHAPTERS}, "a chapter is not timed"
@@ -98,7 +98,7 @@ DOC_MEASURED = re.compile(
 # "lr = 1e-4"): paper defaults and our own choices are settings, not measurements, however they
 # were found ("1000 steps", "zeta 0.3 for SR" are not flagged by DOC_MEASURED at all).
 DOC_ALLOWED = ALLOWED + [re.compile(r"(?:<=|>=|=|<|(?<!-)>)\s*[-+]?\d+(\.\d+)?(e-?\d+)?")]
-LIBRARY = Path(__file__).resolve().parents[1] / "posterior_tutor"
+LIBRARY = Path(__file__).resolve().parents[2] / "posterior_tutor"
 
 
 def docstrings(path: Path):

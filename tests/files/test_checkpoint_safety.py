@@ -22,7 +22,7 @@ from posterior_tutor.priors import train
 from posterior_tutor.files.checkpoints import CheckpointError
 from conftest import interrupt_prior_training, load_script, seeded as _gen
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(data="digits", size=8, channels=(8, 16), attention=False, batch=8, lr=2e-3, warmup=2,
             ckpt_every=4, seed=3)
 

@@ -11,7 +11,7 @@ import posterior_tutor as pt
 from posterior_tutor.exercises import notebook
 from posterior_tutor.exercises.base import REGISTRY
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((ROOT / "notebooks").glob("0[0-6]_*.py"))
 IDS = pt.exercises.ids()
 

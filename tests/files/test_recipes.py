@@ -10,7 +10,7 @@ from posterior_tutor.files import recipes
 from posterior_tutor.priors import train, train_cli
 from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {  # recipe -> the card whose recorded command made (this stage of) the weights
     "digits_prior.json": "data/digits_prior", "mnist_prior.json": "data/mnist_prior",
     "ud2m_mnist_random_inpainting_continue.json": "data/ud2m_mnist_random_inpainting",

@@ -2,7 +2,7 @@
 refactoring: samples drawn now are compared with samples stored in tests/golden/.
 
 Regenerate (only when a sampler is meant to change, e.g. retrained):
-    POSTERIOR_TUTOR_REGOLD=1 python -m pytest tests/test_shipped_samples.py
+    POSTERIOR_TUTOR_REGOLD=1 python -m pytest tests/trained/test_shipped_samples.py
 """
 import os
 from pathlib import Path
@@ -13,7 +13,7 @@ import torch
 import posterior_tutor as pt
 from conftest import seeded
 
-GOLDEN = Path(__file__).parent / "golden" / "shipped_samples.pt"
+GOLDEN = Path(__file__).parents[1] / "golden" / "shipped_samples.pt"
 SAMPLERS = [("ud2m", "mnist-random-inpainting"), ("ud2m", "mnist-sr4"),
             ("aps", "mnist-denoising"), ("aps", "mnist-sr4")]
 
