@@ -10,6 +10,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor.exercises import notebook
 from posterior_tutor.exercises.base import REGISTRY
+from conftest import seeded
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted((ROOT / "notebooks").glob("0[0-6]_*.py"))
@@ -88,7 +89,7 @@ def test_diffpir_reference_is_the_library_step():
     tp = pt.toy.bimodal_problem_2d()
     den = tp.prior.denoiser()
     steps = list(pt.iterate("diffpir", den, tp.problem, tp.y, n=4, steps=10, zeta=0.0,
-                            generator=torch.Generator().manual_seed(0)))
+                            generator=seeded(0)))
     grid = den.schedule.timesteps(10, "sqrt")
     for i in (1, 4, 7):
         got = ch01._diffpir_ref(den, tp.problem, tp.y, steps[i - 1].x, grid[i], grid[i + 1], 1.0,

@@ -26,6 +26,7 @@ import pytest
 import torch
 
 import posterior_tutor as pt
+from conftest import seeded
 
 CLEAR, ACCEPTED, SILENT, DEEP = "clear", "accepted", "silent", "deep"
 
@@ -137,7 +138,7 @@ def _trainer_options(fn):
 def trainer_cases():
     tp, den = _toy()
     prob, y = tp.problem, tp.y
-    g0 = torch.Generator().manual_seed(0)
+    g0 = seeded(0)
     xs = tp.prior.sample(64, generator=g0)
     ys = prob.operator(xs) + prob.sigma * torch.randn(64, 1, generator=g0)
 
@@ -146,7 +147,7 @@ def trainer_cases():
             losses = torch.tensor(model.losses, dtype=torch.float64)
             if not torch.isfinite(losses).all():
                 return SILENT, "non-finite training loss"
-            xs = model.sample(y, 3, generator=torch.Generator().manual_seed(1))
+            xs = model.sample(y, 3, generator=seeded(1))
             return _sample_ok(3, (2,), surely_bad)(xs)
         return check
 
@@ -171,7 +172,7 @@ def trainer_cases():
 def metric_cases():
     """Every option of the metrics that take one, the same families."""
     M = pt.metrics
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     img = torch.rand(2, 1, 8, 8, generator=g) * 2 - 1
     pts = torch.randn(20, 2, generator=g)
     calls = {M.psnr: (img, img.flip(0)), M.ssim: (img, img.flip(0)),
@@ -287,7 +288,7 @@ def test_a_diverging_chain_stops_at_the_step_with_the_options():
 
 def test_training_that_goes_non_finite_names_the_step():
     tp, den = _toy()
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     xs = tp.prior.sample(64, generator=g)
     with pytest.raises(pt.checks.values.NonFiniteError, match=r"UD2M training loss became NaN or Inf "
                                                        r"at step \d+.*lr \(now 1e\+30\)"):
@@ -330,7 +331,7 @@ def float64_default():
 def _toy_world(xs_dtype=None):
     """Every piece of the toy world once, tiny; returns the dtypes of what came out."""
     tp, den = _toy()
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     xs = tp.prior.sample(64, generator=g)
     y = tp.y
     if xs_dtype is not None:
@@ -385,7 +386,7 @@ def test_a_network_prior_casts_y_to_its_dtype_once_with_a_warning():
 
 def test_metrics_check_the_value_range_and_their_parameters():
     M = pt.metrics
-    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 255
+    x = torch.rand(2, 1, 8, 8, generator=seeded(0)) * 255
     for fn in (M.psnr, M.ssim):
         with pytest.raises(ValueError, match=r"span .* data_range is 2: pass the width"):
             fn(x, x + 1)

@@ -7,6 +7,7 @@ import torch
 
 import posterior_tutor as pt
 from posterior_tutor import toy
+from conftest import seeded
 
 torch.set_default_dtype(torch.float32)
 
@@ -42,7 +43,7 @@ def test_schedule_rejects_bad_times():
 
 def test_add_noise_moments():
     s = pt.VPSchedule()
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     x0 = torch.full((200000, 1), 2.0)
     xt = s.add_noise(x0, 300, generator=g)
     ab = s.abar(300).item()
@@ -56,7 +57,7 @@ def gmm():
 
 
 def test_score_is_gradient_of_log_density(gmm):
-    x = gmm.sample(50, generator=torch.Generator().manual_seed(0)).double().requires_grad_(True)
+    x = gmm.sample(50, generator=seeded(0)).double().requires_grad_(True)
     (auto,) = torch.autograd.grad(gmm.log_prob(x).sum(), x)
     assert torch.allclose(gmm.score(x.detach()), auto, atol=1e-8)
 
@@ -73,7 +74,7 @@ def test_exact_denoiser_is_tweedie_of_noised_marginal(gmm):
     """E[x0 | x_t] = (x_t + (1 - ab) grad log p_t(x_t)) / sqrt(ab)  (Tweedie's formula)."""
     sched = pt.VPSchedule()
     den = gmm.denoiser(sched)
-    g = torch.Generator().manual_seed(1)
+    g = seeded(1)
     for t in (10, 300, 900):
         marg = gmm.noised(sched, t)
         xt = marg.sample(64, generator=g, dtype=torch.float64)
@@ -86,7 +87,7 @@ def test_exact_denoiser_is_tweedie_of_noised_marginal(gmm):
 
 def test_noised_marginal_matches_simulation(gmm):
     sched = pt.VPSchedule()
-    g = torch.Generator().manual_seed(2)
+    g = seeded(2)
     x0 = gmm.sample(100000, generator=g, dtype=torch.float64)
     xt = sched.add_noise(x0, 400, generator=g)
     marg = gmm.noised(sched, 400)
@@ -97,7 +98,7 @@ def test_noised_marginal_matches_simulation(gmm):
 def test_posterior_matches_importance_weights():
     """Exact posterior moments vs self-normalised importance sampling from the prior."""
     tp = toy.bimodal_problem_2d()
-    g = torch.Generator().manual_seed(3)
+    g = seeded(3)
     xs = tp.prior.sample(400000, generator=g, dtype=torch.float64)
     w = torch.softmax(tp.problem.log_likelihood(xs, tp.y.double()), 0)
     mean_is = (w[:, None] * xs).sum(0)
@@ -135,8 +136,8 @@ def test_gmm_rejects_bad_parameters():
 
 def test_same_seed_same_samples():
     ring = toy.ring_of_gaussians()
-    a = ring.sample(10, generator=torch.Generator().manual_seed(5))
-    b = ring.sample(10, generator=torch.Generator().manual_seed(5))
+    a = ring.sample(10, generator=seeded(5))
+    b = ring.sample(10, generator=seeded(5))
     assert torch.equal(a, b)
 
 
@@ -145,7 +146,7 @@ def test_learned_mlp_denoiser_approaches_exact_one():
     from posterior_tutor.nets import MLP
     from posterior_tutor.priors.train import train_denoiser
     ring = toy.ring_of_gaussians()
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     data = ring.sample(20000, generator=g)
     torch.manual_seed(0)
     den, losses = train_denoiser(MLP(2, hidden=128), data, steps=1500, lr=3e-3, generator=g)

@@ -29,6 +29,7 @@ from posterior_tutor.trained.aps import elbo as aps_elbo
 from posterior_tutor.samplers import daps, spin
 from posterior_tutor.samplers.base import get_method
 from posterior_tutor.schedules import VPSchedule
+from conftest import seeded
 
 CANNOT = {
     "backward passes and optimizer steps (the trainers' backward/step, DPS's guidance at every "
@@ -121,7 +122,7 @@ def _unet_prior():
 
 
 def _problems():
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     return {"inpainting": tasks.image_problem("random_inpainting", shape=SHAPE, generator=g),
             "sr": tasks.image_problem("sr4", shape=SHAPE),
             "blur": tasks.image_problem("gaussian_deblur", shape=SHAPE)}
@@ -263,7 +264,7 @@ def test_folded_lora_equals_the_adapters_on_the_cpu():
     """What the fake runs leave out (see CANNOT): sampling folds W + B A into one weight; it must
     compute what the adapters do."""
     ud = _untrained_ud2m(_unet_prior(), _problems()["inpainting"])
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     with torch.no_grad():
         for p in ud.denoiser.trainable_parameters():
             p.copy_(0.05 * torch.randn(p.shape, generator=g))

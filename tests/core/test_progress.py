@@ -5,6 +5,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor.runtime import progress
 from posterior_tutor.samplers import base
+from conftest import seeded
 
 SMALL = {"ddpm": dict(steps=7), "dps": dict(steps=6), "diffpir": dict(steps=5),
          "daps": dict(levels=4, ode_steps=2, langevin_steps=2), "pnp_ula": dict(steps=9),
@@ -42,7 +43,7 @@ def test_sample_bar_has_the_length_of_the_run(name, monkeypatch):
         seen.update(desc=desc, total=total, progress=progress)
         return iterable
     monkeypatch.setattr(base, "bar", spy)
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     pt.sample(name, den, tp.problem, tp.y, n=3, generator=g, progress=True, **SMALL[name])
     steps = list(pt.iterate(name, den, tp.problem, tp.y, n=3, generator=g, **SMALL[name]))
     assert seen == {"desc": name, "total": len(steps), "progress": True}

@@ -8,6 +8,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor.evaluation import method_grid
 from posterior_tutor.evaluation.memory import SavedForBackward
+from conftest import seeded
 
 matplotlib.use("Agg")
 
@@ -38,7 +39,7 @@ def test_grid_refuses_no_digits(den):
 def test_saved_for_backward_counts_dps_but_not_spin(den):
     prob = pt.tasks.image_problem("gaussian_deblur")
     x = torch.zeros(1, 32, 32)
-    y = prob.measure(x, generator=torch.Generator().manual_seed(0))
+    y = prob.measure(x, generator=seeded(0))
     dps = SavedForBackward().run(pt.iterate("dps", den, prob, y, n=1, steps=2))
     spin = SavedForBackward().run(pt.iterate("spin", den, prob, y, n=1))
     assert dps > 1.0 and spin < dps / 10

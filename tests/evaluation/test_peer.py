@@ -8,6 +8,7 @@ pytest.importorskip("deepinv", reason="deepinv is not importable: the peer tests
 import posterior_tutor as pt  # noqa: E402
 from posterior_tutor.evaluation import peer  # noqa: E402
 from posterior_tutor.denoisers import Denoiser  # noqa: E402
+from conftest import seeded
 
 torch.set_num_threads(1)
 SHAPE = (1, 16, 16)
@@ -36,7 +37,7 @@ def unet_den():
 
 @pytest.fixture(scope="module")
 def problem():
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     x = torch.rand(SHAPE, generator=g) * 2 - 1
     problem = pt.tasks.image_problem("gaussian_deblur", shape=SHAPE)
     return problem, problem.measure(x, generator=g)
@@ -45,7 +46,7 @@ def problem():
 def test_denoiser_matches_ours_at_matched_levels(unet_den):
     D = peer.DeepinvDenoiser(unet_den)
     sched = unet_den.schedule
-    g = torch.Generator().manual_seed(1)
+    g = seeded(1)
     t = torch.tensor([0, 7, 250, 999])
     x0 = torch.rand(4, *SHAPE, generator=g) * 2 - 1
     x_t = sched.add_noise(x0, t, generator=g)
@@ -88,7 +89,7 @@ def test_runs_give_samples(unet_den, problem, name, options, nfe, grad):
     problem, y = problem
     unet_den.reset_counters()
     state = torch.random.get_rng_state()
-    xs = peer.run_deepinv(name, unet_den, problem, y, n=3, generator=torch.Generator().manual_seed(2),
+    xs = peer.run_deepinv(name, unet_den, problem, y, n=3, generator=seeded(2),
                           **options)
     assert torch.equal(torch.random.get_rng_state(), state)  # the caller's global RNG is untouched
     assert xs.shape == (3, *SHAPE) and xs.dtype == y.dtype
@@ -99,7 +100,7 @@ def test_runs_give_samples(unet_den, problem, name, options, nfe, grad):
     assert unet_den.nfe == nfe
     assert unet_den.nfe_grad == (nfe if grad else 0)
     again = peer.run_deepinv(name, unet_den, problem, y, n=3,
-                             generator=torch.Generator().manual_seed(2), **options)
+                             generator=seeded(2), **options)
     assert torch.equal(xs, again)
 
 
@@ -109,16 +110,16 @@ def test_dps_with_zeta_is_our_dps():
     den = GaussianPrior()
     for task in ("gaussian_deblur", "sr4"):
         problem = pt.tasks.image_problem(task, shape=SHAPE)
-        g = torch.Generator().manual_seed(3)
+        g = seeded(3)
         y = problem.measure(torch.rand(SHAPE, generator=g) * 2 - 1, generator=g)
         for steps, eta in [(1, 1.0), (8, 0.0)]:
-            ours = pt.sample("dps", den, problem, y, n=2, generator=torch.Generator().manual_seed(5),
+            ours = pt.sample("dps", den, problem, y, n=2, generator=seeded(5),
                              steps=steps, eta=eta, zeta=0.3)
-            x_T = torch.randn((2, *SHAPE), generator=torch.Generator().manual_seed(5))
+            x_T = torch.randn((2, *SHAPE), generator=seeded(5))
             theirs = peer.run_deepinv("dps", den, problem, y, n=2, steps=steps + 1, grid="prior",
                                       eta=eta, zeta=0.3, x_init=x_T)
             assert (ours - theirs).abs().max().item() < 1e-4, (task, steps)
-        unguided = pt.sample("dps", den, problem, y, n=2, generator=torch.Generator().manual_seed(5),
+        unguided = pt.sample("dps", den, problem, y, n=2, generator=seeded(5),
                              steps=steps, eta=eta, zeta=0.0)
         assert (ours - unguided).abs().max().item() > 1e-2  # the guidance did act
 
@@ -147,7 +148,7 @@ def test_errors(unet_den, problem):
 
 def test_nonlinear_dps_runs(unet_den):
     sat = pt.tasks.image_problem("nonlinear", shape=SHAPE)
-    y = sat.measure(torch.zeros(SHAPE), generator=torch.Generator().manual_seed(0))
+    y = sat.measure(torch.zeros(SHAPE), generator=seeded(0))
     xs = peer.run_deepinv("dps", unet_den, sat, y, n=2, steps=4,
-                          generator=torch.Generator().manual_seed(0))
+                          generator=seeded(0))
     assert xs.shape == (2, *SHAPE) and torch.isfinite(xs).all()

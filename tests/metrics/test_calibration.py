@@ -5,6 +5,7 @@ import torch
 
 import posterior_tutor as pt
 from posterior_tutor import metrics as M
+from conftest import seeded
 
 TRIALS = 300
 
@@ -14,7 +15,7 @@ def _readings(n, scale=1.0, seed=0, level=0.9):
     and n samples are drawn from the exact 16-dimensional posterior; ``scale`` stretches the
     samples about their law's mean (> 1 over-, < 1 under-dispersed)."""
     tp = pt.toy.gmm_problem()
-    g = torch.Generator().manual_seed(seed)
+    g = seeded(seed)
     draws = tp.posterior.sample(TRIALS * (n + 1), generator=g).double()
     centre = tp.posterior.sample(20000, generator=g).double().mean(0)
     draws = draws.reshape(TRIALS, n + 1, -1)

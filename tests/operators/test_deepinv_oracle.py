@@ -21,20 +21,21 @@ dinv = pytest.importorskip("deepinv", reason="deepinv is not importable: the ora
 import posterior_tutor as pt  # noqa: E402
 from posterior_tutor import operators as O  # noqa: E402
 from posterior_tutor.evaluation import peer  # noqa: E402
+from conftest import seeded
 
 torch.set_num_threads(1)
 TOL = 1e-5
 
 
 def _even_kernel():
-    k = torch.rand(4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    k = torch.rand(4, 4, generator=seeded(3), dtype=torch.float64)
     return k / k.sum()
 
 
 OPERATORS = {
     "denoising": lambda: O.Denoising((2, 12, 12)),
     "inpainting": lambda: O.Inpainting.random((2, 12, 12), 0.5,
-                                              generator=torch.Generator().manual_seed(1)),
+                                              generator=seeded(1)),
     "box_inpainting": lambda: O.BoxInpainting((1, 16, 16)),
     "gaussian_blur": lambda: O.Blur(O.gaussian_kernel(9, 1.6), (1, 16, 16)),
     "motion_blur": lambda: O.Blur(O.motion_kernel(9, 30.0), (2, 16, 16)),
@@ -51,7 +52,7 @@ def _setup(name, sigma=0.05):
     op = OPERATORS[name]()
     problem = pt.InverseProblem(op, sigma)
     phys = peer.deepinv_physics(problem, dtype=torch.float64)
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     shape = op.in_shape
     x = torch.randn(3, *shape, generator=g, dtype=torch.float64)
     y = torch.randn(*op.output_shape_for(shape), generator=g, dtype=torch.float64)
@@ -109,7 +110,7 @@ def test_scale_map(name):
 def test_plain_box_downsampling_keeps_other_pixels():
     """Why SuperResolution(4) needs a shifted filter: deepinv's Downsampling with the plain 4x4 box
     keeps pixels 4i (offset 0), ours keeps 4i + 1 (exact 4x4 average pooling)."""
-    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.randn(2, 1, 16, 16, generator=seeded(0), dtype=torch.float64)
     box = torch.ones(1, 1, 4, 4, dtype=torch.float64) / 16
     plain = dinv.physics.Downsampling(img_size=(1, 16, 16), factor=4, filter=box,
                                       padding="circular")
@@ -124,14 +125,14 @@ def test_plain_box_downsampling_keeps_other_pixels():
 def test_blur_circular_conv_matches_too():
     op = O.Blur(O.motion_kernel(9, 30.0), (1, 16, 16))
     conv = dinv.physics.Blur(filter=op.kernel[None, None], padding="circular")
-    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.randn(2, 1, 16, 16, generator=seeded(0), dtype=torch.float64)
     assert (op(x) - conv.A(x)).abs().max().item() < TOL
     assert (op.adjoint(x) - conv.A_adjoint(x)).abs().max().item() < TOL
 
 
 def test_wrapped_linear_operator():
     """An operator without a deepinv counterpart is wrapped (LinearPhysics of our A and A^T)."""
-    A = torch.randn(5, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    A = torch.randn(5, 8, generator=seeded(0), dtype=torch.float64)
     problem = pt.InverseProblem(O.Matrix(A), 0.1)
     phys = peer.deepinv_physics(problem, dtype=torch.float64)
     assert type(phys) is dinv.physics.LinearPhysics
@@ -148,6 +149,6 @@ def test_nonlinear_operator_as_physics():
     op = O.Saturation(O.Blur(O.gaussian_kernel(9, 1.6), (1, 16, 16)), gain=2.0)
     problem = pt.InverseProblem(op, 0.05)
     phys = peer.deepinv_physics(problem)
-    x = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    x = torch.rand(2, 1, 16, 16, generator=seeded(0)) * 2 - 1
     # A'(x') = (A(x) + A(1)) / 2 with x' = (x + 1)/2; the measurement map is the same affine one
     assert (phys.A((x + 1) / 2)[0] - peer.deepinv_y(problem, op(x)[0])).abs().max() < TOL

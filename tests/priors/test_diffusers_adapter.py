@@ -6,6 +6,7 @@ import torch
 
 import posterior_tutor as pt
 from posterior_tutor.priors.diffusers_adapter import DiffusersDenoiser, GivenBetasSchedule, PretrainedUnavailable, sample_only
+from conftest import seeded
 
 diffusers = pytest.importorskip("diffusers")
 torch.set_num_threads(1)
@@ -25,7 +26,7 @@ def unet():
 
 
 def noisy_batch(seed=1):
-    g = torch.Generator().manual_seed(seed)
+    g = seeded(seed)
     return torch.randn(3, 1, 8, 8, generator=g), torch.tensor([0, 400, 999])
 
 
@@ -66,7 +67,7 @@ def test_v_prediction_inverts_the_definition_of_v(unet):
     """v = sqrt(ab) eps - sqrt(1 - ab) x0: a net that outputs the true v gives the true x0."""
     sched = diffusers.DDPMScheduler(num_train_timesteps=1000, prediction_type="v_prediction")
     den = DiffusersDenoiser(unet, sched)
-    g = torch.Generator().manual_seed(2)
+    g = seeded(2)
     x0, eps, t = torch.rand(2, 1, 8, 8, generator=g), torch.randn(2, 1, 8, 8, generator=g), 300
     ab = den.schedule.abar(t)
     x_t, v = ab.sqrt() * x0 + (1 - ab).sqrt() * eps, ab.sqrt() * eps - (1 - ab).sqrt() * x0
@@ -85,7 +86,7 @@ def test_cosine_schedule_uses_the_schedulers_betas(unet):
 
 def test_prior_and_posterior_sampling_run_and_count_calls(unet):
     den = DiffusersDenoiser(unet, diffusers.DDPMScheduler(num_train_timesteps=1000), clip=1.0)
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     with den.counting():
         xs = pt.sample("ddpm", den, None, None, n=2, steps=5, generator=g)
     assert xs.shape == (2, 1, 8, 8) and torch.isfinite(xs).all() and den.nfe == 5
@@ -161,5 +162,5 @@ def test_sample_only_wraps_a_unet_for_training(unet):
     x_t, t = noisy_batch()
     with torch.no_grad():
         assert torch.equal(net(x_t, t), unet(x_t, t).sample)
-    loss = pt.priors.train.dsm_loss(net, x_t, pt.VPSchedule(), torch.Generator().manual_seed(0))
+    loss = pt.priors.train.dsm_loss(net, x_t, pt.VPSchedule(), seeded(0))
     assert loss.ndim == 0 and torch.isfinite(loss)

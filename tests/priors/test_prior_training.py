@@ -14,6 +14,7 @@ from posterior_tutor.files import checkpoints
 from posterior_tutor.priors import train
 from posterior_tutor.files.checkpoints import CheckpointError
 from conftest import interrupt_prior_training
+from conftest import seeded
 
 TINY = dict(data="digits", size=8, channels=(8, 16), attention=False, batch=8, lr=2e-3, warmup=2,
             ckpt_every=4, seed=3)
@@ -38,7 +39,7 @@ def test_train_writes_card_and_loads_as_denoiser(tmp_path):
     assert card["steps"] == 10 and card["n_train"] == 1797 and card["hardware"]
     den = checkpoints.load_prior(path)
     assert den.shape == (1, 8, 8) and not any(p.requires_grad for p in den.net.parameters())
-    xs = pt.sample("ddpm", den, None, None, n=3, steps=5, generator=torch.Generator().manual_seed(0))
+    xs = pt.sample("ddpm", den, None, None, n=3, steps=5, generator=seeded(0))
     assert xs.shape == (3, 1, 8, 8) and torch.isfinite(xs).all()
 
 
@@ -179,7 +180,7 @@ def test_shipped_priors(name, shape):
     assert path.stat().st_size < 20e6
     den = pt.pretrained(name)
     assert den.shape == shape
-    xs = pt.sample("ddpm", den, None, None, n=2, steps=10, generator=torch.Generator().manual_seed(0))
+    xs = pt.sample("ddpm", den, None, None, n=2, steps=10, generator=seeded(0))
     assert xs.shape == (2, *shape) and torch.isfinite(xs).all()
 
 

@@ -9,6 +9,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor import toy
 from posterior_tutor.metrics import sliced_wasserstein
+from conftest import seeded
 
 N = 600
 # options that keep each run to about a second on two CPU cores
@@ -25,7 +26,7 @@ POSTERIOR_METHODS = ["dps", "diffpir", "daps", "pnp_ula"]
 
 
 def reference(tp, seed=0):
-    g = torch.Generator().manual_seed(seed)
+    g = seeded(seed)
     exact = tp.posterior.sample(N, generator=g)
     floor = sliced_wasserstein(tp.posterior.sample(N, generator=g), exact, generator=g).item()
     prior = sliced_wasserstein(tp.prior.sample(N, generator=g), exact, generator=g).item()
@@ -51,7 +52,7 @@ def test_registry_lists_the_baselines():
 
 def test_ddpm_samples_the_prior(problem_2d):
     tp, den, *_ = problem_2d
-    g = torch.Generator().manual_seed(1)
+    g = seeded(1)
     xs = pt.sample("ddpm", den, None, None, n=N, generator=g, **FAST["ddpm"])
     floor = sliced_wasserstein(tp.prior.sample(N, generator=g), tp.prior.sample(N, generator=g),
                                generator=g).item()
@@ -62,10 +63,10 @@ def test_ddpm_samples_the_prior(problem_2d):
 def test_sampler_approaches_exact_posterior_2d(problem_2d, name):
     tp, den, exact, floor, prior = problem_2d
     den.reset_counters()
-    xs = pt.sample(name, den, tp.problem, tp.y, n=N, generator=torch.Generator().manual_seed(2),
+    xs = pt.sample(name, den, tp.problem, tp.y, n=N, generator=seeded(2),
                    **FAST[name])
     assert xs.shape == (N, 2) and torch.isfinite(xs).all()
-    sw = sliced_wasserstein(xs, exact, generator=torch.Generator().manual_seed(3)).item()
+    sw = sliced_wasserstein(xs, exact, generator=seeded(3)).item()
     # measured (n=1000): dps 0.19, diffpir 0.65, daps 0.62, pnp_ula 0.46; prior 1.48; floor 0.07
     assert sw < 0.55 * prior, f"{name}: SW {sw:.3f} vs prior {prior:.3f}"
     assert sw > floor  # the baselines are biased on this multimodal problem: the floor is not reached
@@ -78,7 +79,7 @@ def test_sampler_concentrates_on_posterior_in_16d(problem_16d, name):
     posterior: the median posterior log density of its samples is measured against those of prior
     samples and of exact posterior samples."""
     tp, den, exact, floor, prior = problem_16d
-    g = torch.Generator().manual_seed(2)
+    g = seeded(2)
     xs = pt.sample(name, den, tp.problem, tp.y, n=N, generator=g, **FAST[name])
     lp = tp.posterior.log_prob(xs.double()).median().item()
     lp_prior = tp.posterior.log_prob(tp.prior.sample(N, generator=g).double()).median().item()
@@ -93,7 +94,7 @@ def test_dps_is_the_only_one_with_backward_passes(problem_2d):
     for name in POSTERIOR_METHODS:
         den.reset_counters()
         opts = {k: max(2, v // 20) for k, v in FAST[name].items()} or {"steps": 10}
-        pt.sample(name, den, tp.problem, tp.y, n=8, generator=torch.Generator().manual_seed(0), **opts)
+        pt.sample(name, den, tp.problem, tp.y, n=8, generator=seeded(0), **opts)
         assert den.nfe > 0
         assert (den.nfe_grad > 0) == (name == "dps"), name
 
@@ -116,9 +117,9 @@ def test_nfe_matches_options(problem_2d):
 def test_same_seed_same_samples(problem_2d):
     tp, den, *_ = problem_2d
     for name in pt.methods():
-        a = pt.sample(name, den, tp.problem, tp.y, n=5, generator=torch.Generator().manual_seed(7),
+        a = pt.sample(name, den, tp.problem, tp.y, n=5, generator=seeded(7),
                       **{k: max(2, v // 50) for k, v in FAST[name].items()} or {"steps": 5})
-        b = pt.sample(name, den, tp.problem, tp.y, n=5, generator=torch.Generator().manual_seed(7),
+        b = pt.sample(name, den, tp.problem, tp.y, n=5, generator=seeded(7),
                       **{k: max(2, v // 50) for k, v in FAST[name].items()} or {"steps": 5})
         assert torch.equal(a, b), name
 
@@ -134,9 +135,9 @@ def test_samplers_work_with_the_nonlinear_operator():
     prior = toy.ring_of_gaussians()
     den = prior.denoiser(pt.VPSchedule())
     prob = pt.InverseProblem(pt.operators.Saturation(pt.operators.Matrix([[0.3, 1.0]]), gain=0.5), 0.2)
-    y = prob.measure(torch.tensor([1.0, 1.7]), generator=torch.Generator().manual_seed(0))
+    y = prob.measure(torch.tensor([1.0, 1.7]), generator=seeded(0))
     for name in POSTERIOR_METHODS:
-        xs = pt.sample(name, den, prob, y, n=200, generator=torch.Generator().manual_seed(1),
+        xs = pt.sample(name, den, prob, y, n=200, generator=seeded(1),
                        **{k: max(5, v // 4) for k, v in FAST[name].items()})
         fit = prob.residual(xs, y).abs().median().item()
         assert fit < 0.5, f"{name}: median |A(x) - y| = {fit:.3f}"
@@ -210,7 +211,7 @@ def test_diffpir_follows_the_official_grid_and_refuses_an_unknown_one(problem_2d
     sched = den.schedule
     for grid in ("sqrt", "uniform"):
         steps = list(pt.iterate("diffpir", den, tp.problem, tp.y, n=4, steps=10, grid=grid,
-                                generator=torch.Generator().manual_seed(0)))
+                                generator=seeded(0)))
         # a step reports the time it moved to: the grid without its first time, then 0 at the end
         assert [s.t for s in steps] == sched.timesteps(10, grid)[1:] + [0], grid
     assert sched.timesteps(10, "sqrt")[1] < sched.timesteps(10, "uniform")[1]
@@ -222,7 +223,7 @@ def test_the_problem_is_called_problem_and_prob_is_refused_by_name(problem_2d):
     """One name for the inverse problem: ``problem``, after den and before y; ``prob=`` (the old
     keyword) is a TypeError that names the new one, never an unknown-option message."""
     tp, den, *_ = problem_2d
-    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    g = lambda: seeded(0)  # noqa: E731
     a = pt.sample("diffpir", den, tp.problem, tp.y, n=3, steps=5, generator=g())
     b = pt.sample("diffpir", den, problem=tp.problem, y=tp.y, n=3, steps=5, generator=g())
     assert torch.equal(a, b)
@@ -246,7 +247,7 @@ def test_schedule_noise_level_is_s_and_the_old_name_says_so():
 def test_pnp_ula_noise_level_option_is_denoiser_level(problem_2d):
     tp, den, *_ = problem_2d
     assert "denoiser_level" in pt.options_of("pnp_ula") and "eps" not in pt.options_of("pnp_ula")
-    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    g = lambda: seeded(1)  # noqa: E731
     near = pt.sample("pnp_ula", den, tp.problem, tp.y, n=4, steps=5, generator=g())
     far = pt.sample("pnp_ula", den, tp.problem, tp.y, n=4, steps=5, denoiser_level=0.5,
                     generator=g())
@@ -274,7 +275,7 @@ def test_ddim_update_takes_a_noise_rule():
     from posterior_tutor.samplers.diffusion import ddim_noise, ddim_update
     sched = pt.VPSchedule()
     x0, eps = torch.ones(2000, 3), torch.zeros(2000, 3)
-    g = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    g = lambda: seeded(4)  # noqa: E731
     assert torch.equal(ddim_update(sched, x0, eps, 600, 300, 0.7, g()),
                        ddim_update(sched, x0, eps, 600, 300, 0.7, g(), ddim_noise))
     flat = ddim_update(sched, x0, eps, 600, 300, 0.7, None, lambda *a: 0.0)

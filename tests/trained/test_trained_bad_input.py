@@ -184,10 +184,10 @@ def test_aps_names_a_prior_returning_nan_as_the_cause(toy, bad):
 
     def nan_prior(x):
         return torch.full((x.shape[0],), bad)
-    with pytest.raises(NonFiniteError, match=r"the prior callable nan_prior returned NaN or Inf"
+    with pytest.raises(NonFiniteError, match=r"the prior_term callable nan_prior returned NaN or Inf"
                                              r".*not the learning rate"):
         pt.aps.train(den, tp.problem, tp.y[None], generator=seeded(0), steps=1, batch=8,
-                     prior=nan_prior)
+                     prior_term=nan_prior)
 
 
 def test_aps_names_a_denoiser_returning_nan_as_the_cause():
@@ -204,7 +204,7 @@ def test_aps_names_a_denoiser_returning_nan_as_the_cause():
 def test_aps_a_finite_prior_callable_trains(toy):
     tp, den = toy
     fl = pt.aps.train(den, tp.problem, tp.y[None], generator=seeded(0), steps=2, batch=8,
-                      prior=lambda x: 0.5 * x.pow(2).sum(1))
+                      prior_term=lambda x: 0.5 * x.pow(2).sum(1))
     assert all(math.isfinite(v) for v in fl.losses)
 
 

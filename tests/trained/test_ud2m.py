@@ -13,13 +13,14 @@ from posterior_tutor.samplers.diffusion import initial_noise
 from posterior_tutor.files.checkpoints import CheckpointError
 from posterior_tutor.metrics import sliced_wasserstein
 from conftest import seeded as _gen
+from conftest import seeded
 
 torch.set_num_threads(1)
 N_EVAL = 2000
 
 
 def _sw(a, b):
-    return float(sliced_wasserstein(a, b, generator=torch.Generator().manual_seed(3)))
+    return float(sliced_wasserstein(a, b, generator=seeded(3)))
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,13 @@ from matplotlib.quiver import Quiver  # noqa: E402
 
 from posterior_tutor import viz as W  # noqa: E402
 from posterior_tutor.viz.steps import _correction_origin  # noqa: E402
+from conftest import seeded
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def make_step(i, n=30, d=2, correction=True, x0=True, shape=None, requires_grad=False, seed=0):
-    g = torch.Generator().manual_seed(seed + i)
+    g = seeded(seed + i)
     shape = shape or (d,)
     x = torch.randn(n, *shape, generator=g) * (1.0 + 0.5 * i)
     if requires_grad:
@@ -239,15 +240,15 @@ def toy_problem():
     gmm = pt.toy.ring_of_gaussians()
     den = gmm.denoiser(pt.VPSchedule())
     prob = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), 0.3)
-    y = prob.measure(gmm.sample(1, generator=torch.Generator().manual_seed(0))[0],
-                     generator=torch.Generator().manual_seed(1))
+    y = prob.measure(gmm.sample(1, generator=seeded(0))[0],
+                     generator=seeded(1))
     return pt, den, prob, y
 
 
 def test_step_through_diffpir(toy_problem):
     pt, den, prob, y = toy_problem
     assert "steps" in pt.options_of("diffpir")
-    st = W.step_through("diffpir", den, prob, y, n=50, generator=torch.Generator().manual_seed(0),
+    st = W.step_through("diffpir", den, prob, y, n=50, generator=seeded(0),
                         density="exact", every=3, steps=20)
     assert len(st.frames) == 8                     # steps 0, 3, ..., 18 and the last (19)
     assert [s.i for s in st.frames][-2:] == [18, 19]
@@ -259,7 +260,7 @@ def test_step_through_diffpir(toy_problem):
 
 def test_step_through_ddpm_prior(toy_problem):
     pt, den, prob, y = toy_problem
-    st = W.step_through("ddpm", den, None, None, n=20, generator=torch.Generator().manual_seed(0),
+    st = W.step_through("ddpm", den, None, None, n=20, generator=seeded(0),
                         steps=10)
     assert len(st.frames) == 10 and st.view == "2d"
 
@@ -474,7 +475,7 @@ def test_every_sampler_steppable(toy_problem, name):
     opts = {k: v for k, v in SMALL.get(name, {}).items() if k in pt.options_of(name)}
     if not opts and "steps" in pt.options_of(name):
         opts = dict(steps=12)
-    st = W.step_through(name, den, prob, y, n=40, generator=torch.Generator().manual_seed(0),
+    st = W.step_through(name, den, prob, y, n=40, generator=seeded(0),
                         density="exact", every=2, **opts)
     assert len(st.frames) >= 2, f"{name}: fewer than two frames"
     assert st.seed == 0 and st.seed_box.value == 0
@@ -492,7 +493,7 @@ def test_step_through_rerun_noise_level_and_operator(toy_problem):
     pt, den, prob, y = toy_problem
     x_true = torch.tensor([1.0, -0.5])
     other = pt.operators.Matrix([[0.0, 1.0]])
-    st = W.step_through("diffpir", den, prob, y, n=30, generator=torch.Generator().manual_seed(4),
+    st = W.step_through("diffpir", den, prob, y, n=30, generator=seeded(4),
                         density="exact", steps=10, x_true=x_true, sigmas=[0.1, 1.0],
                         operators={"second coordinate": other})
     assert st.seed == 4
@@ -507,7 +508,7 @@ def test_step_through_rerun_noise_level_and_operator(toy_problem):
     assert sig.value == 0.1 and ops.value is other
     assert st.density is not dens0 and not torch.equal(st.y, y0)
     expected = pt.InverseProblem(other, 0.1).measure(
-        x_true, generator=torch.Generator().manual_seed(5))
+        x_true, generator=seeded(5))
     assert torch.allclose(st.y, expected)
     with pytest.raises(ValueError, match="x_true"):
         W.step_through("diffpir", den, prob, y, n=10, steps=5, sigmas=[0.1])

@@ -9,10 +9,11 @@ import torch  # noqa: E402
 
 import posterior_tutor as pt  # noqa: E402
 from posterior_tutor import viz as W  # noqa: E402
+from conftest import seeded
 
 
 def _g(seed):
-    return torch.Generator().manual_seed(seed)
+    return seeded(seed)
 
 
 @pytest.fixture(scope="module")
