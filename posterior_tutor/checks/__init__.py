@@ -4,11 +4,6 @@
 - ``options``: one declarative check per option (type, range, finiteness), at the call.
 """
 
-_SUBMODULES = ('values', 'options')
+from ..runtime.lazy import lazy_submodules
 
-
-def __getattr__(name):  # submodules load on first use: pt.checks.options
-    import importlib
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_submodules(__name__, ('values', 'options'))

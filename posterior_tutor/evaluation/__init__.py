@@ -19,12 +19,8 @@ from .held_out import evaluate_images, image_scores, mean_scores  # noqa: F401
 
 __all__ = ["evaluate_images", "image_scores", "mean_scores"]
 
-_SUBMODULES = {"bench", "classifier", "held_out", "image_suite", "memory", "method_grid", "model_card",
-               "options", "peer", "peer_physics", "report", "runners", "toy_suite"}
+from ..runtime.lazy import lazy_submodules
 
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        import importlib
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_submodules(__name__, ("bench", "classifier", "held_out", "image_suite", "memory",
+                                         "method_grid", "model_card", "options", "peer",
+                                         "peer_physics", "report", "runners", "toy_suite"))

@@ -8,11 +8,6 @@
 - ``stored``: the chapters' stored heavy runs (``pt.files.stored.run``).
 """
 
-_SUBMODULES = ('safe', 'checkpoints', 'run_checkpoint', 'recipes', 'stored')
+from ..runtime.lazy import lazy_submodules
 
-
-def __getattr__(name):  # submodules load on first use: pt.files.stored
-    import importlib
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_submodules(__name__, ('safe', 'checkpoints', 'run_checkpoint', 'recipes', 'stored'))

@@ -40,6 +40,16 @@ def _fft_grid(H, W, like):
     return kh, kw
 
 
+def _check_batch(op, x, what: str) -> None:
+    """x is a batch of images (n, C, H, W), of the shape ``op`` was built for when it has one."""
+    if x.ndim != 4:
+        raise ValueError(f"{type(op).__name__} acts on a batch of images (n, C, H, W); "
+                         f"{what} has shape {tuple(x.shape)}.")
+    if op.in_shape is not None and tuple(x.shape[1:]) != op.in_shape:
+        raise ValueError(f"{op!r} was built for images of shape {op.in_shape}; "
+                         f"{what} has shape {tuple(x.shape)}.")
+
+
 class Blur(Operator):
     """Circular convolution y = k * x, computed as y = F^-1[K F(x)] with F the 2D DFT per channel.
 
@@ -67,12 +77,7 @@ class Blur(Operator):
         return f"Blur({self.kernel.shape[0]}x{self.kernel.shape[1]} kernel)"
 
     def _check(self, x, what="x"):
-        if x.ndim != 4:
-            raise ValueError(f"{type(self).__name__} acts on a batch of images (n, C, H, W); "
-                             f"{what} has shape {tuple(x.shape)}.")
-        if self.in_shape is not None and tuple(x.shape[1:]) != self.in_shape:
-            raise ValueError(f"{self!r} was built for images of shape {self.in_shape}; "
-                             f"{what} has shape {tuple(x.shape)}.")
+        _check_batch(self, x, what)
 
     def transfer(self, H: int, W: int, like: torch.Tensor) -> torch.Tensor:
         """K = F(centred kernel on the H x W grid), complex, on like's device (cached)."""
@@ -169,12 +174,7 @@ class SuperResolution(Operator):
         return tuple(shape)
 
     def _check(self, x, what="x"):
-        if x.ndim != 4:
-            raise ValueError(f"SuperResolution acts on a batch of images (n, C, H, W); "
-                             f"{what} has shape {tuple(x.shape)}.")
-        if self.in_shape is not None and tuple(x.shape[1:]) != self.in_shape:
-            raise ValueError(f"{self!r} was built for images of shape {self.in_shape}; "
-                             f"{what} has shape {tuple(x.shape)}.")
+        _check_batch(self, x, what)
         self._check_size(x.shape)
 
     def input_shape_for(self, y_shape):
