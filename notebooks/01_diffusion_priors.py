@@ -773,7 +773,7 @@ axes[1].semilogy(ts, [r for _, r in dps_quality.values()], "o-")
 axes[1].axhline(1, color="0.5", lw=0.8); axes[1].set_ylabel("norm ratio, approx / exact")
 for ax in axes:
     ax.set_xlabel("t")
-fig.suptitle(r"DPS's $\nabla \log \mathcal N(y; A D(x_t,t), \sigma^2 I)$ against the exact "
+fig.suptitle(r"DPS's $\nabla \log \mathcal{N}(y; A D(x_t,t), \sigma^2 I)$ against the exact "
              r"$\nabla \log p(y \mid x_t)$")
 plt.show()
 assert dps_quality[20][0] > 0.9 and abs(math.log(dps_quality[20][1])) < math.log(1.5), \
