@@ -3,7 +3,12 @@
     import posterior_tutor as pt
     pt.exercises.list()                       # the ids and titles
     pt.exercises.check("02.1", ula_step)      # pass, or what is wrong with a hint
-    f = pt.exercises.solution("02.1")         # the reference solution (a function)
+    pt.exercises.check("03.2", guess, measured=ratio)   # a prediction against the measurement
+    pt.exercises.hint("02.1")                 # a nudge; call again: a hint, then the formula
+    f = pt.exercises.solution("02.1")         # the reference solution (a function or a value)
+
+Kinds (``kinds.py``): derive (then verify), predict (then run), build (a whole loop, scored),
+break (remove an ingredient, say what changes), project (open-ended, scored, optional).
 
 Each chapter module (``ch00`` ... ``ch06``) registers its exercises: the answer is compared with the
 library on seeded random inputs, and an answer that behaves like a typical mistake (a sign, a
@@ -14,11 +19,11 @@ so a chapter runs top to bottom with its exercises left open.
 from __future__ import annotations
 
 from . import ch00, ch01, ch02, ch03, ch04, ch05, ch06  # noqa: F401  (they register)
-from .base import REGISTRY, Verdict, run
+from .base import REGISTRY, Verdict
+from .hints import next_hint
+from .kinds import KINDS, Prediction, Scored  # noqa: F401  (for the chapter modules)
 
-__all__ = ["check", "list", "solution", "ids", "Verdict"]
-
-
+__all__ = ["check", "hint", "list", "solution", "ids", "Verdict"]
 
 
 def ids() -> "list[str]":
@@ -36,16 +41,26 @@ def _get(exercise_id: str):
     return REGISTRY[key]
 
 
-def check(exercise_id: str, answer, quiet: bool = False) -> Verdict:
-    """Check ``answer`` (a function) for exercise ``exercise_id``; prints and returns the verdict."""
-    verdict = run(_get(exercise_id), answer)
+def check(exercise_id: str, answer, measured=None, quiet: bool = False) -> Verdict:
+    """Check ``answer`` for exercise ``exercise_id`` (a function, or for a prediction the value
+    the student committed to, compared with ``measured``); prints and returns the verdict."""
+    verdict = _get(exercise_id).judge(answer, measured=measured)
     if not quiet:
         print(verdict.message)
     return verdict
 
 
+def hint(exercise_id: str, level: int | None = None) -> str:
+    """Print the next rung of the hint ladder of ``exercise_id`` (nudge, hint, formula, where
+    the solution is), or rung ``level``; returns the text."""
+    text = next_hint(_get(exercise_id), level)
+    print(text)
+    return text
+
+
 def solution(exercise_id: str):
-    """The reference solution of ``exercise_id`` (a function with the exercise's signature)."""
+    """The reference solution of ``exercise_id``: a function with the exercise's signature, or
+    for a prediction the reference value."""
     return _get(exercise_id).solution
 
 
@@ -54,7 +69,7 @@ def list(chapter: str | None = None) -> "list[tuple[str, str]]":  # noqa: A001 (
     rows = [(k, REGISTRY[k].title) for k in ids()
             if chapter is None or k.split(".")[0] == str(chapter).zfill(2)]
     for k, title in rows:
-        print(f"{k}  {title}  ({REGISTRY[k].signature})")
+        print(f"{k}  [{REGISTRY[k].kind}]  {title}  ({REGISTRY[k].signature})")
     return rows
 
 

@@ -32,6 +32,9 @@ import torch
 
 REGISTRY: dict[str, "Exercise"] = {}
 
+#: exercise id -> the hint of the mistake the last wrong answer matched ("" if none matched)
+LAST_MISTAKE: dict[str, str] = {}
+
 #: seconds each call of a student's function may run (the library's answers take far less)
 TIME_LIMIT = 10.0
 
@@ -51,10 +54,16 @@ class Exercise:
     reference: Callable          # the library's answer on the same arguments
     cases: Callable[[], list]    # seeded argument tuples
     mistakes: list[Mistake] = field(default_factory=list)
-    hint: str = ""               # general hint when no known mistake matches
+    hint: str = ""               # level 2 of the ladder: a concrete hint, no formula
     rtol: float = 1e-4
     atol: float = 1e-5
     time_limit: float | None = None  # seconds per call of the answer; None: TIME_LIMIT
+    kind: str = "derive"         # "derive" or "build" (see kinds.py for every kind)
+    nudge: str = ""              # level 1: a conceptual nudge (shown with a wrong answer)
+    formula: str = ""            # level 3: the formula, only on request (pt.exercises.hint)
+
+    def judge(self, answer, measured=None) -> "Verdict":
+        return run(self, answer)
 
 
 @dataclass
@@ -228,10 +237,9 @@ def run(ex: Exercise, answer) -> Verdict:
                            f"limit is {limit:g} s per call; the library's answer takes well "
                            "under a second). Look for a loop that never ends (a while whose "
                            "condition never changes) or one over far more steps than needed.")
-        except NotImplementedError as err:
-            msg = str(err) or "the function still raises NotImplementedError"
+        except NotImplementedError:
             return Verdict(ex.id, "not solved yet",
-                           f"Exercise {ex.id} ({ex.title}): not solved yet: {msg}. "
+                           f"Exercise {ex.id} ({ex.title}): not solved yet. "
                            f"Write {ex.signature}; the chapter goes on without it.")
         except Exception as err:  # the student's bug, reported in one line
             return Verdict(ex.id, "wrong", f"Exercise {ex.id}: your function raised "
@@ -243,8 +251,10 @@ def run(ex: Exercise, answer) -> Verdict:
             return Verdict(ex.id, "wrong", f"Exercise {ex.id}: not yet: {why}")
         if err > 1:
             m = _matching_mistake(ex, got, args)
-            hint = m.hint if m is not None else ex.hint
+            LAST_MISTAKE[ex.id] = m.hint if m is not None else ""
+            hint = m.hint if m is not None else (ex.nudge or ex.hint)
             return Verdict(ex.id, "wrong", f"Exercise {ex.id}: not yet: case {k + 1} of "
-                           f"{len(cases)} differs from the library. Hint: {hint}")
+                           f"{len(cases)} differs from the library. Hint: {hint} "
+                           f'(pt.exercises.hint("{ex.id}") gives more, one step per call.)')
     return Verdict(ex.id, "pass", f"Exercise {ex.id} ({ex.title}): pass, your function agrees "
                                   f"with the library on {len(cases)} random cases.")
