@@ -10,7 +10,8 @@
 - ``memory``: the tensors autograd saves, and the peak memory of a sampling call;
 - ``report``: Markdown, CSV and the trade-off plot; ``bench``: the command line;
 - ``peer`` (with ``peer_physics``): deepinv's samplers on our prior and problems (the outside peer);
-- ``method_grid``: every method on the same digits; ``model_card``: a prior's evaluation card.
+- ``method_grid``: every method on the same digits; ``model_card``: a prior's evaluation card;
+- ``properties``: every method's properties in one table, from the library and the stored tables.
 
 The submodules load on first use (``pt.evaluation.toy_suite``), so importing this package stays
 light.
@@ -23,4 +24,4 @@ from ..runtime.lazy import lazy_submodules
 
 __getattr__ = lazy_submodules(__name__, ("bench", "classifier", "held_out", "image_suite", "memory",
                                          "method_grid", "model_card", "options", "peer",
-                                         "peer_physics", "report", "runners", "toy_suite"))
+                                         "peer_physics", "properties", "report", "runners", "toy_suite"))

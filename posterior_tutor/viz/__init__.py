@@ -10,6 +10,8 @@ them.  It is three layers, each usable alone:
   layer check boxes), with ``rerun.py`` adding the seed box and the "run" / "new seed" buttons.
 * ``step_through.py``  ``step_through(name, den, problem, y, ...)``: runs ``posterior_tutor.iterate``,
   thins the steps, records the NFE and builds a re-runnable Stepper.
+* ``method_map.py``  ``method_map(rows)``: the course's map of the methods (what each puts in place
+  of p(y | x_t), how it pays for data consistency), from ``pt.evaluation.properties.table()``.
 * ``knobs.py``         ``step_through(..., knobs={"zeta": [0.1, 0.3, 1.0]})``: a method's option,
   or a choice among trained samplers, as a drop-down that runs the chain again when changed.
 
@@ -27,6 +29,7 @@ arrows).  ``posterior_tutor.viz`` is the same API under its older name.
 from .render import figure_to_png, filmstrip, limits_2d, render_2d, render_image, sample_strip
 from .step_through import step_through
 from .stepper import Stepper
+from . import method_map  # noqa: F401  (pt.viz.method_map.method_map)
 
 __all__ = ["render_2d", "render_image", "sample_strip", "figure_to_png", "Stepper", "filmstrip",
            "step_through", "limits_2d"]
