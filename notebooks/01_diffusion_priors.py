@@ -986,7 +986,7 @@ assert torch.allclose(mine, library_step.x, atol=1e-4)
 # We run each sampler with its paper-default settings (`pt.options_of(name)`), plus two references:
 # `ddpm` ignores $y$ and samples the prior (the "ignore the data" reference), and **PnP-ULA**
 # (Laumont et al. 2022), a plain Langevin chain on $x$ with the denoiser's score at one small noise
-# level plus the likelihood gradient (chapter 02 derives Langevin samplers). We judge each set of
+# level plus the likelihood gradient (chapter 03 derives Langevin samplers). We judge each set of
 # `N_POST` samples against `N_POST` exact posterior samples by the sliced Wasserstein distance of
 # section 3, in noise floors, and by
 #

@@ -72,8 +72,8 @@ def test_an_unknown_id_lists_the_ids():
         pt.exercises.check("9.9", lambda: None)
     assert all(i in str(err.value) for i in IDS)
     with pytest.raises(ValueError, match="unknown exercise"):
-        pt.exercises.solution("02.9")
-    assert pt.exercises.solution("2.1") is pt.exercises.solution("02.1")
+        pt.exercises.solution("03.9")
+    assert pt.exercises.solution("3.1") is pt.exercises.solution("03.1")
 
 
 def test_list_names_every_exercise(capsys):
@@ -123,11 +123,11 @@ def test_chapter_exercise_cells(path, capsys):
 
 
 def test_solved_notebooks_script(tmp_path, capsys):
-    src = ROOT / "notebooks" / "02_langevin_latino.py"
+    src = ROOT / "notebooks" / "03_langevin_latino.py"
     script = runpy.run_path(str(ROOT / "scripts" / "solved_notebooks.py"))   # in process: fast
     assert script["main"]([str(tmp_path), str(src)]) == 0
-    assert "solved 02.1, 02.2, 02.3" in capsys.readouterr().out
-    nb = jupytext.read(tmp_path / "02_langevin_latino.ipynb")
+    assert "solved 03.1, 03.2, 03.3" in capsys.readouterr().out
+    nb = jupytext.read(tmp_path / "03_langevin_latino.ipynb")
     text = "\n".join(c.source for c in nb.cells)
     assert "NotImplementedError" not in text
     assert text.count("pt.exercises.solution(") == 3

@@ -12,9 +12,9 @@
 # ---
 
 # %% [markdown]
-# # Chapter 06: the results, side by side
+# # Chapter 08: the results, side by side
 #
-# Every method of chapters 00-05 measured in **one run, on one machine, with the same prior**:
+# Every method of chapters 00-06 measured in **one run, on one machine, with the same prior**:
 #
 # * toy problems with an exact posterior (2D bimodal, $d = 16$): the **sliced Wasserstein distance**
 #   (SW) to exact posterior samples: the average, over random directions, of the 1D Wasserstein
@@ -154,16 +154,16 @@ for task in tasks:
 # ### Every method on the same digits
 #
 # One measurement per digit (super-resolution by $4\times$, two held-out digits), one sample of
-# each method on that same $y$: the grid of chapter 04, read from its stored run
-# `data/runs/ch04_method_grid.pt` (DPS with 1000 steps takes minutes per digit on a CPU).
+# each method on that same $y$: the grid of chapter 05, read from its stored run
+# `data/runs/ch05_method_grid.pt` (DPS with 1000 steps takes minutes per digit on a CPU).
 
 # %%
 mnist_prior = pt.pretrained("mnist", device=DEVICE)
 mnist_prior.clip = 1.0
-GRID_DIGITS = 2                            # the grid of chapter 04: two held-out digits
-grid_res = pt.files.stored.run("ch04_method_grid", lambda: method_grid.compute(mnist_prior, "sr4", n_digits=GRID_DIGITS),
+GRID_DIGITS = 2                            # the grid of chapter 05: two held-out digits
+grid_res = pt.files.stored.run("ch05_method_grid", lambda: method_grid.compute(mnist_prior, "sr4", n_digits=GRID_DIGITS),
                          settings=dict(task="sr4", n_digits=GRID_DIGITS, fast=False),
-                         command="set RECOMPUTE = True in chapter 04 and run it")
+                         command="set RECOMPUTE = True in chapter 05 and run it")
 method_grid.plot(grid_res, title=f"super-resolution x4, {grid_res['digits']}")
 plt.show()
 
@@ -192,7 +192,7 @@ if not rank_in:
     print("these two stored runs have no rank_coverage column (they predate the calibrated reading)")
 display(Markdown(
     "Where UD2M's few steps lose (the early blocks, which see $x_0$ only through noise) is the "
-    "subject of chapter 03; its training history: [`docs/notes/ud2m.md`](../docs/notes/ud2m.md)."))
+    "subject of chapter 04; its training history: [`docs/notes/ud2m.md`](../docs/notes/ud2m.md)."))
 
 # %% [markdown]
 # ## 3. Are our baselines as good as DeepInverse's?
@@ -246,7 +246,7 @@ display(Markdown(f"Ours are within {worst:.2f} dB of deepinv's and at most {slow
 # coverage to deepinv's (`peer.py` has the measurement).
 
 # %% [markdown]
-# ### Exercise 06.1: the PSNR of the posterior mean
+# ### Exercise 08.1: the PSNR of the posterior mean
 #
 # The tables report the **PSNR of the mean**: average the samples of one measurement, then compare
 # that one image with the truth, $10\log_{10}(\text{range}^2/\text{MSE})$ with range 2 for images in
@@ -254,17 +254,17 @@ display(Markdown(f"Ours are within {worst:.2f} dB of deepinv's and at most {slow
 # `(C, H, W)`); the checker compares with `pt.metrics.psnr(samples.mean(0), x_true)`.
 
 # %% tags=["exercise"]
-# Exercise 06.1: your answer (the solution: pt.exercises.solution("06.1"))
+# Exercise 08.1: your answer (the solution: pt.exercises.solution("08.1"))
 def psnr_of_mean(samples, x_true, data_range=2.0):
     """PSNR (dB) of the samples' mean against the true image."""
     raise NotImplementedError("average, then 10 log10(range^2 / MSE)")
 
 
 # %%
-pt.exercises.check("06.1", psnr_of_mean)
+pt.exercises.check("08.1", psnr_of_mean)
 
 # %% [markdown]
-# ### Exercise 06.2: the coverage of a credible interval
+# ### Exercise 08.2: the coverage of a credible interval
 #
 # The plain **coverage** at level $0.9$ is the fraction of pixels whose true value lies inside the
 # samples' central interval at that level, between the empirical $5\%$ and $95\%$ quantiles of that
@@ -273,14 +273,14 @@ pt.exercises.check("06.1", psnr_of_mean)
 # Write `coverage(samples, x_true, level=0.9)`; the checker compares with `pt.metrics.coverage`.
 
 # %% tags=["exercise"]
-# Exercise 06.2: your answer (the solution: pt.exercises.solution("06.2"))
+# Exercise 08.2: your answer (the solution: pt.exercises.solution("08.2"))
 def coverage(samples, x_true, level=0.9):
     """Fraction of coordinates of x_true inside the samples' central `level` interval."""
     raise NotImplementedError("per-pixel quantiles, then the fraction inside")
 
 
 # %%
-pt.exercises.check("06.2", coverage)
+pt.exercises.check("08.2", coverage)
 
 # %% [markdown]
 # ## 4. A fresh slice, run here
@@ -326,10 +326,10 @@ def buys(m):
 WHAT = {"dps": "guidance through the network at every step",
         "diffpir": "a data prox at every step, no backward pass",
         "daps": "decoupled annealing with Langevin steps, no backward pass",
-        "latino": "a few denoise-prox steps (chapter 02)",
-        "ud2m": "a few steps of a sampler trained per task (chapter 03)",
-        "spin": "a warm start and a few pixel-space corrections (chapter 04)",
-        "aps": "one pass of a flow trained per task (chapter 05)"}
+        "latino": "a few denoise-prox steps (chapter 03)",
+        "ud2m": "a few steps of a sampler trained per task (chapter 04)",
+        "spin": "a warm start and a few pixel-space corrections (chapter 05)",
+        "aps": "one pass of a flow trained per task (chapter 06)"}
 lines = []
 for m, what in WHAT.items():
     b = buys(m)
