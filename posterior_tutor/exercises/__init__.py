@@ -13,7 +13,7 @@ so a chapter runs top to bottom with its exercises left open.
 """
 from __future__ import annotations
 
-from . import ch00, ch01, ch03, ch04, ch05, ch06, ch08  # noqa: F401  (they register)
+from . import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch08  # noqa: F401  (they register)
 from .base import REGISTRY, Verdict, run
 
 __all__ = ["check", "list", "solution", "ids", "Verdict"]
