@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Chapter 03: Langevin sampling and LATINO
 #
-# Chapter 00 ran the diffusion samplers that walk *down* the noise levels once. This chapter takes
+# Chapter 02 ran the diffusion samplers that walk *down* the noise levels once. This chapter takes
 # the other road: a **Markov chain** whose stationary law is (close to) the posterior.
 #
 # 1. the unadjusted Langevin algorithm (ULA) with the exact posterior score, coded by hand, and its

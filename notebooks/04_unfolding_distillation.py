@@ -197,7 +197,7 @@ assert sw_untrained < prior_dist, "even untrained, the block's data steps move t
 #    \mathcal L_D = \tfrac12\mathrm{BCE}(\mathrm{Disc}(x_0, y), 1) + \tfrac12\mathrm{BCE}(\mathrm{Disc}(x^{(K)}, y), 0) + \tfrac{\gamma}{2} E|\nabla_x \mathrm{Disc}(x_0, y)|^2. $$
 #
 # The first term alone would teach the block the conditional *mean* (the under-dispersion of chapter
-# 02 again); the discriminator, which sees $(x, y)$ pairs, pushes the block's outputs to be
+# 03 again); the discriminator, which sees $(x, y)$ pairs, pushes the block's outputs to be
 # distributed like real $x_0$ given $y$. The training (`steps=6000`) is read from a stored run;
 # the baselines are run here.
 

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Chapter 05: sparse scheduled guidance with a warm start (Spin)
 #
-# DPS (chapter 00) enforces the data at **every** one of its 1000 steps, and each time it
+# DPS (chapter 02) enforces the data at **every** one of its 1000 steps, and each time it
 # differentiates through the denoiser. Spin (Shtanchaev et al. 2026, "Guess & Guide") asks how
 # little guidance is enough:
 #
@@ -342,7 +342,7 @@ assert all(guided_sweep[k][1] == guided_sweep[0][1] for k in (2, 8, 20)), "and n
 #
 # ### On the toy problem (exact posterior)
 #
-# SW is the sliced Wasserstein distance to exact posterior samples (chapter 00): the mean, over
+# SW is the sliced Wasserstein distance to exact posterior samples (chapter 01): the mean, over
 # random directions, of the 1D Wasserstein distance between the two sample sets projected on the
 # direction. The noise floor is the SW between two independent sets of exact samples.
 

@@ -341,7 +341,7 @@ display(Markdown(
     "depends on how well it was trained, and one run does not separate them from the Monte Carlo "
     "noise. With the exact $\\log p$ the fit gives the smallest mode "
     f"{fits['exact log p']['w'][small]:.3f} of the mass against the exact {w_exact[small]:.3f}: that "
-    "is the reverse KL (mode-seeking), not the prior. Chapter 00's samplers do not share that bias; "
+    "is the reverse KL (mode-seeking), not the prior. Chapter 02's samplers do not share that bias; "
     "APS does. Earlier measurements (other step counts, a stop-gradient variant): "
     "[`docs/notes/aps.md`](../docs/notes/aps.md)."))
 
