@@ -22,8 +22,8 @@
 # 3. see why the prior matters: the same measurement with three priors gives three posteriors;
 # 4. check the picture in 16 dimensions, where the data inform only a few directions.
 #
-# No sampler appears here: chapter 01 first teaches diffusion models, then derives the classical
-# diffusion posterior samplers (DPS, DiffPIR, DAPS) by hand and measures them against the exact
+# No sampler appears here: chapter 01 first teaches diffusion models, then chapter 02 derives the
+# classical diffusion posterior samplers (DPS, DiffPIR, DAPS) by hand and measures them against the exact
 # posteriors built in this chapter. Every claim the text makes is also checked by an `assert`, so
 # the notebook fails loudly if the library stops behaving as described. This chapter is all
 # closed-form algebra: it runs in seconds in either mode (`POSTERIOR_TUTOR_FAST=1` changes only
@@ -330,7 +330,7 @@ assert shrink_row < 0.1 and shrink_null > 0.3, "the data inform the row space, f
 # In the null space the posterior changes only because the mode weights change (each component
 # keeps its prior shape there, shifted by its correlation with the measured directions): what the
 # prior says about the unmeasured directions is all there is. A sampler that gets the mode weights
-# wrong is then wrong in 12 directions at once. Chapter 01 runs the classical samplers on this
+# wrong is then wrong in 12 directions at once. Chapter 02 runs the classical samplers on this
 # problem and sees exactly that.
 
 # %% [markdown]
@@ -348,8 +348,8 @@ assert shrink_row < 0.1 and shrink_null > 0.3, "the data inform the row space, f
 # * In 16 dimensions with 4 measurements, the data inform 4 directions; the other 12 are the
 #   prior's, mode by mode.
 #
-# Next, chapter 01: diffusion models as priors, and the classical posterior samplers (DPS, DiffPIR,
-# DAPS) derived by hand and measured against these exact posteriors.
+# Next, chapter 01: diffusion models as priors; then chapter 02: the classical posterior samplers
+# (DPS, DiffPIR, DAPS) derived by hand and measured against these exact posteriors.
 
 # %% [markdown]
 # ## References

@@ -1,7 +1,7 @@
 """Time every chapter top to bottom, in full and in fast mode, and write docs/chapter_times.md.
 
     python scripts/chapter_times.py                       # all chapters, both modes
-    python scripts/chapter_times.py --chapters 03 05      # only these (other rows are kept)
+    python scripts/chapter_times.py --chapters 04 05      # only these (other rows are kept)
     python scripts/chapter_times.py --modes fast          # only one mode
     python scripts/chapter_times.py --out docs/chapter_times_gpu.md   # on a GPU machine
 

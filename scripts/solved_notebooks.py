@@ -1,6 +1,6 @@
 """Write the chapters with their exercises solved, as notebooks for nbval.
 
-    python scripts/solved_notebooks.py OUTDIR [notebooks/02_langevin_latino.py ...]
+    python scripts/solved_notebooks.py OUTDIR [notebooks/03_langevin_latino.py ...]
     POSTERIOR_TUTOR_FAST=1 python -m pytest -q -p no:cacheprovider --nbval-lax OUTDIR
 
 Every cell tagged ``exercise`` becomes ``name = pt.exercises.solution("<id>")``, so each check

@@ -9,7 +9,7 @@ saves for a backward pass in a holder whose deletion (when its graph is freed) g
 back, so ``peak`` is the largest amount alive at once.  It is the part of a sampler's peak memory
 that differs between methods that share a network (weights and state are the same for all), it
 counts on any device, and a few steps suffice (the graph of one step is freed before the next).
-Chapter 04 uses it.
+Chapter 05 uses it.
 
 ``PeakMemory``: the peak of a block.  CUDA: ``torch.cuda.max_memory_allocated`` (exact).  CPU: the
 resident set above its level before the block, sampled every 2 ms by a watcher thread.  On the CPU

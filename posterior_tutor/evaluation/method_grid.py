@@ -1,4 +1,4 @@
-"""One image grid of every method on the same digits and the same measurement (chapters 04, 06).
+"""One image grid of every method on the same digits and the same measurement (chapters 05, 08).
 
     res = method_grid.compute(den, "sr4", n_digits=3)        # truth, y and one sample per method
     method_grid.plot(res)                                     # rows: digits; columns: methods

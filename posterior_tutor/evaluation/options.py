@@ -26,7 +26,7 @@ TOY_OPTIONS = {
 TOY_UD2M = dict(K=2, N=4, sigma_factor=4.0, steps=6000, hidden=128, adv_weight=3.0)
 
 #: zero-shot options on 32x32 images per method: (full mode, fast mode).  PnP-ULA is left out: its
-#: thousands of steps at a small noise level are a 2D lesson (chapter 02), not an image sampler.
+#: thousands of steps at a small noise level are a 2D lesson (chapter 03), not an image sampler.
 IMAGE_OPTIONS = {
     "dps": ({}, {"steps": 100}),
     "diffpir": ({}, {"steps": 20}),

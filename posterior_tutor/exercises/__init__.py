@@ -2,23 +2,23 @@
 
     import posterior_tutor as pt
     pt.exercises.list()                       # the ids and titles
-    pt.exercises.check("02.1", ula_step)      # pass, or what is wrong with a hint
+    pt.exercises.check("03.1", ula_step)      # pass, or what is wrong with a hint
     pt.exercises.check("03.2", guess, measured=ratio)   # a prediction against the measurement
-    pt.exercises.hint("02.1")                 # a nudge; call again: a hint, then the formula
-    f = pt.exercises.solution("02.1")         # the reference solution (a function or a value)
+    pt.exercises.hint("03.1")                 # a nudge; call again: a hint, then the formula
+    f = pt.exercises.solution("03.1")         # the reference solution (a function or a value)
 
-Kinds (``kinds.py``): derive (then verify), predict (then run), build (a whole loop, scored),
-break (remove an ingredient, say what changes), project (open-ended, scored, optional).
-
-Each chapter module (``ch00`` ... ``ch06``) registers its exercises: the answer is compared with the
+Each chapter module (``ch00`` ... ``ch08``) registers its exercises: the answer is compared with the
 library on seeded random inputs, and an answer that behaves like a typical mistake (a sign, a
 forgotten square root, sigma for sigma^2, the wrong time index) gets a hint about that mistake.
 An unsolved stub (it raises ``NotImplementedError``) gets "not solved yet" and nothing is raised,
 so a chapter runs top to bottom with its exercises left open.
+
+Kinds (``kinds.py``): derive (then verify), predict (then run), build (a whole loop, scored),
+break (remove an ingredient, say what changes), project (open-ended, scored, optional).
 """
 from __future__ import annotations
 
-from . import ch00, ch01, ch02, ch03, ch04, ch05, ch06  # noqa: F401  (they register)
+from . import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch08  # noqa: F401  (they register)
 from .base import REGISTRY, Verdict
 from .hints import next_hint
 from .kinds import KINDS, Prediction, Scored  # noqa: F401  (for the chapter modules)

@@ -47,7 +47,7 @@ class Mistake:
 
 @dataclass
 class Exercise:
-    id: str                      # "<chapter>.<n>", e.g. "02.1"
+    id: str                      # "<chapter>.<n>", e.g. "03.1"
     title: str
     signature: str               # what the student writes, e.g. "ula_step(x, score, delta, z) -> x"
     solution: Callable

@@ -1,126 +1,138 @@
-"""Chapter 02 exercises: one ULA step, ULA's step-size bias on a Gaussian, LATINO's inpainting prox.
+"""Chapter 02 exercises: one DPS guidance step, one DiffPIR step.
 
-Equations: x <- x + delta grad log pi(x) + sqrt(2 delta) z (samplers/pnp_ula.py); for pi = N(0, v)
-the chain is AR(1), x' = (1 - delta / v) x + sqrt(2 delta) z, whose stationary variance is
-2 delta / (1 - (1 - delta / v)^2) = v / (1 - delta / (2 v)); the prox of ``Inpainting``
-(operators.py) that LATINO's data half calls (samplers/latino.py).
+Equations: DPS's correction -zeta grad_{x_t} |y - A D(x_t, t)| (samplers/dps.py: the reference is
+the correction the library's sampler records); DiffPIR's prox and re-noising (samplers/diffpir.py).
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 import torch
 
 from .base import Exercise, Mistake, register
-from ..operators import Inpainting
+from .. import samplers, toy
 
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-# -- 02.1 one ULA step -----------------------------------------------------------------------------
-def ula_step(x, score, delta, z):
-    """x + delta score(x) + sqrt(2 delta) z."""
-    return x + delta * score(x) + (2 * delta) ** 0.5 * z
+# -- 02.1 one DPS guidance step --------------------------------------------------------------------
+def dps_correction(den, problem, y, x_t, t, zeta):
+    """-zeta grad_{x_t} |y - A D(x_t, t)| per sample, the gradient taken through the denoiser."""
+    with torch.enable_grad():
+        x_in = x_t.detach().requires_grad_(True)
+        err = problem.residual(den(x_in, t), y).flatten(1).norm(dim=1)
+        (grad,) = torch.autograd.grad(err.sum(), x_in)
+    return -zeta * grad
 
 
-def _ula_ref(x, score, delta, z):
-    """The PnP-ULA update of samplers/pnp_ula.py with the drift given by ``score``."""
-    return x + delta * score(x) + (2 * delta) ** 0.5 * z
+@lru_cache(maxsize=1)
+def _dps_run():
+    tp = toy.bimodal_problem_2d()
+    den = tp.prior.denoiser()
+    steps = [s.detached() for s in samplers.iterate("dps", den, tp.problem, tp.y, n=6, steps=10,
+                                                     zeta=0.3, generator=_gen(1))]
+    return den, tp.problem, tp.y, den.schedule.timesteps(10), steps
 
 
-def _quadratic_score(x):
-    return -(x - torch.tensor([1.0, -0.5])) / torch.tensor([0.5, 2.0])
+def _dps_cases():
+    den, problem, y, grid, steps = _dps_run()
+    return [(den, problem, y, steps[i - 1].x, grid[i], 0.3) for i in (2, 5, 8)]
 
 
-def _ula_cases():
-    g = _gen(0)
-    return [(torch.randn(6, 2, generator=g), _quadratic_score, d, torch.randn(6, 2, generator=g))
-            for d in (0.01, 0.05, 0.2)]
+def _dps_ref(den, problem, y, x_t, t, zeta):
+    _, _, _, grid, steps = _dps_run()
+    i = grid.index(t)
+    assert torch.equal(steps[i - 1].x, x_t)
+    return steps[i].extras["correction"]
 
 
-register(Exercise(
-    "02.1", "one step of the unadjusted Langevin algorithm", "ula_step(x, score, delta, z) -> x_next",
-    ula_step, _ula_ref, _ula_cases,
-    [Mistake(lambda x, s, d, z: x + d * s(x) + d ** 0.5 * z,
-             "the noise is sqrt(2 delta) z: the Langevin diffusion has sqrt(2) dW."),
-     Mistake(lambda x, s, d, z: x - d * s(x) + (2 * d) ** 0.5 * z,
-             "move *up* the log-density: + delta * score(x)."),
-     Mistake(lambda x, s, d, z: x + d * s(x) + 2 * d * z,
-             "the noise scale is a square root, sqrt(2 delta), not 2 delta.")],
-    hint="x + delta * score(x) + sqrt(2 * delta) * z."))
+def _dps_squared(den, problem, y, x_t, t, zeta):
+    with torch.enable_grad():
+        x_in = x_t.detach().requires_grad_(True)
+        err = problem.residual(den(x_in, t), y).flatten(1).pow(2).sum(1)
+        (grad,) = torch.autograd.grad(err.sum(), x_in)
+    return -zeta * grad
 
 
-# -- 02.2 ULA's bias on a Gaussian target ---------------------------------------------------------
-def ula_stationary_variance(v, delta):
-    """Stationary variance of ULA on N(0, v) with step delta < 2 v: v / (1 - delta / (2 v))."""
-    return v / (1 - delta / (2 * v))
-
-
-def _variance_ref(v, delta):
-    a = 1 - delta / v                       # the AR(1) coefficient of x' = a x + sqrt(2 delta) z
-    return 2 * delta / (1 - a * a)
-
-
-def _variance_cases():
-    return [(1.0, 0.1), (0.09, 0.02), (2.5, 1.0), (0.5, 0.6)]
+def _dps_no_jacobian(den, problem, y, x_t, t, zeta):
+    x0 = den(x_t, t)
+    r = problem.residual(x0, y)
+    return -zeta * problem.operator.adjoint(r) / r.flatten(1).norm(dim=1)[:, None]
 
 
 register(Exercise(
-    "02.2", "ULA step-size experiment: the stationary variance on a Gaussian target",
-    "ula_stationary_variance(v, delta) -> a number", ula_stationary_variance, _variance_ref,
-    _variance_cases,
-    [Mistake(lambda v, d: v, "ULA is *unadjusted*: for delta > 0 the chain's variance is larger "
-             "than v. Write x' = (1 - delta/v) x + sqrt(2 delta) z and solve Var = a^2 Var + 2 delta."),
-     Mistake(lambda v, d: v / (1 - d / v), "solve Var = (1 - delta/v)^2 Var + 2 delta exactly: "
-             "1 - (1 - delta/v)^2 = (delta/v)(2 - delta/v)."),
-     Mistake(lambda v, d: v * (1 + d / (2 * v)), "that is only the first-order expansion; "
-             "give the exact stationary variance.")],
-    hint="x' = a x + sqrt(2 delta) z with a = 1 - delta / v; at stationarity Var = a^2 Var + 2 delta."))
+    "02.1", "one DPS guidance step: the gradient through the denoiser",
+    "dps_correction(den, problem, y, x_t, t, zeta) -> correction (n, d)",
+    dps_correction, _dps_ref, _dps_cases,
+    [Mistake(_dps_squared, "DPS (Algorithm 1) differentiates the norm |y - A x0_hat|, not its square."),
+     Mistake(lambda *a: -dps_correction(*a), "the correction goes downhill: -zeta * grad."),
+     Mistake(_dps_no_jacobian, "differentiate with respect to x_t, through the denoiser "
+             "(torch.autograd.grad with x_t.requires_grad_()), not with respect to x0_hat.")],
+    hint="x_t.requires_grad_(True); err = |A D(x_t, t) - y| per sample; grad of err.sum() w.r.t. "
+         "x_t; return -zeta * grad."))
 
 
-# -- 02.3 LATINO's proximal step for inpainting ---------------------------------------------------
-def inpainting_prox(u, y, mask, sigma, rho):
-    """argmin_x |M x - y|^2 / (2 sigma^2) + |x - u|^2 / (2 rho^2), pixel by pixel; rho: (n,)."""
-    r2 = rho.reshape(-1, *([1] * (u.ndim - 1))) ** 2
-    return torch.where(mask.bool(), (r2 * y + sigma ** 2 * u) / (r2 + sigma ** 2), u)
+# -- 02.2 one DiffPIR step -------------------------------------------------------------------------
+def diffpir_step(den, problem, y, x_t, t, t_prev, lam, zeta, z):
+    """Denoise, prox with r_t = s(t) / sqrt(lam), re-noise to t_prev with fresh noise z."""
+    sched = den.schedule
+    x0_hat = problem.prox(den(x_t, t), y, sched.s(t).item() / lam ** 0.5)
+    ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
+    eps_hat = (x_t - ab ** 0.5 * x0_hat) / (1 - ab) ** 0.5
+    noise = (1 - zeta) ** 0.5 * eps_hat + zeta ** 0.5 * z
+    return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * noise
 
 
-def _prox_ref(u, y, mask, sigma, rho):
-    return Inpainting(mask).prox(u, y, rho, sigma)
+def _diffpir_ref(den, problem, y, x_t, t, t_prev, lam, zeta, z):
+    """The library's update (samplers/diffpir.py) with the given noise z instead of a fresh draw."""
+    sched = den.schedule
+    x0_hat = problem.prox(den(x_t, t), y, sched.s(t).item() / lam ** 0.5)
+    eps_hat = samplers.diffusion.eps_from_x0(sched, x_t, x0_hat, t)
+    ab_prev = sched.abar(t_prev).item()
+    return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * (
+        (1 - zeta) ** 0.5 * eps_hat + zeta ** 0.5 * z)
 
 
-def _prox_cases():
-    g, out = _gen(1), []
-    for shape, sigma in [((1, 6, 6), 0.05), ((1, 5, 7), 0.3), ((2, 4, 4), 1.0)]:
-        mask = (torch.rand(shape, generator=g) < 0.5).float()
-        y = mask * torch.randn(shape, generator=g)
-        out.append((torch.randn(4, *shape, generator=g), y, mask, sigma,
-                    0.05 + torch.rand(4, generator=g)))
+def _diffpir_cases():
+    tp, g = toy.bimodal_problem_2d(), _gen(2)
+    den = tp.prior.denoiser()
+    out = []
+    for t, t_prev, lam, zeta in [(600, 500, 1.0, 0.1), (300, 250, 2.0, 0.5), (100, 80, 0.5, 0.3)]:
+        x_t = torch.randn(6, 2, generator=g)
+        out.append((den, tp.problem, tp.y, x_t, t, t_prev, lam, zeta, torch.randn(6, 2, generator=g)))
     return out
 
 
-def _prox_swapped(u, y, mask, sigma, rho):
-    r2 = rho.reshape(-1, 1, 1, 1) ** 2
-    return torch.where(mask.bool(), (sigma ** 2 * y + r2 * u) / (r2 + sigma ** 2), u)
+def _diffpir_lam(den, problem, y, x_t, t, t_prev, lam, zeta, z):
+    return diffpir_step(den, problem, y, x_t, t, t_prev, 1 / lam, zeta, z)
 
 
-def _prox_no_mask(u, y, mask, sigma, rho):
-    r2 = rho.reshape(-1, 1, 1, 1) ** 2
-    return (r2 * y + sigma ** 2 * u) / (r2 + sigma ** 2)
+def _diffpir_zeta(den, problem, y, x_t, t, t_prev, lam, zeta, z):
+    sched = den.schedule
+    x0_hat = problem.prox(den(x_t, t), y, sched.s(t).item() / lam ** 0.5)
+    ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
+    eps_hat = (x_t - ab ** 0.5 * x0_hat) / (1 - ab) ** 0.5
+    return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * ((1 - zeta) * eps_hat + zeta * z)
 
 
-def _prox_not_squared(u, y, mask, sigma, rho):
-    r = rho.reshape(-1, 1, 1, 1)
-    return torch.where(mask.bool(), (r * y + sigma * u) / (r + sigma), u)
+def _diffpir_eps_prior(den, problem, y, x_t, t, t_prev, lam, zeta, z):
+    sched = den.schedule
+    x0 = den(x_t, t)
+    x0_hat = problem.prox(x0, y, sched.s(t).item() / lam ** 0.5)
+    ab, ab_prev = sched.abar(t).item(), sched.abar(t_prev).item()
+    eps = (x_t - ab ** 0.5 * x0) / (1 - ab) ** 0.5
+    return ab_prev ** 0.5 * x0_hat + (1 - ab_prev) ** 0.5 * ((1 - zeta) ** 0.5 * eps + zeta ** 0.5 * z)
 
 
 register(Exercise(
-    "02.3", "LATINO's proximal data step for inpainting",
-    "inpainting_prox(u, y, mask, sigma, rho) -> x (n, C, H, W); rho has one value per sample",
-    inpainting_prox, _prox_ref, _prox_cases,
-    [Mistake(_prox_swapped, "each term is weighted by the *other* variance: an observed pixel is "
-             "(rho^2 y + sigma^2 u) / (rho^2 + sigma^2), so small sigma trusts y."),
-     Mistake(_prox_no_mask, "a missing pixel (mask 0) has no data term: there the prox returns u."),
-     Mistake(_prox_not_squared, "the weights are variances: rho^2 and sigma^2, not rho and sigma.")],
-    hint="observed pixels: (rho^2 y + sigma^2 u) / (rho^2 + sigma^2); missing pixels: u; "
-         "rho.reshape(-1, 1, 1, 1) broadcasts one rho per sample."))
+    "02.2", "one DiffPIR step: denoise, proximal data step, re-noise",
+    "diffpir_step(den, problem, y, x_t, t, t_prev, lam, zeta, z) -> x_{t_prev}",
+    diffpir_step, _diffpir_ref, _diffpir_cases,
+    [Mistake(_diffpir_lam, "the prox radius is r_t = s(t) / sqrt(lam): a larger lambda trusts the "
+             "prior more, so the radius shrinks."),
+     Mistake(_diffpir_zeta, "mix the noises by their variances: sqrt(1 - zeta) eps_hat + sqrt(zeta) z."),
+     Mistake(_diffpir_eps_prior, "eps_hat comes from the corrected x0_hat, not from the denoiser's x0.")],
+    hint="x0_hat = problem.prox(D(x_t, t), y, s(t) / sqrt(lam)); eps_hat = (x_t - sqrt(ab_t) x0_hat) / "
+         "sqrt(1 - ab_t); x' = sqrt(ab') x0_hat + sqrt(1 - ab') (sqrt(1 - zeta) eps_hat + sqrt(zeta) z)."))

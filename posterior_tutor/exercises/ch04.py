@@ -1,134 +1,109 @@
-"""Chapter 04 exercises: the Spin correction (gradient descent through A only) and one warm-start
-round.
+"""Chapter 04 exercises: UD2M's rho / tau rule and the two quadratics of its block combined.
 
-Equations (samplers/spin.py): C(x0) runs ``opt_steps`` steps x <- x - lr / L grad f(x) on
-f(x) = |y - A x|^2 + mu |x - x0|^2 from x = x0, grad f = 2 A^T (A x - y) + 2 mu (x - x0),
-L = 2 (|A|^2 + mu); a warm-start round is x0 = C(D(x_t*, t*)), x_t* = sqrt(ab) x0 + sqrt(1 - ab) z.
+Equations (trained/ud2m/block.py, ``block_levels`` and ``combined_quadratic``):
+rho = sigma' s / sqrt(sigma'^2 + s^2) with s = s(t), sigma' = sigma_factor * sigma, tau the time
+with s(tau) closest to rho; |z - a|^2 / (2 rho^2) + |z - x_t / sqrt(ab_t)|^2 / (2 s^2) =
+|z - m|^2 / (2 r^2) + const with 1 / r^2 = 1 / rho^2 + 1 / s^2, m = r^2 (a / rho^2 + b / s^2).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
 from .base import Exercise, Mistake, register
-from .. import operators, toy
-from ..operators import InverseProblem
-from ..samplers import spin
+from ..trained import ud2m
+from ..schedules import VPSchedule
 
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-# -- 04.1 the correction ---------------------------------------------------------------------------
-def spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
-    """Gradient descent on |y - A x|^2 + mu |x - x0|^2 from x0, step lr / (2 (|A|^2 + mu))."""
-    op = problem.operator
-    L = 2 * (op.norm_squared(x0.shape[1:]) + mu)
-    x = x0.clone()
-    for _ in range(opt_steps):
-        grad = 2 * op.adjoint(op(x) - y) + 2 * mu * (x - x0)
-        x = x - lr / L * grad
-    return x
+# -- 04.1 rho and tau ------------------------------------------------------------------------------
+def rho_tau(sched, t, sigma, sigma_factor=2.0):
+    """(rho, tau) of the block at outer time t."""
+    s, sp = sched.s(t).item(), sigma_factor * sigma
+    rho = sp * s / math.sqrt(sp ** 2 + s ** 2)
+    return rho, sched.t_from_s(rho)
 
 
-def _correction_ref(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
-    return spin.correct(problem, y, x0, "gd", opt_steps, lr, mu)
+def _rho_ref(sched, t, sigma, sigma_factor=2.0):
+    _, _, _, rho, tau = ud2m.block_levels(sched, t, sigma, sigma_factor)
+    return rho, tau
 
 
-def _correction_cases():
-    g, out = _gen(4), []
-    blur = InverseProblem(operators.Blur(operators.gaussian_kernel(5, 1.2), (1, 8, 8)), 0.05)
-    y = blur.measure(torch.randn(1, 8, 8, generator=g), generator=g)
-    out.append((blur, y, torch.randn(3, 1, 8, 8, generator=g), 10, 1.0, 0.0))
-    out.append((blur, y, torch.randn(3, 1, 8, 8, generator=g), 5, 0.8, 0.5))
-    U = torch.linalg.qr(torch.randn(3, 3, generator=g))[0]
-    V = torch.linalg.qr(torch.randn(5, 3, generator=g))[0]
-    A = U @ torch.diag(torch.tensor([2.0, 0.7, 0.3])) @ V.T   # |A|^2 = 4, a clear spectral gap
-    mat = InverseProblem(operators.Matrix(A), 0.1)
-    out.append((mat, torch.randn(3, generator=g), torch.randn(4, 5, generator=g), 8, 1.0, 0.2))
+def _rho_cases():
+    sched = VPSchedule()
+    return [(sched, 999, 0.05, 2.0), (sched, 444, 0.25, 2.0), (sched, 111, 0.05, 2.0),
+            (sched, 600, 0.1, 4.0)]
+
+
+def _rho_no_sqrt(sched, t, sigma, sigma_factor=2.0):
+    s, sp = sched.s(t).item(), sigma_factor * sigma
+    rho = sp * s / (sp ** 2 + s ** 2)
+    return rho, sched.t_from_s(rho)
+
+
+def _rho_sigma(sched, t, sigma, sigma_factor=2.0):
+    return rho_tau(sched, t, sigma, 1.0)
+
+
+def _rho_vp(sched, t, sigma, sigma_factor=2.0):
+    s, sp = (1 - sched.abar(t).item()) ** 0.5, sigma_factor * sigma
+    rho = sp * s / math.sqrt(sp ** 2 + s ** 2)
+    return rho, sched.t_from_s(rho)
+
+
+register(Exercise(
+    "04.1", "UD2M's rho / tau rule: the noise level of the block's prior steps",
+    "rho_tau(sched, t, sigma, sigma_factor=2.0) -> (rho, tau)", rho_tau, _rho_ref, _rho_cases,
+    [Mistake(_rho_no_sqrt, "rho combines two standard deviations like parallel resistors: "
+             "1/rho^2 = 1/sigma'^2 + 1/s^2, so rho = sigma' s / sqrt(sigma'^2 + s^2)."),
+     Mistake(_rho_sigma, "use sigma' = sigma_factor * sigma (2 sigma by default), not sigma."),
+     Mistake(_rho_vp, "s is the VE noise level s(t) = sqrt((1 - ab_t) / ab_t) (sched.s(t)), "
+             "not sqrt(1 - ab_t).")],
+    hint="s = sched.s(t); sigma' = sigma_factor * sigma; rho = sigma' s / sqrt(sigma'^2 + s^2); "
+         "tau = sched.t_from_s(rho)."))
+
+
+# -- 04.2 the two quadratics as one ----------------------------------------------------------------
+def combine(x_prev, x_t, ab, rho, s):
+    """(m, r) with |z - x_prev|^2/(2 rho^2) + |z - x_t/sqrt(ab)|^2/(2 s^2) = |z - m|^2/(2 r^2) + c."""
+    r2 = 1 / (1 / rho ** 2 + 1 / s ** 2)
+    return r2 * (x_prev / rho ** 2 + x_t / (math.sqrt(ab) * s ** 2)), math.sqrt(r2)
+
+
+def _combine_cases():
+    g, sched, out = _gen(3), VPSchedule(), []
+    for t, rho in [(999, 0.1), (444, 0.09), (111, 0.3)]:
+        ab, s = sched.abar(t).item(), sched.s(t).item()
+        out.append((torch.randn(5, 2, generator=g, dtype=torch.float64),
+                    torch.randn(5, 2, generator=g, dtype=torch.float64), ab, rho, s))
     return out
 
 
-def _correction_no_two(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
-    return spin_correction(problem, y, x0, opt_steps, 2 * lr, mu)
+def _combine_radius(x_prev, x_t, ab, rho, s):
+    m, r = combine(x_prev, x_t, ab, rho, s)
+    return m, r * r
 
 
-def _correction_sign(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
-    op = problem.operator
-    L = 2 * (op.norm_squared(x0.shape[1:]) + mu)
-    x = x0.clone()
-    for _ in range(opt_steps):
-        x = x - lr / L * (2 * op.adjoint(op(x) - y) - 2 * mu * (x - x0))
-    return x
+def _combine_no_scale(x_prev, x_t, ab, rho, s):
+    r2 = 1 / (1 / rho ** 2 + 1 / s ** 2)
+    return r2 * (x_prev / rho ** 2 + x_t / s ** 2), math.sqrt(r2)
 
 
-def _correction_one_step(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
-    return spin_correction(problem, y, x0, 1, lr, mu)
-
-
-register(Exercise(
-    "04.1", "the Spin correction: a few gradient steps through the operator only",
-    "spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0) -> x",
-    spin_correction, _correction_ref, _correction_cases,
-    [Mistake(_correction_no_two, "the Lipschitz constant of grad f is L = 2 (|A|^2 + mu): the "
-             "gradient carries a factor 2, so does L."),
-     Mistake(_correction_sign, "the proximity term pulls towards x0: its gradient is +2 mu (x - x0)."),
-     Mistake(_correction_one_step, "run opt_steps steps, each from the current x (x0 stays fixed "
-             "only inside the mu term).")],
-    hint="L = 2 (op.norm_squared(shape) + mu); repeat opt_steps times: grad = 2 A^T (A x - y) + "
-         "2 mu (x - x0); x = x - lr / L * grad (op.adjoint gives A^T)."))
-
-
-# -- 04.2 one warm-start round ---------------------------------------------------------------------
-def warm_start_round(den, correct, x_t, t_star, z):
-    """Denoise at t*, correct, re-noise to t* with the noise z: returns (x0, x_t*)."""
-    ab = den.schedule.abar(t_star).item()
-    x0 = correct(den(x_t, t_star))
-    return x0, ab ** 0.5 * x0 + (1 - ab) ** 0.5 * z
-
-
-def _warm_ref(den, correct, x_t, t_star, z):
-    x0 = correct(den(x_t, t_star))
-    return x0, den.schedule.add_noise(x0, t_star, noise=z)
-
-
-class _Projection:
-    """The toy problem's correction: one projection onto the measurement line (spin.correct)."""
-
-    def __init__(self, problem, y):
-        self.problem, self.y = problem, y
-
-    def __call__(self, x0):
-        return spin.correct(self.problem, self.y, x0, "gd", 30, 1.0, 0.0)
-
-
-def _warm_cases():
-    tp, g = toy.bimodal_problem_2d(), _gen(5)
-    den, corr = tp.prior.denoiser(), _Projection(tp.problem, tp.y)
-    return [(den, corr, torch.randn(5, 2, generator=g), t, torch.randn(5, 2, generator=g))
-            for t in (400, 250)]
-
-
-def _warm_prior(den, correct, x_t, t_star, z):
-    ab = den.schedule.abar(t_star).item()
-    x0_prior = den(x_t, t_star)
-    return correct(x0_prior), ab ** 0.5 * x0_prior + (1 - ab) ** 0.5 * z
-
-
-def _warm_ve(den, correct, x_t, t_star, z):
-    x0 = correct(den(x_t, t_star))
-    return x0, x0 + den.schedule.s(t_star).item() * z
+def _combine_average(x_prev, x_t, ab, rho, s):
+    r2 = 1 / (1 / rho ** 2 + 1 / s ** 2)
+    return (x_prev + x_t / math.sqrt(ab)) / 2, math.sqrt(r2)
 
 
 register(Exercise(
-    "04.2", "one warm-start round at t*: denoise, correct, re-noise",
-    "warm_start_round(den, correct, x_t, t_star, z) -> (x0, x_t_star)",
-    warm_start_round, _warm_ref, _warm_cases,
-    [Mistake(_warm_prior, "re-noise the *corrected* x0, so the data's information is carried "
-             "into the next round."),
-     Mistake(_warm_ve, "re-noise with the VP formula sqrt(ab) x0 + sqrt(1 - ab) z (the denoiser "
-             "expects VP inputs), not x0 + s(t) z."),
-     Mistake(lambda den, c, x, t, z: (den(x, t), den.schedule.add_noise(c(den(x, t)), t, noise=z)),
-             "return the corrected x0 as the first value.")],
-    hint="x0 = correct(den(x_t, t_star)); ab = den.schedule.abar(t_star); "
-         "return x0, sqrt(ab) x0 + sqrt(1 - ab) z."))
+    "04.2", "one quadratic from two: the centre and radius of the block's prox",
+    "combine(x_prev, x_t, ab, rho, s) -> (m, r)", combine,
+    ud2m.combined_quadratic, _combine_cases,
+    [Mistake(_combine_radius, "return the radius r, not its square r^2."),
+     Mistake(_combine_no_scale, "the second centre is x_t / sqrt(ab_t) (x_t carries sqrt(ab_t) x0)."),
+     Mistake(_combine_average, "weight each centre by its precision: m = r^2 (a / rho^2 + b / s^2).")],
+    hint="1/r^2 = 1/rho^2 + 1/s^2; m = r^2 (x_prev / rho^2 + x_t / (sqrt(ab) s^2)); return (m, r).",
+    rtol=1e-6, atol=1e-8))

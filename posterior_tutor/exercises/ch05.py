@@ -1,142 +1,134 @@
-"""Chapter 05 exercises: the APS ELBO weight w_t and the log-density of an affine coupling flow.
+"""Chapter 05 exercises: the Spin correction (gradient descent through A only) and one warm-start
+round.
 
-Equations: w_t = beta_t / (2 alpha_t (1 - ab_t)) for t >= t_min, 0 below (trained/aps/elbo.py,
-``elbo_weights``); for x = G(z) with x_a = z_a, x_b = z_b exp(s(z_a)) + t(z_a) (the coupling of
-trained/aps/layers.py and of RealNVP), log q(x) = log N(z; 0, I) - sum s(x_a), z = G^-1(x).  The coupling's
-reference is the change of variables with the Jacobian computed by autograd.
+Equations (samplers/spin.py): C(x0) runs ``opt_steps`` steps x <- x - lr / L grad f(x) on
+f(x) = |y - A x|^2 + mu |x - x0|^2 from x = x0, grad f = 2 A^T (A x - y) + 2 mu (x - x0),
+L = 2 (|A|^2 + mu); a warm-start round is x0 = C(D(x_t*, t*)), x_t* = sqrt(ab) x0 + sqrt(1 - ab) z.
 """
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import nn
 
 from .base import Exercise, Mistake, register
-from ..schedules import VPSchedule
+from .. import operators, toy
+from ..operators import InverseProblem
+from ..samplers import spin
 
 
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-# -- 05.1 the ELBO weight --------------------------------------------------------------------------
-def elbo_weights(sched, t_min=1):
-    """w_t = beta_t / (2 alpha_t (1 - ab_t)), alpha_t = 1 - beta_t; zero for t < t_min."""
-    b, ab = sched.betas, sched.alpha_bar
-    w = b / (2 * (1 - b) * (1 - ab))
-    w[:t_min] = 0
-    return w
+# -- 05.1 the correction ---------------------------------------------------------------------------
+def spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    """Gradient descent on |y - A x|^2 + mu |x - x0|^2 from x0, step lr / (2 (|A|^2 + mu))."""
+    op = problem.operator
+    L = 2 * (op.norm_squared(x0.shape[1:]) + mu)
+    x = x0.clone()
+    for _ in range(opt_steps):
+        grad = 2 * op.adjoint(op(x) - y) + 2 * mu * (x - x0)
+        x = x - lr / L * grad
+    return x
 
 
-def _elbo_ref(sched, t_min=1):
-    from ..trained.aps.elbo import elbo_weights as library_weights   # torch.nn loads here
-    return library_weights(sched, t_min)
+def _correction_ref(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    return spin.correct(problem, y, x0, "gd", opt_steps, lr, mu)
 
 
-def _elbo_cases():
-    return [(VPSchedule(), 1), (VPSchedule(T=200, beta_end=0.05), 10), (VPSchedule(), 50)]
-
-
-def _elbo_no_alpha(sched, t_min=1):
-    w = sched.betas / (2 * (1 - sched.alpha_bar))
-    w[:t_min] = 0
-    return w
-
-
-def _elbo_abar(sched, t_min=1):
-    w = sched.betas / (2 * sched.alpha_bar * (1 - sched.alpha_bar))
-    w[:t_min] = 0
-    return w
-
-
-def _elbo_no_cut(sched, t_min=1):
-    b, ab = sched.betas, sched.alpha_bar
-    w = b / (2 * (1 - b) * (1 - ab))
-    w[:1] = 0
-    return w
-
-
-register(Exercise(
-    "05.1", "the APS ELBO weight w_t of the diffusion prior term", "elbo_weights(sched, t_min=1) -> w (T,)",
-    elbo_weights, _elbo_ref, _elbo_cases,
-    [Mistake(_elbo_no_alpha, "the denominator has alpha_t = 1 - beta_t too: "
-             "w_t = beta_t / (2 alpha_t (1 - ab_t))."),
-     Mistake(_elbo_abar, "alpha_t is the one-step 1 - beta_t (sched.betas), not abar_t."),
-     Mistake(_elbo_no_cut, "set every w_t with t < t_min to 0 (w[:t_min] = 0).")],
-    hint="b, ab = sched.betas, sched.alpha_bar; w = b / (2 (1 - b) (1 - ab)); w[:t_min] = 0.",
-    rtol=1e-8, atol=1e-12))
-
-
-# -- 05.2 the change of variables through an affine coupling --------------------------------------
-def coupling_log_prob(x, s_net, t_net):
-    """log q(x) for x = G(z), z ~ N(0, I): x_a = z_a, x_b = z_b exp(s(z_a)) + t(z_a), a the first
-    half of the coordinates (d // 2)."""
-    k = x.shape[1] // 2
-    xa, xb = x[:, :k], x[:, k:]
-    s = s_net(xa)
-    z = torch.cat([xa, (xb - t_net(xa)) * torch.exp(-s)], 1)
-    log_n = -0.5 * z.pow(2).sum(1) - 0.5 * x.shape[1] * math.log(2 * math.pi)
-    return log_n - s.sum(1)
-
-
-def _coupling_ref(x, s_net, t_net):
-    """log N(G^-1(x)) + log |det d G^-1 / dx|, the Jacobian by autograd, one sample at a time."""
-    k = x.shape[1] // 2
-
-    def inverse(v):
-        va, vb = v[:k], v[k:]
-        return torch.cat([va, (vb - t_net(va[None])[0]) * torch.exp(-s_net(va[None])[0])])
-
-    out = []
-    for v in x:
-        z = inverse(v)
-        J = torch.autograd.functional.jacobian(inverse, v)
-        normal = torch.distributions.Normal(torch.zeros_like(z), torch.ones_like(z))
-        out.append(normal.log_prob(z).sum() + torch.linalg.slogdet(J)[1])
-    return torch.stack(out).detach()
-
-
-def _net(k_in, k_out, seed):
-    torch.manual_seed(seed)  # a fixed, seeded small network
-    net = nn.Sequential(nn.Linear(k_in, 16), nn.Tanh(), nn.Linear(16, k_out)).double()
-    return net.requires_grad_(False)
-
-
-def _coupling_cases():
-    g, out = _gen(6), []
-    rng = torch.random.get_rng_state()
-    try:
-        for d, seed in [(2, 10), (4, 11), (6, 12)]:
-            k = d // 2
-            out.append((1.5 * torch.randn(7, d, generator=g, dtype=torch.float64),
-                        _net(k, d - k, seed), _net(k, d - k, seed + 100)))
-    finally:
-        torch.random.set_rng_state(rng)  # do not disturb the caller's global random stream
+def _correction_cases():
+    g, out = _gen(4), []
+    blur = InverseProblem(operators.Blur(operators.gaussian_kernel(5, 1.2), (1, 8, 8)), 0.05)
+    y = blur.measure(torch.randn(1, 8, 8, generator=g), generator=g)
+    out.append((blur, y, torch.randn(3, 1, 8, 8, generator=g), 10, 1.0, 0.0))
+    out.append((blur, y, torch.randn(3, 1, 8, 8, generator=g), 5, 0.8, 0.5))
+    U = torch.linalg.qr(torch.randn(3, 3, generator=g))[0]
+    V = torch.linalg.qr(torch.randn(5, 3, generator=g))[0]
+    A = U @ torch.diag(torch.tensor([2.0, 0.7, 0.3])) @ V.T   # |A|^2 = 4, a clear spectral gap
+    mat = InverseProblem(operators.Matrix(A), 0.1)
+    out.append((mat, torch.randn(3, generator=g), torch.randn(4, 5, generator=g), 8, 1.0, 0.2))
     return out
 
 
-def _coupling_sign(x, s_net, t_net):
-    return coupling_log_prob(x, s_net, t_net) + 2 * s_net(x[:, :x.shape[1] // 2]).sum(1)
+def _correction_no_two(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    return spin_correction(problem, y, x0, opt_steps, 2 * lr, mu)
 
 
-def _coupling_no_const(x, s_net, t_net):
-    return coupling_log_prob(x, s_net, t_net) + 0.5 * x.shape[1] * math.log(2 * math.pi)
+def _correction_sign(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    op = problem.operator
+    L = 2 * (op.norm_squared(x0.shape[1:]) + mu)
+    x = x0.clone()
+    for _ in range(opt_steps):
+        x = x - lr / L * (2 * op.adjoint(op(x) - y) - 2 * mu * (x - x0))
+    return x
 
 
-def _coupling_no_inverse(x, s_net, t_net):
-    s = s_net(x[:, :x.shape[1] // 2])
-    return -0.5 * x.pow(2).sum(1) - 0.5 * x.shape[1] * math.log(2 * math.pi) - s.sum(1)
+def _correction_one_step(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
+    return spin_correction(problem, y, x0, 1, lr, mu)
 
 
 register(Exercise(
-    "05.2", "the change of variables through an affine coupling layer",
-    "coupling_log_prob(x, s_net, t_net) -> log q(x) (n,)",
-    coupling_log_prob, _coupling_ref, _coupling_cases,
-    [Mistake(_coupling_sign, "x_b = z_b exp(s) stretches volume by exp(sum s): log q(x) = "
-             "log N(z) - sum s (a minus sign)."),
-     Mistake(_coupling_no_const, "log N(z; 0, I) includes -d/2 log(2 pi)."),
-     Mistake(_coupling_no_inverse, "evaluate the Gaussian at z = G^-1(x): z_b = (x_b - t(x_a)) "
-             "exp(-s(x_a)), not at x.")],
-    hint="k = d // 2; s = s_net(x_a); z = [x_a, (x_b - t_net(x_a)) exp(-s)]; "
-         "log q = -|z|^2/2 - d/2 log(2 pi) - sum s.", rtol=1e-6, atol=1e-8))
+    "05.1", "the Spin correction: a few gradient steps through the operator only",
+    "spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0) -> x",
+    spin_correction, _correction_ref, _correction_cases,
+    [Mistake(_correction_no_two, "the Lipschitz constant of grad f is L = 2 (|A|^2 + mu): the "
+             "gradient carries a factor 2, so does L."),
+     Mistake(_correction_sign, "the proximity term pulls towards x0: its gradient is +2 mu (x - x0)."),
+     Mistake(_correction_one_step, "run opt_steps steps, each from the current x (x0 stays fixed "
+             "only inside the mu term).")],
+    hint="L = 2 (op.norm_squared(shape) + mu); repeat opt_steps times: grad = 2 A^T (A x - y) + "
+         "2 mu (x - x0); x = x - lr / L * grad (op.adjoint gives A^T)."))
+
+
+# -- 05.2 one warm-start round ---------------------------------------------------------------------
+def warm_start_round(den, correct, x_t, t_star, z):
+    """Denoise at t*, correct, re-noise to t* with the noise z: returns (x0, x_t*)."""
+    ab = den.schedule.abar(t_star).item()
+    x0 = correct(den(x_t, t_star))
+    return x0, ab ** 0.5 * x0 + (1 - ab) ** 0.5 * z
+
+
+def _warm_ref(den, correct, x_t, t_star, z):
+    x0 = correct(den(x_t, t_star))
+    return x0, den.schedule.add_noise(x0, t_star, noise=z)
+
+
+class _Projection:
+    """The toy problem's correction: one projection onto the measurement line (spin.correct)."""
+
+    def __init__(self, problem, y):
+        self.problem, self.y = problem, y
+
+    def __call__(self, x0):
+        return spin.correct(self.problem, self.y, x0, "gd", 30, 1.0, 0.0)
+
+
+def _warm_cases():
+    tp, g = toy.bimodal_problem_2d(), _gen(5)
+    den, corr = tp.prior.denoiser(), _Projection(tp.problem, tp.y)
+    return [(den, corr, torch.randn(5, 2, generator=g), t, torch.randn(5, 2, generator=g))
+            for t in (400, 250)]
+
+
+def _warm_prior(den, correct, x_t, t_star, z):
+    ab = den.schedule.abar(t_star).item()
+    x0_prior = den(x_t, t_star)
+    return correct(x0_prior), ab ** 0.5 * x0_prior + (1 - ab) ** 0.5 * z
+
+
+def _warm_ve(den, correct, x_t, t_star, z):
+    x0 = correct(den(x_t, t_star))
+    return x0, x0 + den.schedule.s(t_star).item() * z
+
+
+register(Exercise(
+    "05.2", "one warm-start round at t*: denoise, correct, re-noise",
+    "warm_start_round(den, correct, x_t, t_star, z) -> (x0, x_t_star)",
+    warm_start_round, _warm_ref, _warm_cases,
+    [Mistake(_warm_prior, "re-noise the *corrected* x0, so the data's information is carried "
+             "into the next round."),
+     Mistake(_warm_ve, "re-noise with the VP formula sqrt(ab) x0 + sqrt(1 - ab) z (the denoiser "
+             "expects VP inputs), not x0 + s(t) z."),
+     Mistake(lambda den, c, x, t, z: (den(x, t), den.schedule.add_noise(c(den(x, t)), t, noise=z)),
+             "return the corrected x0 as the first value.")],
+    hint="x0 = correct(den(x_t, t_star)); ab = den.schedule.abar(t_star); "
+         "return x0, sqrt(ab) x0 + sqrt(1 - ab) z."))

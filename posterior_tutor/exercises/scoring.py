@@ -7,7 +7,8 @@ prior's exact denoiser (so the score measures the sampler, not a network) and a 
 The score is the sliced Wasserstein distance to ``n`` exact posterior samples as a multiple of
 the noise floor (the distance between two exact sets of the same size; 1 is as good as exact,
 see chapter 00).  ``nfe_budget`` refuses a sampler that calls the denoiser more often (batched
-calls count once, as NFE per sample does everywhere in the course).  Bad output (wrong shape,
+calls count once, as NFE per sample does everywhere in the course); ``backward=False`` refuses
+one that differentiates through the denoiser.  Bad output (wrong shape,
 NaN) raises ``ValueError`` with what was wrong; the exercise turns it into a verdict.
 """
 from __future__ import annotations
@@ -31,7 +32,8 @@ def _floor(problem_name: str, n: int) -> float:
 
 
 def sampler_score(sampler, problem_name: str = "2d-bimodal", n: int = 1000,
-                  nfe_budget: int | None = None, seed: int = 0) -> tuple[float, str]:
+                  nfe_budget: int | None = None, seed: int = 0,
+                  backward: bool = True) -> tuple[float, str]:
     """(SW to the exact posterior / noise floor, a sentence with the NFE) of ``sampler``."""
     if problem_name not in PROBLEMS:
         raise ValueError(f"unknown toy problem {problem_name!r}; choose one of {sorted(PROBLEMS)}.")
@@ -51,6 +53,9 @@ def sampler_score(sampler, problem_name: str = "2d-bimodal", n: int = 1000,
     if nfe_budget is not None and nfe > nfe_budget:
         raise ValueError(f"the sampler called the denoiser {nfe} times; the budget is "
                          f"{nfe_budget} (call it once per step on the whole batch).")
+    if not backward and den.nfe_grad:
+        raise ValueError(f"the sampler took {den.nfe_grad} gradients through the denoiser; this "
+                         "exercise allows none (no backward pass: use a proximal data step).")
     exact = tp.posterior.sample(n, generator=torch.Generator().manual_seed(seed + 1))
     sw = sliced_wasserstein(xs.detach().double(), exact.double(),
                             generator=torch.Generator().manual_seed(seed + 2)).item()

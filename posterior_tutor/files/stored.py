@@ -2,8 +2,8 @@
 evaluations) read from a named file by default and recomputed behind one visible switch.
 
     RECOMPUTE = False                                    # the switch at the top of a chapter
-    ref = pt.files.stored.run("ch03_dps_mnist", lambda: {"xs": heavy()}, recompute=RECOMPUTE,
-                        command="set RECOMPUTE = True in chapter 03 and run it")
+    ref = pt.files.stored.run("ch04_dps_mnist", lambda: {"xs": heavy()}, recompute=RECOMPUTE,
+                        command="set RECOMPUTE = True in chapter 04 and run it")
 
 ``run`` returns the stored dict when ``data/runs/<name>.pt`` exists and ``recompute`` is False,
 else calls ``compute()`` (which returns a dict of tensors, numbers, strings, lists), writes it

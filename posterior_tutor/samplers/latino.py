@@ -17,7 +17,7 @@ implicit (backward) step on the likelihood, so it is stable for any delta.
 Departures from the paper/code, and why:
 * pixel space, Tweedie denoiser: the paper uses a latent consistency model (SDXL + DMD2), whose one
   call returns a *sample* of p(x0 | x_t); our Tweedie denoiser returns the *mean* E[x0 | x_t], so
-  each prior half shrinks towards the mean and the chain under-disperses.  Chapter 02 measures by how
+  each prior half shrinks towards the mean and the chain under-disperses.  Chapter 03 measures by how
   much against the exact posterior.  This is the method as one would run it with a standard
   diffusion prior, not a defect we hide.
 * the public code starts from clip(A^T y) and re-encodes; we start from A^T y (clipped to the data

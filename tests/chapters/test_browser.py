@@ -2,7 +2,7 @@
 
 Three tests, marked ``browser``. The first:
 
-1. generate a chapter notebook (default chapter 02, the fastest chapter with steppers) from its
+1. generate a chapter notebook (default chapter 03, the fastest chapter with steppers) from its
    jupytext source into a temporary folder;
 2. start JupyterLab headless on a free local port: no token, news and update checks off,
    ``windowingMode: none`` (every cell is rendered, also off-screen), ``expose_app_in_browser``,
@@ -20,7 +20,7 @@ Three tests, marked ``browser``. The first:
 
 The third, ``test_student_solves_one_exercise_per_chapter``, does what a student does in each
 chapter: "Run All Above Selected Cell" on an exercise cell, type a solution into its editor (a slip
-first in chapters 00 and 02), Shift+Enter twice, and read "pass" (or the mistake's hint) under the
+first in chapters 00 and 03), Shift+Enter twice, and read "pass" (or the mistake's hint) under the
 check cell.
 
 The second starts the tutorial's server as ``scripts/tutorial.sh`` does (``scripts/lab.sh``), reads
@@ -32,7 +32,7 @@ Environment:
                                 /usr/bin/chromium; Debian: ``apt-get install -y chromium``)
     POSTERIOR_TUTOR_SCREENSHOT  where to write the screenshot (e.g. docs/stepper_in_jupyterlab.png);
                                 by default it goes to the test's temporary folder
-    POSTERIOR_TUTOR_BROWSER_NOTEBOOK  the chapter to run (default 02_langevin_latino)
+    POSTERIOR_TUTOR_BROWSER_NOTEBOOK  the chapter to run (default 03_langevin_latino)
 
 The test skips, saying what is missing, without Playwright, Chromium or JupyterLab.  Each wait has
 its own bound and the whole test is bounded by pytest-timeout; the server (and its kernel) is shut
@@ -56,7 +56,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = os.environ.get("POSTERIOR_TUTOR_BROWSER_NOTEBOOK", "02_langevin_latino")
+NOTEBOOK = os.environ.get("POSTERIOR_TUTOR_BROWSER_NOTEBOOK", "03_langevin_latino")
 TOTAL_BUDGET_S = 230            # the whole test, server start to shutdown (< 4 min)
 SERVER_START_S = 90
 PAGE_LOAD_S = 90
@@ -354,7 +354,7 @@ def test_stepper_in_jupyterlab(tmp_path):
             assert rerun_png != after_png
             timings["rerun"] = time.monotonic() - t_start
 
-            # a knob (chapter 02: LATINO's K, the option "steps") runs the chain again
+            # a knob (chapter 03: LATINO's K, the option "steps") runs the chain again
             _check_knob(page, stepper, readout, label, img, seed0 + 1)
             timings["knob"] = time.monotonic() - t_start
 
@@ -513,14 +513,14 @@ def test_tutorial_url_opens_chapter_00(tmp_path):
 # (chapter, exercise): the first exercise of each chapter, the cheapest to reach (at most 7 code
 # cells above it, 1-4 s of kernel time in fast mode)
 STUDENT_EXERCISES = [("00_inverse_problems", "00.1"), ("01_diffusion_priors", "01.1"),
-                     ("02_langevin_latino", "02.1"), ("03_unfolding_distillation", "03.1"),
-                     ("04_sparse_guidance", "04.1"), ("05_amortized_flow", "05.2"),
-                     ("06_results", "06.1")]
+                     ("02_diffusion_posterior_samplers", "02.1"), ("03_langevin_latino", "03.1"), ("04_unfolding_distillation", "04.1"),
+                     ("05_sparse_guidance", "05.1"), ("06_amortized_flow", "06.2"),
+                     ("08_synthesis", "08.1")]
 # a student's slip typed first (exercise: (in the solution, replaced by)); the check must answer
 # with the hint of the mistake it matches
 STUDENT_SLIPS = {"00.1": ("sigma ** 2 * torch.eye", "sigma * torch.eye"),
-                 "02.1": ("(2 * delta) ** 0.5 * z", "delta ** 0.5 * z")}
-# server start to shutdown, all 7 chapters: 92 s with the 2 cores at load 2.7, 119-143 s at load
+                 "03.1": ("(2 * delta) ** 0.5 * z", "delta ** 0.5 * z")}
+# server start to shutdown, 7 chapters (before chapter 02 was split off 01): 92 s with the 2 cores at load 2.7, 119-143 s at load
 # 3.6-5.8 (about 65 s of CPU in all); POSTERIOR_TUTOR_STUDENT_CHAPTERS=00,01,02 runs only those
 STUDENT_BUDGET_S = 180
 CELL_RUN_S = 60
@@ -625,8 +625,8 @@ def test_student_solves_one_exercise_per_chapter(tmp_path):
     first of each chapter): open the chapter in JupyterLab (fast mode), select the exercise cell and
     run "Run All Above Selected Cell", click the cell's editor, select all and type a solution (the
     code of the solution in posterior_tutor/exercises/chNN.py, plus ``import math`` where it uses
-    math and the chapter does not import it: chapter 05), press Shift+Enter twice (the cell, then
-    its check cell) and check that the check printed "pass". In chapters 00 and 02 a slip is typed
+    math and the chapter does not import it: chapter 06), press Shift+Enter twice (the cell, then
+    its check cell) and check that the check printed "pass". In chapters 00 and 03 a slip is typed
     first (STUDENT_SLIPS: sigma for sigma^2, sqrt(delta) for sqrt(2 delta)), and the check must
     answer "not yet" with the hint of that mistake. Each chapter's kernel is shut down after it."""
     sync_api, exe = _browser_or_skip()

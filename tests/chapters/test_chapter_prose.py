@@ -4,7 +4,7 @@ A chapter's markdown may not state a result (a decimal, a percentage, a number w
 as dB, s, min, MB, or a "14x" speed-up) unless it sits in maths (`$...$`), in code (`` `...` ``),
 in an arXiv identifier or in a reference.  Results are computed in the run and shown with
 ``Markdown(f"...")`` (a code cell), or read from a named stored file in that run.  Integers that
-name things (chapter 03, exercise 02.1, the 2D problem, 1000 DPS steps as the paper sets them)
+name things (chapter 04, exercise 03.1, the 2D problem, 1000 DPS steps as the paper sets them)
 are allowed: they are settings and names, not measurements.
 """
 import ast
@@ -52,7 +52,7 @@ def typed_numbers(text: str) -> list:
 def test_the_rule_catches_typed_results():
     assert typed_numbers("UD2M reaches 24.1 vs 23.4 dB") == ["24.1", "23.4"]
     assert typed_numbers("a 14x speed-up, 90% coverage, 3 min") == ["14x", "90%", "3 min"]
-    assert typed_numbers("$x_{0.5}$, `steps=1000`, arXiv 2503.12615, exercise 02.1, 28 x 28") == []
+    assert typed_numbers("$x_{0.5}$, `steps=1000`, arXiv 2503.12615, exercise 03.1, 28 x 28") == []
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])

@@ -32,8 +32,8 @@ def runs(tmp_path, monkeypatch):
 def test_a_file_off_the_schema_is_a_clear_error(runs, state, match):
     safe.write(state, runs / "bad.pt")  # a valid checksum: only the schema is wrong
     with pytest.raises(CheckpointError, match=match) as err:
-        run("bad", lambda: {"v": 1}, command="run chapter 03 with RECOMPUTE = True")
-    assert "bad.pt" in str(err.value) and "Regenerate it: run chapter 03" in str(err.value)
+        run("bad", lambda: {"v": 1}, command="run chapter 04 with RECOMPUTE = True")
+    assert "bad.pt" in str(err.value) and "Regenerate it: run chapter 04" in str(err.value)
 
 
 def test_a_file_without_result_says_to_regenerate_without_a_command(runs):

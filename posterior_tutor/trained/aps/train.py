@@ -14,7 +14,7 @@ replacement; the prior is frozen while the flow trains.
 Departures:
 * We keep E_z log N(z) in the loss (the paper drops the constant), so the reported loss is the KL
   up to log p_R(y).
-* The surrogate: L's minimiser is the posterior under exp(ELBO), not under p; chapter 05 measures
+* The surrogate: L's minimiser is the posterior under exp(ELBO), not under p; chapter 06 measures
   the gap on the toy problem (exact log p vs ELBO with the exact vs a learned denoiser).
 """
 from __future__ import annotations

@@ -160,7 +160,7 @@ class UD2MSampler(TrainedSampler):
     def sample_from(self, x_t, t: int, y, generator=None, problem=None) -> torch.Tensor:
         """The rest of the chain from the state x_t (n, ...) at the grid time t: one sample per
         row.  With x_t = add_noise(x0, t) for the true x0 it shows what the later blocks can do
-        when the earlier ones were perfect (chapter 03)."""
+        when the earlier ones were perfect (chapter 04)."""
         if not torch.is_tensor(x_t) or tuple(x_t.shape[1:]) != self.shape:
             raise ValueError(f"x_t must be a batch (n, {', '.join(map(str, self.shape))}) of "
                              f"states, got {getattr(x_t, 'shape', type(x_t).__name__)}.")

@@ -12,9 +12,9 @@
 # ---
 
 # %% [markdown]
-# # Chapter 02: Langevin sampling and LATINO
+# # Chapter 03: Langevin sampling and LATINO
 #
-# Chapter 00 ran the diffusion samplers that walk *down* the noise levels once. This chapter takes
+# Chapter 02 ran the diffusion samplers that walk *down* the noise levels once. This chapter takes
 # the other road: a **Markov chain** whose stationary law is (close to) the posterior.
 #
 # 1. the unadjusted Langevin algorithm (ULA) with the exact posterior score, coded by hand, and its
@@ -93,21 +93,21 @@ def ula(score, x, delta, steps, generator):
 
 
 # %% [markdown]
-# ### Exercise 02.1: one ULA step
+# ### Exercise 03.1: one ULA step
 #
 # Write `ula_step(x, score, delta, z)`: one step of the unadjusted Langevin algorithm from the
 # particles `x` (shape `(n, d)`), with `score` a function returning $\nabla\log\pi$ at its argument
 # and `z` the standard normal noise of this step.
 
 # %% tags=["exercise"]
-# Exercise 02.1: your answer (the solution: pt.exercises.solution("02.1"))
+# Exercise 03.1: your answer (the solution: pt.exercises.solution("03.1"))
 def ula_step(x, score, delta, z):
     """One ULA step with step size delta and noise z."""
     raise NotImplementedError("drift along the score, plus noise")
 
 
 # %%
-pt.exercises.check("02.1", ula_step)
+pt.exercises.check("03.1", ula_step)
 
 # %% [markdown]
 # Two separate questions. **Bias**: start the chains *at* the posterior (exact samples) and see
@@ -163,7 +163,7 @@ assert long_ < short, "running longer moves probability between the modes"
 # thousands of steps: Langevin chains mix slowly across modes.
 
 # %% [markdown]
-# ### Exercise 02.2: the step-size bias, in closed form
+# ### Exercise 03.2: the step-size bias, in closed form
 #
 # On a 1D Gaussian target $\pi = \mathcal N(0, v)$ the score is $-x/v$ and one ULA step is
 # $x' = (1 - \delta/v)\,x + \sqrt{2\delta}\,z$. Find the chain's **stationary variance** (the
@@ -173,14 +173,14 @@ assert long_ < short, "running longer moves probability between the modes"
 # within $10\%$ of $v$?
 
 # %% tags=["exercise"]
-# Exercise 02.2: your answer (the solution: pt.exercises.solution("02.2"))
+# Exercise 03.2: your answer (the solution: pt.exercises.solution("03.2"))
 def ula_stationary_variance(v, delta):
     """The variance ULA's chain settles at on N(0, v) with step size delta."""
     raise NotImplementedError("solve Var = a^2 Var + 2 delta for Var")
 
 
 # %%
-pt.exercises.check("02.2", ula_stationary_variance)
+pt.exercises.check("03.2", ula_stationary_variance)
 
 # %% [markdown]
 # ## 2. PnP-ULA and MYULA: the prior score from a denoiser
@@ -247,7 +247,7 @@ assert torch.allclose(x_hand, s.x.double(), atol=1e-5), "the library's LATINO st
 assert [st.t for st in steps] == [999, 874, 749, 624, 499, 374, 249, 124]
 
 # %% [markdown]
-# ### Exercise 02.3: LATINO's proximal step for inpainting
+# ### Exercise 03.3: LATINO's proximal step for inpainting
 #
 # For inpainting $A$ is a 0/1 mask $M$ and $y = M x + \sigma n$ (0 on the missing pixels), so the
 # prox separates pixel by pixel. Write `inpainting_prox(u, y, mask, sigma, rho)` for images `u` of
@@ -256,14 +256,14 @@ assert [st.t for st in steps] == [999, 874, 749, 624, 499, 374, 249, 124]
 # The checker compares it with `pt.operators.Inpainting(mask).prox`.
 
 # %% tags=["exercise"]
-# Exercise 02.3: your answer (the solution: pt.exercises.solution("02.3"))
+# Exercise 03.3: your answer (the solution: pt.exercises.solution("03.3"))
 def inpainting_prox(u, y, mask, sigma, rho):
     """argmin_x |M x - y|^2 / (2 sigma^2) + |x - u|^2 / (2 rho^2), rho one value per sample."""
     raise NotImplementedError("observed pixels: a weighted average of y and u; missing ones: u")
 
 
 # %%
-pt.exercises.check("02.3", inpainting_prox)
+pt.exercises.check("03.3", inpainting_prox)
 
 # %% [markdown]
 # ## 4. With a Tweedie denoiser, LATINO under-disperses
@@ -378,7 +378,7 @@ print(f"total-variation error of LATINO's mode weights: {tv:.2f}")
 assert tv > 0.1, "LATINO's mode weights are visibly off"
 
 # %% [markdown]
-# That is the gap chapter 03 closes: unfold the chain and *train* the denoiser inside it (UD2M), so
+# That is the gap chapter 04 closes: unfold the chain and *train* the denoiser inside it (UD2M), so
 # that its few steps produce samples rather than means.
 #
 # ## 5. Stepping through the chains
@@ -460,7 +460,7 @@ plt.show()
 # * LATINO needs eight: noise, denoise in one call, prox. With the paper's consistency model each
 #   call is a sample; with a Tweedie denoiser it is a mean, and the chain keeps only a fraction of
 #   the posterior variance (measured above) and mis-weights the modes.
-# * Chapter 03 unfolds this chain and trains it.
+# * Chapter 04 unfolds this chain and trains it.
 
 # %% [markdown]
 # ## References

@@ -12,9 +12,9 @@
 # ---
 
 # %% [markdown]
-# # Chapter 04: sparse scheduled guidance with a warm start (Spin)
+# # Chapter 05: sparse scheduled guidance with a warm start (Spin)
 #
-# DPS (chapter 00) enforces the data at **every** one of its 1000 steps, and each time it
+# DPS (chapter 02) enforces the data at **every** one of its 1000 steps, and each time it
 # differentiates through the denoiser. Spin (Shtanchaev et al. 2026, "Guess & Guide") asks how
 # little guidance is enough:
 #
@@ -30,7 +30,7 @@
 # 6. a stepper that shows the phases and where the corrections happen.
 #
 # Claims about numbers computed in this run are checked by an `assert`. The heavy MNIST references
-# (DPS with 1000 steps) are read from stored runs `data/runs/ch04_*.pt` unless `RECOMPUTE = True`
+# (DPS with 1000 steps) are read from stored runs `data/runs/ch05_*.pt` unless `RECOMPUTE = True`
 # (below) or from the course's stored benchmark; the chapter prints which file it read and how to
 # regenerate it, and a claim about stored numbers is printed as a note. `POSTERIOR_TUTOR_FAST=1` shrinks what is
 # computed live (fewer DPS steps on the toy, fewer digits in the sweeps) but runs every code path.
@@ -51,7 +51,7 @@ import posterior_tutor as pt
 from posterior_tutor.evaluation import method_grid
 from posterior_tutor.evaluation.memory import SavedForBackward
 
-RECOMPUTE = False                          # True: rerun the stored run data/runs/ch04_method_grid.pt (~5 min CPU)
+RECOMPUTE = False                          # True: rerun the stored run data/runs/ch05_method_grid.pt (~5 min CPU)
 DEVICE = pt.default_device()               # the MNIST prior, measurements and samplers; 2D stays on the CPU
 FAST = pt.fast_mode()
 torch.set_num_threads(1)
@@ -179,7 +179,7 @@ print(f"hand Landweber vs library correction: max difference {err:.2e}; data res
 assert err < 1e-4, "the library's guided step is 30 Landweber steps from the denoised estimate"
 
 # %% [markdown]
-# ### Exercise 04.1: the Spin correction
+# ### Exercise 05.1: the Spin correction
 #
 # Write `spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0)` for a **linear** operator
 # `op = problem.operator`: `opt_steps` gradient steps $x \leftarrow x - (\mathrm{lr}/L)\,\nabla f(x)$ on
@@ -189,14 +189,14 @@ assert err < 1e-4, "the library's guided step is 30 Landweber steps from the den
 # `pt.samplers.spin.correct` on a blur and on a matrix, with and without $\mu$.
 
 # %% tags=["exercise"]
-# Exercise 04.1: your answer (the solution: pt.exercises.solution("04.1"))
+# Exercise 05.1: your answer (the solution: pt.exercises.solution("05.1"))
 def spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0):
     """Gradient descent on |y - A x|^2 + mu |x - x0|^2 from x0 (gradients through A only)."""
     raise NotImplementedError("loop opt_steps times: gradient of f, step lr / L")
 
 
 # %%
-pt.exercises.check("04.1", spin_correction)
+pt.exercises.check("05.1", spin_correction)
 
 # %% [markdown]
 # ## 3. The warm start and the sparse schedule
@@ -233,22 +233,22 @@ assert all((s.extras["residual_after"] < s.extras["residual_before"]).all() for 
            if "residual_after" in s.extras), "every correction lowers the data residual"
 
 # %% [markdown]
-# ### Exercise 04.2: one warm-start round
+# ### Exercise 05.2: one warm-start round
 #
 # Write `warm_start_round(den, correct, x_t, t_star, z)`: denoise `x_t` at `t_star`, apply the
-# correction `correct` (a function of the denoised estimate, e.g. the one of exercise 04.1 with its
+# correction `correct` (a function of the denoised estimate, e.g. the one of exercise 05.1 with its
 # other arguments fixed), and re-noise the result to `t_star` with the given noise `z`. Return
 # `(x0, x_t_star)`: the corrected estimate and the new state.
 
 # %% tags=["exercise"]
-# Exercise 04.2: your answer (the solution: pt.exercises.solution("04.2"))
+# Exercise 05.2: your answer (the solution: pt.exercises.solution("05.2"))
 def warm_start_round(den, correct, x_t, t_star, z):
     """One round of Spin's warm start: returns (corrected x0, re-noised x_t*)."""
     raise NotImplementedError("denoise, correct, re-noise")
 
 
 # %%
-pt.exercises.check("04.2", warm_start_round)
+pt.exercises.check("05.2", warm_start_round)
 
 # %% [markdown]
 # ## 4. The trade-offs: where to start and how often to guide
@@ -342,7 +342,7 @@ assert all(guided_sweep[k][1] == guided_sweep[0][1] for k in (2, 8, 20)), "and n
 #
 # ### On the toy problem (exact posterior)
 #
-# SW is the sliced Wasserstein distance to exact posterior samples (chapter 00): the mean, over
+# SW is the sliced Wasserstein distance to exact posterior samples (chapter 01): the mean, over
 # random directions, of the 1D Wasserstein distance between the two sample sets projected on the
 # direction. The noise floor is the SW between two independent sets of exact samples.
 
@@ -395,7 +395,7 @@ plt.show()
 #
 # Four tasks at $\sigma = 0.05$ on held-out digits, DPS with the paper's 1000 steps and scales,
 # DiffPIR, DAPS and Spin: read from the course's stored benchmark (`docs/benchmark/images.csv`,
-# command and options in the header of `images.md`; chapter 06 reads the rest of it), which ran
+# command and options in the header of `images.md`; chapter 08 reads the rest of it), which ran
 # them all on the same held-out digits and measurements (DPS alone takes minutes per digit on a
 # CPU). PSNR and SSIM are per sample (not of the sample mean). **NFE** is the number of network
 # evaluations per sample, **backward** the number of backward passes through the network, "peak MB"
@@ -468,16 +468,16 @@ display(Markdown(
 #
 # Super-resolution by $4\times$ (the task for which a UD2M sampler and an APS flow ship), two
 # held-out digits, one measurement each, one sample of every method of the course on that same $y$:
-# DPS (1000 steps), DiffPIR, DAPS, Spin, LATINO (chapter 02), UD2M (chapter 03) and APS (chapter 05),
-# with the benchmark's options. Read from the stored run `ch04_method_grid` (chapter 06 shows the same
+# DPS (1000 steps), DiffPIR, DAPS, Spin, LATINO (chapter 03), UD2M (chapter 04) and APS (chapter 06),
+# with the benchmark's options. Read from the stored run `ch05_method_grid` (chapter 08 shows the same
 # grid); the PSNR of each method over the two digits is in its column's title.
 
 # %%
 GRID_DIGITS = 2                            # the stored grid: held-out digits 8000, 8001
-grid_res = pt.files.stored.run("ch04_method_grid", lambda:
+grid_res = pt.files.stored.run("ch05_method_grid", lambda:
                          method_grid.compute(mnist_prior, "sr4", n_digits=GRID_DIGITS),
                          recompute=RECOMPUTE, settings=dict(task="sr4", n_digits=GRID_DIGITS, fast=False),
-                         command="set RECOMPUTE = True in chapter 04 and run it")
+                         command="set RECOMPUTE = True in chapter 05 and run it")
 method_grid.plot(grid_res, title=f"super-resolution x4, {grid_res['digits']}")
 plt.show()
 

@@ -12,9 +12,9 @@
 # ---
 
 # %% [markdown]
-# # Chapter 03: unfolding and distillation (UD2M)
+# # Chapter 04: unfolding and distillation (UD2M)
 #
-# Chapter 02 ended with LATINO: eight network calls, but a *Tweedie* denoiser returns means, so the
+# Chapter 03 ended with LATINO: eight network calls, but a *Tweedie* denoiser returns means, so the
 # chain under-disperses. UD2M (Mbakam, Spence, Pereyra 2025) keeps the chain's structure and
 # **trains** it:
 #
@@ -32,7 +32,7 @@
 #
 # Claims about this run are checked by an `assert`. `POSTERIOR_TUTOR_FAST=1` shrinks the runs.
 # The heavy references (the toy training, the $K \times N$ ablation, DPS with 1000 steps and the
-# slower methods on MNIST) are read from stored runs in `data/runs/ch03_*.pt`; the line printed
+# slower methods on MNIST) are read from stored runs in `data/runs/ch04_*.pt`; the line printed
 # with each names the file, and `RECOMPUTE = True` below recomputes them (most of an hour on a
 # 2-core CPU). How long this chapter takes: [`docs/chapter_times.md`](../docs/chapter_times.md).
 # The measurements that chose the defaults are in [`docs/notes/ud2m.md`](../docs/notes/ud2m.md).
@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 
 import posterior_tutor as pt
 
-RECOMPUTE = False                 # True: recompute the stored runs (data/runs/ch03_*.pt) and store them
+RECOMPUTE = False                 # True: recompute the stored runs (data/runs/ch04_*.pt) and store them
 DEVICE = pt.default_device()      # the MNIST and digits sections run here (the 2D problem on the CPU)
 FAST = pt.fast_mode()
 N = 2000                          # particles on the toy problem (the stored runs use the same)
@@ -129,7 +129,7 @@ assert torch.allclose(first.z.double(), z_hand, atol=1e-4), "the block's prox is
 assert torch.allclose(first.x, x1_hand, atol=1e-4), "then re-noise to tau and one denoiser call"
 
 # %% [markdown]
-# ### Exercise 03.1: the block's noise level rho and time tau
+# ### Exercise 04.1: the block's noise level rho and time tau
 #
 # Write `rho_tau(sched, t, sigma, sigma_factor=2.0)` returning $(\rho, \tau)$ of the block at outer
 # time `t`: $\rho = \sigma' s / \sqrt{\sigma'^2 + s^2}$ with $s = s(t)$ and $\sigma' =$
@@ -137,17 +137,17 @@ assert torch.allclose(first.x, x1_hand, atol=1e-4), "then re-noise to tau and on
 # (`sched.t_from_s`). The checker compares with the library's `pt.ud2m.block_levels`.
 
 # %% tags=["exercise"]
-# Exercise 03.1: your answer (the solution: pt.exercises.solution("03.1"))
+# Exercise 04.1: your answer (the solution: pt.exercises.solution("04.1"))
 def rho_tau(sched, t, sigma, sigma_factor=2.0):
     """(rho, tau) of UD2M's block at outer time t."""
     raise NotImplementedError("combine sigma' and s(t), then find tau")
 
 
 # %%
-pt.exercises.check("03.1", rho_tau)
+pt.exercises.check("04.1", rho_tau)
 
 # %% [markdown]
-# ### Exercise 03.2: two quadratics as one
+# ### Exercise 04.2: two quadratics as one
 #
 # Write `combine(x_prev, x_t, ab, rho, s)` returning the centre `m` and the radius `r` (a number)
 # with $\lvert z - x^{(k-1)}\rvert^2/(2\rho^2) + \lvert z - x_t/\sqrt{\bar\alpha_t}\rvert^2/(2s^2) =
@@ -155,14 +155,14 @@ pt.exercises.check("03.1", rho_tau)
 # `problem.prox(m, y, r / sqrt(lam))`. The checker compares with `pt.ud2m.combined_quadratic`.
 
 # %% tags=["exercise"]
-# Exercise 03.2: your answer (the solution: pt.exercises.solution("03.2"))
+# Exercise 04.2: your answer (the solution: pt.exercises.solution("04.2"))
 def combine(x_prev, x_t, ab, rho, s):
     """(m, r) of the quadratic that sums the two proximity terms."""
     raise NotImplementedError("add the precisions, weight the centres by them")
 
 
 # %%
-pt.exercises.check("03.2", combine)
+pt.exercises.check("04.2", combine)
 
 # %% [markdown]
 # The block never moves far from the data: each iteration is pulled towards $A^\top y$ by the
@@ -197,7 +197,7 @@ assert sw_untrained < prior_dist, "even untrained, the block's data steps move t
 #    \mathcal L_D = \tfrac12\mathrm{BCE}(\mathrm{Disc}(x_0, y), 1) + \tfrac12\mathrm{BCE}(\mathrm{Disc}(x^{(K)}, y), 0) + \tfrac{\gamma}{2} E|\nabla_x \mathrm{Disc}(x_0, y)|^2. $$
 #
 # The first term alone would teach the block the conditional *mean* (the under-dispersion of chapter
-# 02 again); the discriminator, which sees $(x, y)$ pairs, pushes the block's outputs to be
+# 03 again); the discriminator, which sees $(x, y)$ pairs, pushes the block's outputs to be
 # distributed like real $x_0$ given $y$. The training (`steps=6000`) is read from a stored run;
 # the baselines are run here.
 
@@ -215,8 +215,8 @@ def toy_training():
                 train_s=time.perf_counter() - start)
 
 
-toy = pt.files.stored.run("ch03_toy_ud2m", toy_training, recompute=RECOMPUTE, settings=TOY_SETTINGS,
-                    command="RECOMPUTE = True in chapter 03 (about 12 min on a 2-core CPU)")
+toy = pt.files.stored.run("ch04_toy_ud2m", toy_training, recompute=RECOMPUTE, settings=TOY_SETTINGS,
+                    command="RECOMPUTE = True in chapter 04 (about 12 min on a 2-core CPU)")
 xs_ud = toy["samples"]
 sw_ud = sw(xs_ud, exact)
 print(f"trained UD2M ({TOY_SETTINGS['steps']} steps, trained in {toy['train_s']:.0f} s): SW {sw_ud:.3f} "
@@ -299,9 +299,9 @@ def ablation_run():
     return out
 
 
-ablation = pt.files.stored.run("ch03_toy_ablation", ablation_run, recompute=RECOMPUTE,
+ablation = pt.files.stored.run("ch04_toy_ablation", ablation_run, recompute=RECOMPUTE,
                          settings=ABLATION_SETTINGS,
-                         command="RECOMPUTE = True in chapter 03 (about 12 min on a 2-core CPU)")
+                         command="RECOMPUTE = True in chapter 04 (about 12 min on a 2-core CPU)")
 by_k = {}
 for (K, Nout) in ABLATION_SETTINGS["configs"]:
     by_k.setdefault(K, []).append((K * Nout, ablation[f"{K}x{Nout}"] / floor))
@@ -399,7 +399,7 @@ print(f"PSNR of the samples {pt.metrics.psnr(dx, x_digit.expand_as(dx)).mean():.
 # * **network calls** (NFE, number of function evaluations) and **backward passes** per sample, and
 #   seconds per sample on this machine.
 #
-# LATINO's samples are means (chapter 02): expect its rank coverage far below the target.
+# LATINO's samples are means (chapter 03): expect its rank coverage far below the target.
 
 # %%
 mnist_prior = pt.pretrained("mnist", device=DEVICE)
@@ -492,10 +492,10 @@ def grid_reference():
     return out
 
 
-dps_ref = pt.files.stored.run("ch03_dps_mnist", dps_reference, recompute=RECOMPUTE, settings=DPS_SETTINGS,
-                        command="RECOMPUTE = True in chapter 03 (15 to 30 min on a 2-core CPU)")
-grid_ref = pt.files.stored.run("ch03_mnist_grid", grid_reference, recompute=RECOMPUTE, settings=GRID_SETTINGS,
-                         command="RECOMPUTE = True in chapter 03 (about 4 min on a 2-core CPU)")
+dps_ref = pt.files.stored.run("ch04_dps_mnist", dps_reference, recompute=RECOMPUTE, settings=DPS_SETTINGS,
+                        command="RECOMPUTE = True in chapter 04 (15 to 30 min on a 2-core CPU)")
+grid_ref = pt.files.stored.run("ch04_mnist_grid", grid_reference, recompute=RECOMPUTE, settings=GRID_SETTINGS,
+                         command="RECOMPUTE = True in chapter 04 (about 4 min on a 2-core CPU)")
 if not SAME_DIGITS:
     print(f"MNIST is not available here: the stored DPS, DiffPIR, DAPS and Spin runs are on {STORED_DIGITS}, "
           f"this run's UD2M and LATINO on {DIGITS}. Their quality is not comparable: the stored rows are "

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 05: Amortized posterior sampling with a conditional flow (APS)
+# # Chapter 06: Amortized posterior sampling with a conditional flow (APS)
 #
 # Every sampler so far starts from scratch for each measurement $y$: hundreds of network calls
 # per sample. APS (Mammadov, Chung, Ye 2024) pays once, up front: it trains a **conditional
@@ -30,7 +30,7 @@
 #
 # Claims about numbers computed in this run are checked by an `assert`. The long parts (the flow
 # fits, the digits flow's training and evaluation, the DPS timing, the shipped flows' evaluation)
-# are read from stored runs in `data/runs/ch05_*.pt` unless `RECOMPUTE = True` (below); each prints
+# are read from stored runs in `data/runs/ch06_*.pt` unless `RECOMPUTE = True` (below); each prints
 # the file it read and how to regenerate it, and a claim about stored numbers is printed as a note
 # (checked by an `assert` when they are recomputed). `POSTERIOR_TUTOR_FAST=1` shrinks what is
 # computed live.
@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 
 import posterior_tutor as pt
 
-RECOMPUTE = False                          # True: rerun the stored runs data/runs/ch05_*.pt (~30 min, 2-core CPU)
+RECOMPUTE = False                          # True: rerun the stored runs data/runs/ch06_*.pt (~30 min, 2-core CPU)
 DEVICE = pt.default_device()               # images, flows and samplers; the 2D problems stay on the CPU
 FAST = pt.fast_mode()
 N = 2000                                   # samples per 2D comparison (cheap in both modes)
@@ -152,7 +152,7 @@ assert sw(gauss_vi, exact) < prior_dist, "still far better than the prior"
 # Only measurements are needed, never clean images: the prior enters through $\log p$.
 
 # %% [markdown]
-# ### Exercise 05.2: the log-density of an affine coupling
+# ### Exercise 06.2: the log-density of an affine coupling
 #
 # An affine coupling layer maps $z \mapsto x$ with $x_a = z_a$ and
 # $x_b = z_b \odot e^{s(z_a)} + t(z_a)$, where $a$ is the first half of the coordinates ($d/2$) and
@@ -162,14 +162,14 @@ assert sw(gauss_vi, exact) < prior_dist, "still far better than the prior"
 # compares with the same density computed from an autograd Jacobian.
 
 # %% tags=["exercise"]
-# Exercise 05.2: your answer (the solution: pt.exercises.solution("05.2"))
+# Exercise 06.2: your answer (the solution: pt.exercises.solution("06.2"))
 def coupling_log_prob(x, s_net, t_net):
     """log q(x) of x = G(z), z ~ N(0, I), G one affine coupling layer; shape (n,)."""
     raise NotImplementedError("invert the coupling, then log N(z) minus the log-determinant")
 
 
 # %%
-pt.exercises.check("05.2", coupling_log_prob)
+pt.exercises.check("06.2", coupling_log_prob)
 
 # %% [markdown]
 # ## 2. Why the ELBO replaces $\log p$
@@ -220,7 +220,7 @@ assert rel < 0.1, "for a Gaussian the ELBO's expected x-gradient is the exact sc
 assert (xl.grad.mean(0) - want).norm() < 0.1 * want.norm(), "the library computes the same"
 
 # %% [markdown]
-# ### Exercise 05.1: the ELBO weight
+# ### Exercise 06.1: the ELBO weight
 #
 # Write `elbo_weights(sched, t_min=1)` returning the vector of weights $w_t =
 # \beta_t / (2\alpha_t(1-\bar\alpha_t))$, $\alpha_t = 1 - \beta_t$, for $t \ge t_{\min}$ and 0 below
@@ -228,14 +228,14 @@ assert (xl.grad.mean(0) - want).norm() < 0.1 * want.norm(), "the library compute
 # `pt.aps.elbo_weights`.
 
 # %% tags=["exercise"]
-# Exercise 05.1: your answer (the solution: pt.exercises.solution("05.1"))
+# Exercise 06.1: your answer (the solution: pt.exercises.solution("06.1"))
 def elbo_weights(sched, t_min=1):
     """The weights w_t of the DDPM bound used as APS's prior term; shape (T,)."""
     raise NotImplementedError("beta_t / (2 alpha_t (1 - abar_t)), zero below t_min")
 
 
 # %%
-pt.exercises.check("05.1", elbo_weights)
+pt.exercises.check("06.1", elbo_weights)
 
 # %% [markdown]
 # For a Gaussian the agreement is no accident: summing the closed form over $t$ gives
@@ -263,7 +263,7 @@ exact_den = prior.denoiser(sched)
 
 
 def toy_fits():
-    FRESH.add("ch05_toy_fits")
+    FRESH.add("ch06_toy_fits")
     t0 = time.perf_counter()
     torch.manual_seed(0)                   # the MLP's initial weights come from the global RNG
     mlp_den, _ = pt.priors.train.train_denoiser(pt.nets.MLP(2, hidden=128), prior.sample(20000, generator=seeded(8)),
@@ -280,9 +280,9 @@ def toy_fits():
     return out
 
 
-stored_fits = pt.files.stored.run("ch05_toy_fits", toy_fits, recompute=RECOMPUTE,
+stored_fits = pt.files.stored.run("ch06_toy_fits", toy_fits, recompute=RECOMPUTE,
                             settings=dict(FIT, mlp_steps=MLP_STEPS, n=N),
-                            command="set RECOMPUTE = True in chapter 05 and run it")
+                            command="set RECOMPUTE = True in chapter 06 and run it")
 print(f"MLP denoiser trained in {stored_fits['mlp_seconds']:.0f} s (in the stored run)")
 fits = {}
 for name in ("exact log p", "ELBO, exact denoiser", "ELBO, learned denoiser"):
@@ -322,10 +322,10 @@ plt.show()
 print({k: round(v["sw"], 3) for k, v in fits.items()})
 small = w_exact.argsort()[-3]          # the third mode, the smallest of the exact posterior's
 for k, v in fits.items():
-    claim(v["sw"] < prior_dist / 2, f"{k}: the flow moves from the prior to the posterior", "ch05_toy_fits")
-    claim(v["w"].max() < 0.9, f"{k}: a flow, unlike one Gaussian, keeps both main modes", "ch05_toy_fits")
+    claim(v["sw"] < prior_dist / 2, f"{k}: the flow moves from the prior to the posterior", "ch06_toy_fits")
+    claim(v["w"].max() < 0.9, f"{k}: a flow, unlike one Gaussian, keeps both main modes", "ch06_toy_fits")
 claim(fits["exact log p"]["w"][small] < w_exact[small], "the reverse KL starves the small mode",
-      "ch05_toy_fits")
+      "ch06_toy_fits")
 
 # %%
 sw_of = {k: v["sw"] for k, v in fits.items()}
@@ -341,7 +341,7 @@ display(Markdown(
     "depends on how well it was trained, and one run does not separate them from the Monte Carlo "
     "noise. With the exact $\\log p$ the fit gives the smallest mode "
     f"{fits['exact log p']['w'][small]:.3f} of the mass against the exact {w_exact[small]:.3f}: that "
-    "is the reverse KL (mode-seeking), not the prior. Chapter 00's samplers do not share that bias; "
+    "is the reverse KL (mode-seeking), not the prior. Chapter 02's samplers do not share that bias; "
     "APS does. Earlier measurements (other step counts, a stop-gradient variant): "
     "[`docs/notes/aps.md`](../docs/notes/aps.md)."))
 
@@ -358,7 +358,7 @@ display(Markdown(
 # ($2 \times 2$ pixels into channels), ActNorm, and a last conditional affine layer that starts at
 # the bilinearly upsampled $y$ plus $0.1 z$; every coupling sees features of the upsampled $y$. (The
 # paper's flow, a conditional RealNVP on flattened images, is not public in detail.) Its training
-# (`steps=1500`, `batch=16`) and its evaluation are read from the stored run `ch05_digits_flow`.
+# (`steps=1500`, `batch=16`) and its evaluation are read from the stored run `ch06_digits_flow`.
 #
 # How the samples are scored, per measurement (then averaged):
 #
@@ -406,7 +406,7 @@ def evaluate(fl, problem, images, n_meas, n_samples, seed):
 
 
 def digits_flow():
-    FRESH.add("ch05_digits_flow")
+    FRESH.add("ch06_digits_flow")
     clean = dprob.operator(train_x)
     ys_train = clean + dprob.sigma * torch.randn(clean.shape, generator=seeded(20, DEVICE), device=DEVICE)
     fl = pt.aps.train(digits_prior, dprob, ys_train, generator=seeded(21, DEVICE),
@@ -420,9 +420,9 @@ def digits_flow():
     return {"flow": flow_state(fl), "res": res}
 
 
-stored_digits = pt.files.stored.run("ch05_digits_flow", digits_flow, recompute=RECOMPUTE,
+stored_digits = pt.files.stored.run("ch06_digits_flow", digits_flow, recompute=RECOMPUTE,
                               settings=dict(DIG, n_meas=N_MEAS, n_samples=N_SAMP),
-                              command="set RECOMPUTE = True in chapter 05 and run it")
+                              command="set RECOMPUTE = True in chapter 06 and run it")
 dflow = flow_from_state(stored_digits["flow"], digits_prior, dprob)
 res = stored_digits["res"]
 print(dflow, f"trained in {dflow.train_seconds:.0f} s (in the stored run)")
@@ -446,7 +446,7 @@ assert fresh["spread"] > 0.01, "the samples differ: a distribution, not a point"
 r_in = res["held-out digits"]
 if "KMNIST (out of distribution)" in res:
     r_out = res["KMNIST (out of distribution)"]
-    claim(r_out["chi2"] > r_in["chi2"], "out of distribution the flow fits y worse", "ch05_digits_flow")
+    claim(r_out["chi2"] > r_in["chi2"], "out of distribution the flow fits y worse", "ch06_digits_flow")
     display(Markdown(
         f"Held out, the flow's mean beats bilinear upsampling ({r_in['psnr_mean']:.1f} against "
         f"{r_in['psnr_base']:.1f} dB) with samples that differ (spread {r_in['spread']:.2f}). Its "
@@ -478,7 +478,7 @@ plt.show()
 # ### Time per sample against DPS
 #
 # DPS needs 1000 denoiser calls *and* 1000 backward passes per sample. Both times are read from the
-# stored run `ch05_dps_time` (DPS with its 1000 steps on one measurement; the flow: one batched pass
+# stored run `ch06_dps_time` (DPS with its 1000 steps on one measurement; the flow: one batched pass
 # for 128 samples, measured in the same run on the same machine).
 
 # %%
@@ -486,7 +486,7 @@ y0 = dprob.measure(held[0], generator=seeded(60, DEVICE))
 
 
 def dps_time():
-    FRESH.add("ch05_dps_time")
+    FRESH.add("ch06_dps_time")
     t0 = time.perf_counter()
     pt.sample("dps", digits_prior, dprob, y0, n=1, steps=1000, generator=seeded(61, DEVICE))
     dps_s = time.perf_counter() - t0
@@ -497,8 +497,8 @@ def dps_time():
             "device": str(DEVICE)}
 
 
-times = pt.files.stored.run("ch05_dps_time", dps_time, recompute=RECOMPUTE, settings=dict(dps_steps=1000, n_aps=128),
-                      command="set RECOMPUTE = True in chapter 05 and run it")
+times = pt.files.stored.run("ch06_dps_time", dps_time, recompute=RECOMPUTE, settings=dict(dps_steps=1000, n_aps=128),
+                      command="set RECOMPUTE = True in chapter 06 and run it")
 dps_per_sample, aps_per_sample = times["dps_per_sample"], times["aps_per_sample"]
 print(f"on {times['device']}: DPS (1000 steps): {dps_per_sample:.2f} s per sample; APS: "
       f"{1000 * aps_per_sample:.2f} ms per sample; {dps_per_sample / aps_per_sample:,.0f}x faster, "
@@ -506,7 +506,7 @@ print(f"on {times['device']}: DPS (1000 steps): {dps_per_sample:.2f} s per sampl
 breakeven = dflow.train_seconds / dps_per_sample
 print(f"training pays for itself after about {breakeven:.0f} DPS samples")
 claim(dps_per_sample / aps_per_sample > 1000, "one flow pass against 1000 steps with backward passes",
-      "ch05_dps_time")
+      "ch06_dps_time")
 
 # %% [markdown]
 # ## 5. Stepping through the flow's layers
@@ -556,7 +556,7 @@ plt.show()
 # cards list the run and what it measured, including DPS (1000 steps) on the same held-out
 # measurements in the same run. Here they are evaluated on held-out images 8000+ and on KMNIST, if
 # the data is installed (`N_M` measurements x 128 samples each, read from the stored run
-# `ch05_mnist_flows`). The baseline column is what $y$ alone gives: $y$ itself for denoising, $y$
+# `ch06_mnist_flows`). The baseline column is what $y$ alone gives: $y$ itself for denoising, $y$
 # upsampled for SR.
 
 # %%
@@ -571,7 +571,7 @@ N_M = 30
 
 
 def mnist_flows():
-    FRESH.add("ch05_mnist_flows")
+    FRESH.add("ch06_mnist_flows")
     out = {}
     try:
         mnist_held = pt.data.load("mnist", split="test")[8000:].to(DEVICE)
@@ -591,9 +591,9 @@ def mnist_flows():
     return out
 
 
-mres = pt.files.stored.run("ch05_mnist_flows", mnist_flows, recompute=RECOMPUTE,
+mres = pt.files.stored.run("ch06_mnist_flows", mnist_flows, recompute=RECOMPUTE,
                      settings=dict(n_meas=N_M, n_samples=128, flows=sorted(mflows)),
-                     command="set RECOMPUTE = True in chapter 05 and run it")
+                     command="set RECOMPUTE = True in chapter 06 and run it")
 if mres:
     display(Markdown(f"{N_M} measurements x 128 samples per test set\n\n| flow | test set | "
                      + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols) + "\n" + "\n".join(f"| {k} | " + " | ".join(f"{v[c]:.2f}" for c in cols)
@@ -607,10 +607,10 @@ for name, fl in mflows.items():
     held_row, k_row = mres.get(f"{name} | held-out MNIST"), mres.get(f"{name} | KMNIST")
     if held_row:
         claim(held_row["psnr_mean"] > held_row["psnr_base"], f"{name}: the flow's mean beats y alone",
-              "ch05_mnist_flows")
+              "ch06_mnist_flows")
     if held_row and k_row:
         claim(k_row["chi2"] > held_row["chi2"], f"{name}: out of distribution the flow fits y worse",
-              "ch05_mnist_flows")
+              "ch06_mnist_flows")
 
 # %%
 lines = []
