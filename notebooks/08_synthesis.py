@@ -208,12 +208,11 @@ def sw(a, b):
 
 
 ratio16 = sw(latino16, exact16) / sw(prior16, exact16)
-print(f"LATINO on d = 16: SW / prior's SW = {ratio16:.2f}")
+band16 = pt.exercises.ch08.d16_band(ratio16)          # which of the three options it falls in
+print(f"LATINO on d = 16: SW / prior's SW = {ratio16:.2f}: {band16}")
 
 # %%
-from posterior_tutor.exercises.ch08 import d16_band  # noqa: E402  (the bands of the question)
-
-pt.exercises.check("08.2", latino_d16, measured=d16_band(ratio16))
+pt.exercises.check("08.2", latino_d16, measured=band16)
 
 # %% [markdown]
 # **The $d = 16$ result, plainly.** The cell above measured it in this run; the stored table says
