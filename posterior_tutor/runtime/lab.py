@@ -48,7 +48,7 @@ def build_parser() -> cli.Parser:
     p = cli.Parser(prog=PROG, description="Write the course's chapters into DIR (never "
                    "overwriting one you edited) and open JupyterLab on the first chapter. DIR "
                    "comes first; every flag not listed here goes to jupyter lab (e.g. --port 8890).")
-    p.add_argument("dir", nargs="?", type=cli.writable_dir, default=Path(DEFAULT_DIR),
+    p.add_argument("dir", nargs="?", type=cli.writable_dir, default=DEFAULT_DIR,
                    metavar="DIR", help=f"the course folder (default ./{DEFAULT_DIR})")
     p.add_argument("--no-browser", action="store_true",
                    help="do not open a browser; the URL jupyter prints opens the first chapter")

@@ -98,3 +98,11 @@ def test_bad_input_is_one_line_with_an_exit_code(tmp_path, capsys):
     assert entry(["lab", str(tmp_path / "c"), "--dry-run"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot be read" in err and "delete it" in err
+
+
+def test_the_default_folder_is_checked_like_a_given_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / lab.DEFAULT_DIR).write_text("a file where the course would go")
+    with pytest.raises(SystemExit) as stop:
+        entry(["lab", "--dry-run"])
+    assert stop.value.code == 2 and f"'{lab.DEFAULT_DIR}' is a file" in capsys.readouterr().err
