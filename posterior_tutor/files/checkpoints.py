@@ -13,13 +13,13 @@ card, architecture mismatch.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import torch
 
 from ..denoisers import EpsNetDenoiser
-from ..runtime.config import REPO_ROOT
+from ..runtime.config import folder_setting
+from .resources import root
 from .safe import CheckpointError, read_card, verify, write
 from .safe import load as load_file
 from ..schedules import VPSchedule
@@ -127,9 +127,9 @@ def check_trained_on(den, shape, fingerprint, path) -> None:
 
 
 def checkpoint_dir() -> Path:
-    """The shipped checkpoints: ``data/`` of the repository (or POSTERIOR_TUTOR_CHECKPOINTS)."""
-    env = os.environ.get("POSTERIOR_TUTOR_CHECKPOINTS")
-    return Path(env).expanduser() if env else REPO_ROOT / "data"
+    """The shipped checkpoints: POSTERIOR_TUTOR_CHECKPOINTS when set, else ``data/`` of the
+    checkout or of the installed package (``resources.root("data")``)."""
+    return folder_setting("POSTERIOR_TUTOR_CHECKPOINTS") or root("data")
 
 
 def shipped_path(folder: str, filename: str, what: str, retrain: str | None = None) -> Path:
@@ -139,6 +139,7 @@ def shipped_path(folder: str, filename: str, what: str, retrain: str | None = No
     if not path.is_file():
         retrain = retrain or f"the command in data/{folder}/README.md"
         raise CheckpointError(f"the shipped {what} is missing ({path}); it comes with the "
-                              f"repository (git checkout data/) or retrain it with {retrain}.")
+                              f"repository (git checkout data/) and the package (pip install "
+                              f"--force-reinstall posterior_tutor), or retrain it with {retrain}.")
     return path
 

@@ -25,10 +25,13 @@ import argparse
 import json
 from pathlib import Path
 
-from ..runtime.config import REPO_ROOT
+from .resources import root
 
-#: where the shipped checkpoints' recipes live
-RECIPE_DIR = REPO_ROOT / "scripts" / "recipes"
+
+def recipe_dir() -> Path:
+    """Where the shipped checkpoints' recipes live: ``scripts/recipes/`` of the checkout, or the
+    installed package's copy (``resources.root("recipes")``)."""
+    return root("recipes")
 
 
 class RecipeError(ValueError):
@@ -38,13 +41,13 @@ class RecipeError(ValueError):
 def read_recipe(path) -> dict:
     """The recipe at ``path`` (or ``scripts/recipes/<path>``), checked: a JSON object with an
     ``args`` object of settings."""
-    path = Path(path)
-    if not path.exists() and (RECIPE_DIR / path).exists():
-        path = RECIPE_DIR / path
+    path, shipped = Path(path), recipe_dir()
+    if not path.exists() and (shipped / path).exists():
+        path = shipped / path
     try:
         recipe = json.loads(path.read_text())
     except FileNotFoundError:
-        known = ", ".join(sorted(p.name for p in RECIPE_DIR.glob("*.json")))
+        known = ", ".join(sorted(p.name for p in shipped.glob("*.json")))
         raise RecipeError(f"no recipe {path}; the shipped recipes are: {known}.") from None
     except (OSError, ValueError) as err:
         raise RecipeError(f"recipe {path} cannot be read as JSON ({err}).") from None

@@ -37,7 +37,8 @@ from pathlib import Path
 import torch
 
 from . import safe as safe_io
-from ..runtime.config import REPO_ROOT, folder_setting
+from ..runtime.config import folder_setting
+from .resources import CHECKOUT, root
 from .safe import CheckpointError
 
 __all__ = ["run", "path_of", "runs_dir", "check_schema", "SCHEMA"]
@@ -49,8 +50,9 @@ SCHEMA = {"result": "a dict of tensors, numbers, strings, lists and dicts",
 
 
 def runs_dir() -> Path:
-    """``data/runs/`` of the repository, or POSTERIOR_TUTOR_RUNS when set (a folder)."""
-    return folder_setting("POSTERIOR_TUTOR_RUNS") or REPO_ROOT / "data" / "runs"
+    """POSTERIOR_TUTOR_RUNS when set (a folder), else ``data/runs/`` of the checkout or of the
+    installed package (``resources.root("data")``)."""
+    return folder_setting("POSTERIOR_TUTOR_RUNS") or root("data") / "runs"
 
 
 def path_of(name: str) -> Path:
@@ -63,7 +65,7 @@ def path_of(name: str) -> Path:
 
 def _display(path: Path) -> str:
     try:
-        return str(path.relative_to(REPO_ROOT))
+        return str(path.relative_to(CHECKOUT))
     except ValueError:
         return str(path)
 

@@ -1,14 +1,15 @@
 """Run-time settings read from the environment: every variable the package reads, parsed here.
 
-| variable                      | accepted values                          | bad value          |
-|-------------------------------|------------------------------------------|--------------------|
-| ``POSTERIOR_TUTOR_FAST``      | 1/0, true/false, yes/no, on/off, unset   | ValueError         |
-| ``POSTERIOR_TUTOR_PROGRESS``  | 1/0, true/false, yes/no, on/off, unset   | warning, automatic |
-| ``POSTERIOR_TUTOR_DEVICE``    | cpu, cuda, cuda:N, mps (present here)    | ValueError         |
-| ``POSTERIOR_TUTOR_RUNS``      | a folder (stored runs, ``files.stored``) | FileExistsError    |
-| ``POSTERIOR_TUTOR_DATA``      | a folder of offline data (``data``)      | (checked on load)  |
-| ``POSTERIOR_TUTOR_CACHE``     | the download cache folder (``data``)     | (checked on load)  |
-| ``CI``                        | set by CI services; true/1/yes = fast    | ignored            |
+| variable                        | accepted values                          | bad value          |
+|---------------------------------|------------------------------------------|--------------------|
+| ``POSTERIOR_TUTOR_FAST``        | 1/0, true/false, yes/no, on/off, unset   | ValueError         |
+| ``POSTERIOR_TUTOR_PROGRESS``    | 1/0, true/false, yes/no, on/off, unset   | warning, automatic |
+| ``POSTERIOR_TUTOR_DEVICE``      | cpu, cuda, cuda:N, mps (present here)    | ValueError         |
+| ``POSTERIOR_TUTOR_RUNS``        | a folder (stored runs, ``files.stored``) | FileExistsError    |
+| ``POSTERIOR_TUTOR_CHECKPOINTS`` | a folder of shipped checkpoints          | FileExistsError    |
+| ``POSTERIOR_TUTOR_DATA``        | a folder of offline data (``data``)      | (checked on load)  |
+| ``POSTERIOR_TUTOR_CACHE``       | the download cache folder (``data``)     | (checked on load)  |
+| ``CI``                          | set by CI services; true/1/yes = fast    | ignored            |
 
 Why an error for FAST but only a warning for PROGRESS: fast mode changes *what is computed*
 (steps, sizes, sample counts), so guessing on ``POSTERIOR_TUTOR_FAST=banana`` would either run
@@ -16,6 +17,9 @@ for hours or print fast-mode numbers as if they were the full ones; progress bar
 what is *shown*, so a typo there should not stop a long run -- it warns (naming the accepted
 values) and the bars follow the automatic rule.  ``CI`` belongs to the CI service (GitHub sets
 ``true``, others set names), so an unknown value there means "not fast", silently.
+
+Where the shipped files are when neither folder variable is set (a checkout's ``data/`` or the
+installed package's copy) is decided in one place, ``files.resources.root``.
 
 "Once": each variable is parsed by one function here, cached on its raw text, so a value is
 checked (and warned about) once per session, yet a variable changed in a running kernel
@@ -27,9 +31,6 @@ import functools
 import os
 import warnings
 from pathlib import Path
-
-#: the checkout (or install prefix) that holds ``data/`` and ``scripts/`` beside the package
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
