@@ -402,7 +402,7 @@ plt.show()
 # the peak memory of the sampling run.
 
 # %%
-BENCH = Path(pt.__file__).resolve().parent.parent / "docs" / "benchmark"
+BENCH = pt.files.resources.root("benchmark")     # the stored benchmark tables
 print("read", BENCH / "images.csv", "(regenerate: the command in the header of docs/benchmark/images.md)")
 print((BENCH / "images.md").read_text().splitlines()[0][:200])
 TASK_KEY = {"box inpainting": "box_inpainting", "super-resolution x4": "sr4",

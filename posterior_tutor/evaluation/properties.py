@@ -23,7 +23,8 @@ import json
 import math
 from pathlib import Path
 
-from ..runtime.config import REPO_ROOT
+from ..files.checkpoints import checkpoint_dir
+from ..files.resources import root
 from ..samplers import base as registry
 
 #: how each method approximates p(y | x_t) (or the posterior) and pays for data consistency
@@ -49,7 +50,7 @@ SKIP = {"ddpm"}          # the unconditional sampler: no data term
 
 def stored_dir() -> Path:
     """The stored benchmark tables (``docs/benchmark``)."""
-    return REPO_ROOT / "docs" / "benchmark"
+    return root("benchmark")
 
 
 def _read(name: str) -> list[dict]:
@@ -95,7 +96,7 @@ def _training_seconds(method):
         return 0.0
     total = 0.0
     for folder in TRAINED[method]:
-        card = REPO_ROOT / "data" / folder / "model_card.json"
+        card = checkpoint_dir() / folder / "model_card.json"
         if not card.is_file():
             return None
         total += float(json.loads(card.read_text()).get("wall_seconds", math.nan))
