@@ -286,7 +286,8 @@ display(Markdown(
     "| task | images x samples | UD2M - DPS, PSNR of the mean (dB) | rank coverage UD2M / DPS | "
     "DPS time / UD2M time |\n|---|---|---|---|---|\n" + "\n".join(
         f"| {t} | {u['images']:.0f} x {u['samples']:.0f} | {u['psnr_mean'] - d['psnr_mean']:+.2f} | "
-        f"{u['rank_coverage']:.2f} / {d['rank_coverage']:.2f} | "
+        (f"{u['rank_coverage']:.2f} / {d['rank_coverage']:.2f} | " if "rank_coverage" in u
+         else "not in this table | ")
         f"{d['s_per_sample'] / u['s_per_sample']:.0f} |" for t, u, d in versus)))
 
 # %% [markdown]
