@@ -23,13 +23,16 @@ import torch
 
 from ..checks.options import Choice, Int
 
-__all__ = ["init", "rank", "world", "is_main", "barrier", "local_device", "check_divides",
-           "shard_slice", "ShardPlan", "plan_shards", "average_gradients", "mean_across",
-           "any_across", "broadcast_", "update", "resume", "check_precision", "autocast", "RUN_OPTIONS"]
+__all__ = ["init", "rank", "world", "is_main", "barrier", "finish", "local_device", "check_divides",
+           "shard_slice", "ShardPlan", "launched_world", "layout_error", "plan_shards", "average_gradients", "mean_across",
+           "any_across", "broadcast_", "update", "resume", "add_arguments", "check_arguments", "check_precision", "autocast", "RUN_OPTIONS"]
 
 RUN_OPTIONS = {   # the trainers' options for several processes and mixed precision
     "shards": Int(1, optional=True, hint="shards of the global batch (None: one per process)"),
     "precision": Choice("fp32", "bf16", hint="bf16: autocast to bfloat16, CUDA only")}
+
+
+_LEFT = []   # non-empty once this process has left the group (finish): it goes on alone
 
 
 def _dist():
@@ -67,7 +70,7 @@ def init(device="cpu") -> tuple[int, int]:
     RANK, MASTER_ADDR, MASTER_PORT), NCCL on CUDA, gloo on the CPU; (0, 1) outside torchrun."""
     import torch.distributed as dist
     size = _env_int("WORLD_SIZE", 1)
-    if size > 1 and not dist.is_initialized():
+    if size > 1 and not dist.is_initialized() and not _LEFT:
         for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
             if name not in os.environ:
                 raise ValueError(f"WORLD_SIZE={size} but {name} is not set: start the processes "
@@ -79,6 +82,14 @@ def init(device="cpu") -> tuple[int, int]:
 def barrier() -> None:
     if _dist():
         _dist().barrier()
+
+
+def finish() -> None:
+    """Leave the process group once training is done: what the process does next (rank 0's
+    evaluation and files) it does alone, and ``init`` does not join again."""
+    if _dist():
+        _dist().destroy_process_group()
+    _LEFT.append(True)
 
 
 def local_device(device) -> torch.device:
@@ -120,6 +131,26 @@ class ShardPlan:
         return torch.Generator(device=self.device).manual_seed(seed)
 
 
+def launched_world() -> int:
+    """The number of processes torchrun started (WORLD_SIZE; 1 without torchrun), known before
+    the process group is joined (for a command's flag checks)."""
+    return _env_int("WORLD_SIZE", 1)
+
+
+def layout_error(batch: int, shards: int | None, w: int) -> str | None:
+    """Why a global batch of ``batch`` cannot be drawn as ``shards`` shards on ``w`` processes
+    (None: it can); ``shards`` None means one per process."""
+    shards = w if shards is None else shards
+    if shards % w:
+        return (f"shards={shards} must be a multiple of the number of processes ({w}): each "
+                "process draws shards/processes of them")
+    if batch % shards:
+        what = "the number of processes" if shards == w else "the number of shards"
+        return (f"the global batch ({batch}) must be divisible by {what} ({shards}); give a "
+                f"batch that is a multiple of {shards}")
+    return None
+
+
 def plan_shards(batch: int, shards: int | None, generator, what: str) -> ShardPlan | None:
     """None for one process with one shard (the trainer's plain loop, its draws unchanged);
     else the plan (its base seed drawn from ``generator``, rank 0's broadcast to all)."""
@@ -127,11 +158,9 @@ def plan_shards(batch: int, shards: int | None, generator, what: str) -> ShardPl
     shards = w if shards is None else shards
     if w == 1 and shards == 1:
         return None
-    if shards % w:
-        raise ValueError(f"{what}: shards={shards} must be a multiple of the number of "
-                         f"processes ({w}): each process draws shards/processes of them.")
-    check_divides(batch, shards, "the number of shards" if shards != w else
-                  "the number of processes")
+    error = layout_error(batch, shards, w)
+    if error:
+        raise ValueError(f"{what}: {error}.")
     device = generator.device if generator is not None else torch.device("cpu")
     base = torch.randint(2 ** 62, (1,), generator=generator, device=device).cpu()
     broadcast_([base])
@@ -215,6 +244,29 @@ def resume(run) -> int:
         start = run.resume()
     barrier()
     return start
+
+
+def add_arguments(p) -> None:
+    """A training command's --shards and --precision flags (``check_arguments`` checks them)."""
+    p.add_argument("--shards", type=int, default=None,
+                   help="draw the global batch as this many shards (default: one per torchrun "
+                        "process); one process with --shards W trains what W processes train")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: bfloat16 autocast in the forward passes (CUDA only)")
+
+
+def check_arguments(p, a, batch: int) -> None:
+    """Refuse, at parse time (``p.error``: one line, exit code 2), --shards or a --batch that do
+    not fit the processes torchrun started, and --precision bf16 off CUDA."""
+    if a.shards is not None and a.shards < 1:
+        p.error(f"argument --shards: {a.shards} is not a positive integer")
+    error = layout_error(batch, a.shards, launched_world())
+    if error:
+        p.error(f"argument {'--batch' if 'global batch' in error else '--shards'}: {error}")
+    device = a.device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if a.precision == "bf16" and torch.device(device).type != "cuda":
+        p.error(f"argument --precision: bf16 autocast runs on CUDA only and this run is on "
+                f"{torch.device(device).type}; leave --precision at fp32")
 
 
 def check_precision(precision: str, device, what: str) -> None:

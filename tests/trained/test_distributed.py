@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor.files.run_checkpoint import RunCheckpoint
 from posterior_tutor.runtime import distributed
+from conftest import load_script
 
 TOL = 1e-5
 SHAPE = (1, 8, 8)
@@ -153,6 +155,75 @@ def test_resume_with_other_shards_is_refused(tmp_path):
     _interrupted_at_2(tmp_path)
     with pytest.raises(pt.files.checkpoints.CheckpointError, match="shards"):
         _ud2m(tmp_path)                    # one process, one shard: another run
+
+
+@pytest.mark.parametrize("script", ["train_ud2m_mnist", "train_aps_mnist"])
+@pytest.mark.parametrize("argv, world, flag, says", [
+    (["--batch", "6"], "4", "--batch", "global batch (6) must be divisible by the number of "
+                                       "processes (4)"),
+    (["--batch", "8", "--shards", "3"], "2", "--shards", "multiple of the number of processes"),
+    (["--batch", "8", "--shards", "3"], "1", "--batch", "divisible by the number of shards (3)"),
+    (["--shards", "0"], "1", "--shards", "not a positive integer"),
+    (["--precision", "bf16", "--device", "cpu"], "1", "--precision", "CUDA only")])
+def test_the_commands_refuse_a_layout_that_does_not_fit(script, argv, world, flag, says, tmp_path,
+                                                         monkeypatch, capsys):
+    """One line, exit code 2, before any work (pt.pretrained, the first step, is never reached)."""
+    monkeypatch.setenv("WORLD_SIZE", world)
+    monkeypatch.setattr(pt, "pretrained", lambda *a, **k: pytest.fail("started work"))
+    with pytest.raises(SystemExit) as stop:
+        load_script(script).main(["--task", "sr4", "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and f"argument {flag}: " in err[-1] and says in err[-1], err
+
+
+# -- bf16 autocast, on fake CUDA (tests/core/test_fake_cuda.py: what the fake mode can and cannot do)
+FAKE = load_script(Path(__file__).parents[1] / "core" / "test_fake_cuda.py")
+fake_cuda = FAKE.fake_cuda
+
+
+def _bf16():
+    """``distributed.autocast("bf16", "cuda")``, built as on a GPU (torch asks the driver whether
+    CUDA and bf16 are there when the context is made, not when it runs)."""
+    with mock.patch("torch.cuda.is_available", lambda: True), \
+            mock.patch("torch.cuda.is_bf16_supported", lambda *a, **k: True):
+        return distributed.autocast("bf16", "cuda")
+
+
+def _output_dtypes(net):
+    seen = []
+    net.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    return seen
+
+
+def test_bf16_autocast_runs_the_training_forward_passes_on_fake_cuda(fake_cuda):
+    """Both trainers' forward losses under precision="bf16": the networks run in bfloat16, the
+    losses come out finite-typed on CUDA, the weights stay float32 (the backward: gpu_check.sh)."""
+    problems = FAKE._problems()
+    prob, sr = problems["inpainting"], problems["sr"]
+    y_shape = sr.operator.output_shape_for(FAKE.SHAPE)
+    ud = FAKE._untrained_ud2m(FAKE._unet_prior(), prob)
+    fl = pt.aps.train(FAKE._unet_prior(), sr, torch.randn(8, *y_shape), steps=1, batch=2,
+                      progress=False)
+    with fake_cuda():
+        FAKE._move_ud2m(ud)
+        fl.den.net.to("cuda")
+        fl.flow.to("cuda")
+        unet, prior = _output_dtypes(ud.denoiser.inner.net), _output_dtypes(fl.den.net)
+        x0 = torch.rand(4, *FAKE.SHAPE, device="cuda") * 2 - 1
+        y = torch.randn(2, *y_shape, device="cuda")
+        with torch.enable_grad(), _bf16():
+            ys = pt.ud2m.measure_batch(prob, x0)
+            total, _, x_hat = pt.ud2m.sampler_loss(ud, prob, x0, ys, ud.grid[0], dict(
+                adv_weight=1.0, lpips_weight=0.0, x0_weighting="uniform"))
+            d_loss = pt.ud2m.discriminator_loss(
+                ud.discriminator, x0, x_hat, pt.ud2m.discriminator_features(prob, ys, FAKE.SHAPE),
+                0.0)                                    # R1 needs autograd: not on fake CUDA
+            a_loss, _ = pt.aps.aps_loss(fl, sr, y, 1.0, "elbo")
+    assert unet and set(unet) == {torch.bfloat16} and prior and set(prior) == {torch.bfloat16}
+    for loss in (total, d_loss, a_loss):
+        FAKE._on_cuda(loss)
+    assert {p.dtype for p in ud.trainable_parameters() + list(fl.flow.parameters())} == \
+        {torch.float32}
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:

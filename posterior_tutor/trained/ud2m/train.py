@@ -112,9 +112,7 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
     check_generator(generator)
     if isinstance(xs_train, torch.Tensor):   # the adapters' dtype: the network's, else the default
         xs_train = conform(xs_train, dtype_of(den) or torch.get_default_dtype(), "xs_train")
-    params = parameters_of(den)
-    distributed.init(params[0].device if params else "cpu")   # joins torchrun's processes
-    shards = distributed.world() if shards is None else shards
+    shards = _join_processes(den, shards)
     run = as_run_checkpoint(checkpoint, checkpoint_every)
     lora_layers, sigma_factor = _inherit(init, lora_layers, sigma_factor)
     shape = check_training_inputs(den, problem, xs_train, K, N)
@@ -132,8 +130,6 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
         if opts["adv_weight"] > 0:
             y_dim = y_width(problem, xs_train[:1], shape)
             ud.discriminator = Discriminator(shape, y_dim).to(ud.denoiser.device)
-    distributed.check_precision(precision, ud.denoiser.device, "ud2m.train")
-    distributed.broadcast_(ud.trainable_parameters() + _params(ud.discriminator))  # as DDP does
     weights = dict(adv_weight=opts["adv_weight"], lpips_weight=float(lpips_weight),
                    lpips_net=lpips_net, x0_weighting=x0_weighting)
     if lpips_weight > 0:
@@ -143,8 +139,11 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
     return ud
 
 
-def _params(module) -> list:
-    return [] if module is None else list(module.parameters())
+def _join_processes(den, shards):
+    """Join torchrun's processes (if any); returns the number of shards (default: one each)."""
+    params = parameters_of(den)
+    distributed.init(params[0].device if params else "cpu")
+    return distributed.world() if shards is None else shards
 
 
 def _inherit(init, lora_layers, sigma_factor):
@@ -197,6 +196,9 @@ def _fit(ud, problem, data, opts, weights, operators, train_times, generator, pr
     """The alternating loop: one discriminator update, one sampler update per step; ``run``
     (a RunCheckpoint) saves it every few steps (rank 0) and resumes it.  Under torchrun (or with
     ``shards``) each process draws its shards of the global batch (``runtime.distributed``)."""
+    distributed.check_precision(opts["precision"], data.device, "ud2m.train")
+    disc = [] if ud.discriminator is None else list(ud.discriminator.parameters())
+    distributed.broadcast_(ud.trainable_parameters() + disc)   # all start alike, as under DDP
     opt = torch.optim.AdamW([{"params": ud.denoiser.trainable_parameters(), "weight_decay": 0.01},
                              {"params": [ud.log_lam], "weight_decay": 0.0}], lr=opts["lr"])
     opt_d = (torch.optim.AdamW(ud.discriminator.parameters(), lr=opts["lr"], betas=(0.5, 0.999))
