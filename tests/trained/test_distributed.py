@@ -94,6 +94,7 @@ def _worker(out: Path) -> None:
         torch.save({"ud2m": _ud2m_weights(ud), "ud2m_losses": ud.losses,
                     "aps": fl.flow.state_dict(), "aps_losses": fl.losses, "refusal": refusal},
                    out / "two.pt")
+    distributed.finish()
 
 
 def _max_diff(a: dict, b: dict) -> float:
@@ -151,10 +152,14 @@ def test_bad_shards_and_precision_are_refused():
         _aps(precision="fp16")
 
 
-def test_resume_with_other_shards_is_refused(tmp_path):
-    _interrupted_at_2(tmp_path)
+def test_resume_with_other_shards_is_refused_and_a_sharded_sampler_loads(tmp_path):
+    _interrupted_at_2(tmp_path / "run")
     with pytest.raises(pt.files.checkpoints.CheckpointError, match="shards"):
-        _ud2m(tmp_path)                    # one process, one shard: another run
+        _ud2m(tmp_path / "run")             # one process, one shard: another run
+    ud = _ud2m(shards=2, steps=1)
+    back = pt.ud2m.UD2MSampler.load(ud.save(tmp_path / "s.pt"), ud.den)
+    assert back.config["shards"] == 2
+    assert _max_diff(ud.denoiser.adapter_state(), back.denoiser.adapter_state()) == 0
 
 
 @pytest.mark.parametrize("script", ["train_ud2m_mnist", "train_aps_mnist"])

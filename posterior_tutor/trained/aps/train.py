@@ -16,6 +16,8 @@ Departures:
   up to log p_R(y).
 * The surrogate: L's minimiser is the posterior under exp(ELBO), not under p; chapter 05 measures
   the gap on the toy problem (exact log p vs ELBO with the exact vs a learned denoiser).
+* Under torchrun (or ``shards=``) a step's batch is drawn as shards, one generator each (and one
+  set of ELBO times per shard): ``runtime.distributed``; docs/scaling.md.
 """
 from __future__ import annotations
 

@@ -22,6 +22,8 @@ Departures (measurements: docs/notes/ud2m.md; recipes: scripts/recipes/):
   buys less: we stop at 2700.  Measured: docs/notes/ud2m.md, 'train.py'.
 * RAM re-initialisation and the code's JPEG / general-operator HQS variants are not reproduced
   (the code's general-operator HQS scalars are never optimised: a defect).
+* Under torchrun (or ``shards=``) a step's batch is drawn as shards, one generator each, with one
+  problem and one outer time per global batch (``runtime.distributed``; docs/scaling.md).
 """
 from __future__ import annotations
 
