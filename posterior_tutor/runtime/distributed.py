@@ -23,9 +23,11 @@ import torch
 
 from ..checks.options import Choice, Int
 
-__all__ = ["init", "rank", "world", "is_main", "barrier", "finish", "local_device", "check_divides",
-           "shard_slice", "ShardPlan", "launched_world", "layout_error", "plan_shards", "average_gradients", "mean_across",
-           "any_across", "broadcast_", "update", "resume", "add_arguments", "check_arguments", "check_precision", "autocast", "RUN_OPTIONS"]
+__all__ = ["init", "rank", "world", "is_main", "barrier", "finish", "local_device",
+           "check_divides", "shard_slice", "ShardPlan", "launched_world", "layout_error",
+           "plan_shards", "average_gradients", "mean_across", "any_across", "broadcast_",
+           "update", "resume", "add_arguments", "check_arguments", "check_precision", "autocast",
+           "RUN_OPTIONS"]
 
 RUN_OPTIONS = {   # the trainers' options for several processes and mixed precision
     "shards": Int(1, optional=True, hint="shards of the global batch (None: one per process)"),
@@ -207,11 +209,10 @@ def broadcast_(tensors) -> None:
     """Copy rank 0's values into every process's ``tensors`` (in place)."""
     d = _dist()
     for t in tensors if d else ():
-        buf = t.detach().cuda() if d.get_backend() == "nccl" else t.detach()
-        d.broadcast(buf, 0)
-        if buf is not t:
-            with torch.no_grad():
-                t.copy_(buf)
+        buf = t.detach().cuda() if d.get_backend() == "nccl" and not t.is_cuda else t.detach()
+        d.broadcast(buf, 0)       # in place when buf shares t's memory; else copied back
+        with torch.no_grad():
+            t.copy_(buf)
 
 
 def update(opt, params, batches, cast, clip, loss_of) -> float:

@@ -27,6 +27,8 @@ Departures (measurements: docs/notes/ud2m.md; recipes: scripts/recipes/):
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from ...checks.values import check_generator, conform, dtype_of, finite_or_raise
@@ -221,18 +223,16 @@ def _fit(ud, problem, data, opts, weights, operators, train_times, generator, pr
         with cast:
             batches = _batches(ud, problem, data, opts, operators, train_times, generator, plan,
                                step)
-        parts_d = {}
-        if opt_d is not None:
-            parts_d["disc"] = distributed.update(opt_d, ud.discriminator.parameters(), batches, cast, None,
-                                    lambda b: discriminator_loss(ud.discriminator, b[2], b[5],
-                                                                 discriminator_features(
-                                                                     b[1], b[3], ud.shape),
-                                                                 opts["gp_weight"]))
+        def loss_d(b):
+            feats = discriminator_features(b.problem, b.y, ud.shape)
+            return discriminator_loss(ud.discriminator, b.x0, b.x_hat, feats, opts["gp_weight"])
+        parts_d = {} if opt_d is None else {"disc": distributed.update(
+            opt_d, ud.discriminator.parameters(), batches, cast, None, loss_d)}
         parts = {}
 
         def loss_g(b):
-            total, p, _ = losses.sampler_loss(ud, b[1], b[2], b[3], b[4], weights, b[0],
-                                              x_hat=b[5])
+            total, p, _ = losses.sampler_loss(ud, b.problem, b.x0, b.y, b.t, weights, b.generator,
+                                              x_hat=b.x_hat)
             for k, v in p.items():
                 parts[k] = parts.get(k, 0.0) + v.detach() / len(batches)
             return total
@@ -252,6 +252,16 @@ def _fit(ud, problem, data, opts, weights, operators, train_times, generator, pr
     for p in ud.trainable_parameters():
         finite_or_raise(p.detach(), "a UD2M weight", "after training",
                         f"lower lr (now {opts['lr']:g}).")
+
+
+class _Batch(NamedTuple):
+    """One shard of a step: its generator, problem, clean signals, measurements, time, x^(K)."""
+    generator: object
+    problem: object
+    x0: torch.Tensor
+    y: torch.Tensor
+    t: int
+    x_hat: torch.Tensor
 
 
 def _batches(ud, problem, data, opts, operators, train_times, generator, plan, step):
@@ -283,4 +293,4 @@ def _batch(ud, x0, pb, draw_t, g):
     x_hat = None
     for b in ud.block(x_t, y, t, pb, g, batched_y=True):
         x_hat = b.x
-    return g, pb, x0, y, t, x_hat
+    return _Batch(g, pb, x0, y, t, x_hat)
