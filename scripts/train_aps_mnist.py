@@ -238,7 +238,7 @@ def main(argv=None):
     global DEVICE
     DEVICE = distributed.local_device(pt.runtime.config.resolve_device(a.device,
                                                                        exit_on_error=True))
-    distributed.init(DEVICE)
+    distributed.init(DEVICE, exit_on_error=True)
     a.out.mkdir(parents=True, exist_ok=True)
     den = pt.pretrained("mnist", device=DEVICE)
     problem = pt.aps.shipped_problem(NAMES[a.task])

@@ -121,7 +121,7 @@ def main(argv=None):
     global DEVICE
     DEVICE = distributed.local_device(pt.runtime.config.resolve_device(a.device,
                                                                        exit_on_error=True))
-    distributed.init(DEVICE)
+    distributed.init(DEVICE, exit_on_error=True)
     den = pt.pretrained("mnist", device=DEVICE)
     xs = pt.data.load("mnist", split="test").to(DEVICE)
     train_x, held_out = xs[:8000], xs[8000:8000 + a.eval_images]

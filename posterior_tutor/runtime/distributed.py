@@ -67,9 +67,19 @@ def _env_int(name: str, default: int) -> int:
                          "the processes with torchrun, which sets it.") from None
 
 
-def init(device="cpu") -> tuple[int, int]:
+def init(device="cpu", exit_on_error: bool = False) -> tuple[int, int]:
     """(rank, world): joins the process group torchrun describes in the environment (WORLD_SIZE,
-    RANK, MASTER_ADDR, MASTER_PORT), NCCL on CUDA, gloo on the CPU; (0, 1) outside torchrun."""
+    RANK, MASTER_ADDR, MASTER_PORT), NCCL on CUDA, gloo on the CPU; (0, 1) outside torchrun.
+    ``exit_on_error``: a bad environment ends the command with its one-line message."""
+    try:
+        return _init(device)
+    except ValueError as err:
+        if exit_on_error:
+            raise SystemExit(f"error: {err}") from None
+        raise
+
+
+def _init(device) -> tuple[int, int]:
     import torch.distributed as dist
     size = _env_int("WORLD_SIZE", 1)
     if size > 1 and not dist.is_initialized() and not _LEFT:
@@ -261,7 +271,10 @@ def check_arguments(p, a, batch: int) -> None:
     not fit the processes torchrun started, and --precision bf16 off CUDA."""
     if a.shards is not None and a.shards < 1:
         p.error(f"argument --shards: {a.shards} is not a positive integer")
-    error = layout_error(batch, a.shards, launched_world())
+    try:
+        error = layout_error(batch, a.shards, launched_world())
+    except ValueError as err:          # WORLD_SIZE is not a number
+        p.error(str(err))
     if error:
         p.error(f"argument {'--batch' if 'global batch' in error else '--shards'}: {error}")
     device = a.device or torch.device("cuda" if torch.cuda.is_available() else "cpu")

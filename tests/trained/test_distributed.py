@@ -181,6 +181,24 @@ def test_the_commands_refuse_a_layout_that_does_not_fit(script, argv, world, fla
     assert stop.value.code == 2 and f"argument {flag}: " in err[-1] and says in err[-1], err
 
 
+@pytest.mark.parametrize("script", ["train_ud2m_mnist", "train_aps_mnist"])
+def test_the_commands_refuse_a_broken_torchrun_environment(script, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pt, "pretrained", lambda *a, **k: pytest.fail("started work"))
+    main = load_script(script).main
+    argv = ["--task", "sr4", "--out", str(tmp_path / "o"), "--device", "cpu", "--batch", "8"]
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and "WORLD_SIZE='two' is not an integer" in \
+        capsys.readouterr().err.strip().splitlines()[-1]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit, match=r"^error: WORLD_SIZE=2 but RANK is not set: start the "
+                                         r"processes with torchrun"):
+        main(argv)
+
+
 # -- bf16 autocast, on fake CUDA (tests/core/test_fake_cuda.py: what the fake mode can and cannot do)
 FAKE = load_script(Path(__file__).parents[1] / "core" / "test_fake_cuda.py")
 fake_cuda = FAKE.fake_cuda
