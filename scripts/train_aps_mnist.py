@@ -2,18 +2,20 @@
 
     python scripts/train_aps_mnist.py --task denoising --out data/aps_mnist_denoising
     python scripts/train_aps_mnist.py --task sr4 --out data/aps_mnist_sr4 --resume data/aps_mnist_sr4/flow.pt
+    torchrun --nproc_per_node=4 scripts/train_aps_mnist.py --task sr4 --out runs/sr4 --batch 64
 
 Trains on measurements (one fixed noise draw each, seed 1) of MNIST test[0:8000], the prior's own
 training images; no clean image enters the loss.  Checkpoints every ``--save-every`` steps to
-``<out>/flow.pt`` and stops cleanly at ``--minutes`` (the card records the steps done), so a run can
-be resumed with ``--resume`` (also after a kill: the steps done are the length of the loss curve in
-flow.pt).  A resume is a warm restart (a fresh optimiser, cosine schedule and generator) and may
-change --steps, --batch, --lr, --anneal-steps and --seed: each session's settings and the step it
-began at are saved with the flow and listed in the card ("sessions"), so the card describes the
-whole run; --hidden and --feat (the network's shape) must stay.  Evaluates on measurements of held-out MNIST test[8000:] and of KMNIST
-(out of distribution): PSNR / SSIM of the sample mean and of single samples, the baseline A^T y
-upsampled (bilinear for SR, y itself for denoising), chi^2 per measurement dimension, 90% coverage,
-and the flow's seconds per sample.  Writes ``flow.pt``, ``model_card.json`` and ``README.md``.
+``<out>/flow.pt`` and stops cleanly at ``--minutes`` (the card records the steps done); ``--resume``
+goes on (also after a kill: the steps done are the length of the loss curve in flow.pt) as a warm
+restart (a fresh optimiser, cosine schedule and generator) that may change --steps, --batch, --lr,
+--anneal-steps and --seed: each session's settings and first step are saved with the flow and
+listed in the card ("sessions"); --hidden and --feat (the network's shape) must stay.  Under
+torchrun each process draws its shards of the global batch and rank 0 writes every file
+(docs/scaling.md).  Evaluates on held-out MNIST test[8000:] and KMNIST (out of distribution):
+PSNR / SSIM of the sample mean and of single samples, the baseline (y upsampled bilinearly for SR,
+y itself for denoising), chi^2 per measurement dimension, 90% coverage, seconds per sample.
+Writes ``flow.pt``, ``model_card.json`` and ``README.md``.
 """
 from __future__ import annotations
 
@@ -27,14 +29,15 @@ import torch
 import torch.nn.functional as F
 
 import posterior_tutor as pt
-from posterior_tutor.runtime import cli
-from posterior_tutor.files.recipes import parse_with_recipe, recipe_line
+from posterior_tutor.runtime import cli, distributed
+from posterior_tutor.files.recipes import parse_with_recipe
 from posterior_tutor.files.checkpoints import file_sha256
 from posterior_tutor.files.safe import write_card
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # scripts/: the README's template
+from aps_mnist_readme import dps_lines, readme, sessions_line  # noqa: E402,F401
+
 NAMES = {"denoising": "mnist-denoising", "sr4": "mnist-sr4"}
-
-
 DEVICE = torch.device("cpu")   # set by main() from --device
 
 
@@ -63,6 +66,7 @@ def build_parser():
     p.add_argument("--dps-samples", type=cli.positive_int, default=4)
     p.add_argument("--device", type=cli.device, default=None,
                    help="cpu, cuda or cuda:N (default: CUDA when present, else the CPU)")
+    distributed.add_arguments(p)
     return p
 
 
@@ -79,6 +83,7 @@ def parse_args(argv=None):
     if a.resume is not None and not a.resume.is_file():
         p.error(f"argument --resume: no such file: {str(a.resume)!r}; give the flow.pt of an "
                 "earlier run")
+    distributed.check_arguments(p, a, a.batch)
     return a, recipe
 
 
@@ -104,11 +109,9 @@ def evaluate(fl, problem, xs, n_samples, seed):
             return fl.sample(y, n, generator=gen)
     r = pt.evaluation.evaluate_images(run, xs, lambda i: problem, lambda i: (g, g), n_samples,
                                       extra=extra)
-    keys = {"psnr_mean": "psnr_mean", "psnr_single": "psnr_single", "ssim_mean": "ssim_mean",
-            "ssim_single": "ssim_single", "psnr_baseline": "psnr_baseline",
-            "chi2_per_dim": "chi2_per_dim", "coverage90": "coverage",
-            "rank_coverage90": "rank_coverage", "pixel_std": "pixel_std"}
-    out = {k: round(r[v], 4) for k, v in keys.items()}
+    keys = ["psnr_mean", "psnr_single", "ssim_mean", "ssim_single", "psnr_baseline",
+            "chi2_per_dim", "coverage90", "rank_coverage90", "pixel_std"]
+    out = {k: round(r[k.replace("90", "") if "coverage" in k else k], 4) for k in keys}
     out.update(images=len(xs), samples_per_image=n_samples,
                seconds_per_sample=r["seconds_per_sample"])
     return out
@@ -182,7 +185,8 @@ def train(a, den, problem, ys):
         continue_sessions(a, fl.config, done)
     else:
         fl = pt.aps.train(den, problem, ys, generator=g, steps=1, batch=a.batch, lr=a.lr,
-                          anneal_steps=a.anneal_steps, hidden=a.hidden, feat=a.feat)
+                          anneal_steps=a.anneal_steps, hidden=a.hidden, feat=a.feat,
+                          shards=a.shards, precision=a.precision)
         fl.config["sessions"] = [session(a, 0)]        # saved with the flow
         done = 1
     state = dict(steps=done, stopped="planned steps")
@@ -191,18 +195,19 @@ def train(a, den, problem, ys):
 
     def checkpoint(step, fl):
         state["steps"] = step + 1
-        if (step + 1) % a.save_every == 0:
+        if (step + 1) % a.save_every == 0 and distributed.is_main():
             fl.save(out)
-        if time.perf_counter() > deadline:
+        if distributed.any_across(time.perf_counter() > deadline):   # every process stops
             state["stopped"] = "budget"
             raise StopIteration
 
     try:
         pt.aps.fit(fl, problem, ys, steps=a.steps - done, generator=g, progress=True, lr=a.lr,
-                   start_step=done, callback=checkpoint)
+                   start_step=done, callback=checkpoint, shards=a.shards, precision=a.precision)
     except StopIteration:
         pass
-    fl.save(out)
+    if distributed.is_main():
+        fl.save(out)
     return fl, state, out
 
 
@@ -231,7 +236,9 @@ def main(argv=None):
     a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
     global DEVICE
-    DEVICE = pt.runtime.config.resolve_device(a.device, exit_on_error=True)
+    DEVICE = distributed.local_device(pt.runtime.config.resolve_device(a.device,
+                                                                       exit_on_error=True))
+    distributed.init(DEVICE, exit_on_error=True)
     a.out.mkdir(parents=True, exist_ok=True)
     den = pt.pretrained("mnist", device=DEVICE)
     problem = pt.aps.shipped_problem(NAMES[a.task])
@@ -239,6 +246,10 @@ def main(argv=None):
     ys = training_set(problem, xs[:8000])
     start = time.perf_counter()
     fl, state, path = train(a, den, problem, ys)
+    main_process, processes = distributed.is_main(), distributed.world()
+    distributed.finish()                # training is done: rank 0 goes on alone
+    if not main_process:                # rank 0 evaluates and writes the card
+        return
     wall = time.perf_counter() - start
     den.clip = 1.0
     metrics = dict(held_out_mnist=evaluate(fl, problem, xs[8000:8000 + a.eval_images],
@@ -262,71 +273,15 @@ def main(argv=None):
                              hidden=a.hidden, feat=a.feat, seed=a.seed),
                 parameters=sum(p.numel() for p in fl.flow.parameters()),
                 size_bytes=path.stat().st_size, wall_seconds=round(wall, 1),
-                hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
-                torch=torch.__version__,
+                hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}"
+                if DEVICE.type == "cpu" else torch.cuda.get_device_name(DEVICE),
+                processes=processes, precision=a.precision, torch=torch.__version__,
                 final_loss_per_dim=sum(fl.losses[-50:]) / len(fl.losses[-50:]),
                 command="python " + " ".join(sys.argv), recipe=recipe, metrics=metrics)
     samples_figure(fl, problem, xs[8000:8006], a.out / "samples.png")
     write_card(a.out / "model_card.json", card, indent=1)
-    (a.out / "README.md").write_text(readme(card, a.task))
+    (a.out / "README.md").write_text(readme(card, a.task, NAMES[a.task]))
     print(json.dumps(card["metrics"], indent=1))
-
-
-def readme(card, task):
-    m, k = card["metrics"]["held_out_mnist"], card["metrics"]["kmnist_out_of_distribution"]
-    base = "y itself" if task == "denoising" else "y upsampled bilinearly"
-    row = (" | {psnr_mean:.2f} | {psnr_single:.2f} | {ssim_mean:.3f} | {psnr_baseline:.2f} | "
-           "{chi2_per_dim:.2f} | {coverage90:.3f} |")
-    return f"""# APS flow: {card['task']}
-
-A conditional normalising flow q(x | y) trained by `posterior_tutor.trained.aps` (APS, Mammadov,
-Chung, Ye 2024) against the shipped diffusion prior `data/mnist_prior`: reverse KL with the
-diffusion ELBO (importance-sampled t, gradients through the frozen prior) in place of log p.
-
-    den = pt.pretrained("mnist")
-    fl = pt.aps.pretrained("{NAMES[task]}", den)   # sha256-checked against model_card.json
-    y = fl.problem.measure(x_true)                 # x_true: (1, 32, 32) in [-1, 1]
-    xs = fl.sample(y, n=128)                       # one flow pass for all 128 samples
-
-Training: {card['data']}; {card['steps']} of {card['steps_planned']} planned steps
-(stopped: {card['stopped']}), options {card['options']}, {card['hardware']},
-{card['wall_seconds'] / 60:.1f} min{', resumed from ' + card['resumed_from'] if card['resumed_from'] else ''}.
-Command: `{card['command']}`{recipe_line(card)}{sessions_line(card.get('sessions', []))}
-
-Evaluation, {m['images']} measurements each, {m['samples_per_image']} samples per measurement
-(baseline: {base}; chi^2 = |y - A x|^2 / (m sigma^2), 1 when calibrated):
-
-| data | PSNR mean | PSNR single | SSIM mean | baseline PSNR | chi^2 / dim | 90% coverage |
-|---|---|---|---|---|---|---|
-| MNIST held out{row.format(**m)}
-| KMNIST (out of distribution){row.format(**k)}
-
-`samples.png`: truth, y, the 128-sample mean and three samples for six held-out digits.
-
-Seconds per sample (batch of {m['samples_per_image']}, CPU): {m['seconds_per_sample']:.2e}.
-{dps_lines(card['metrics'].get('dps_comparison'))}
-sha256 of `flow.pt`: `{card['sha256']}` (checked on loading).
-"""
-
-
-def sessions_line(sessions):
-    """One line per training session when the run was resumed (its settings and first step)."""
-    if len(sessions) < 2:
-        return ""
-    return "\nSessions: " + "; ".join(f"from step {s['from_step']}: " + ", ".join(
-        f"{k} {v}" for k, v in s.items() if k != "from_step") for s in sessions) + "."
-
-
-def dps_lines(c):
-    if not c:
-        return ""
-    a, d = c["aps"], c["dps"]
-    return (f"\nAgainst DPS in the same run ({c['measurements']}; APS {a['samples']} samples, DPS "
-            f"{d['samples']}): PSNR of the mean {a['psnr_mean']:.2f} vs {d['psnr_mean']:.2f} dB, "
-            f"single {a['psnr_single']:.2f} vs {d['psnr_single']:.2f}, SSIM of the mean "
-            f"{a['ssim_mean']:.3f} vs {d['ssim_mean']:.3f}; seconds per sample "
-            f"{a['seconds_per_sample']:.2e} vs {d['seconds_per_sample']:.2f}: APS is "
-            f"**{c['speedup']:,.0f}x** faster.\n")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ Resumable: every ``--checkpoint-every`` steps the whole training state goes to
 ``<out>/checkpoints/last.pt`` (the one before kept as ``prev.pt``); the same command run again
 resumes there (from ``prev.pt`` if ``last.pt`` is damaged) and ends with the weights of an
 uninterrupted run.  Other settings than the run started with are refused.
+
+Several processes: ``torchrun --nproc_per_node=W scripts/train_ud2m_mnist.py ...`` (each GPU its
+shards of the --batch global batch; rank 0 writes the checkpoints, the sampler and its card;
+docs/scaling.md).
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from pathlib import Path
 import torch
 
 import posterior_tutor as pt
-from posterior_tutor.runtime import cli
+from posterior_tutor.runtime import cli, distributed
 from posterior_tutor.files.recipes import parse_with_recipe, recipe_line
 from posterior_tutor.files.checkpoints import file_sha256
 from posterior_tutor.files.run_checkpoint import RunCheckpoint
@@ -68,6 +72,7 @@ def build_parser():
     p.add_argument("--eval-samples", type=cli.positive_int, default=32)
     p.add_argument("--device", type=cli.device, default=None,
                    help="cpu, cuda or cuda:N (default: CUDA when present, else the CPU)")
+    distributed.add_arguments(p)
     return p
 
 
@@ -83,6 +88,7 @@ def parse_args(argv=None):
     if a.init is not None and not (a.init / "sampler.pt" if a.init.is_dir() else a.init).is_file():
         p.error(f"argument --init: no sampler.pt at {str(a.init)!r}; give a folder holding "
                 "sampler.pt (a finished run's --out) or the file itself")
+    distributed.check_arguments(p, a, a.batch)
     return a, recipe
 
 
@@ -113,7 +119,9 @@ def main(argv=None):
     a, recipe = parse_args(argv)
     torch.set_num_threads(a.threads)
     global DEVICE
-    DEVICE = pt.runtime.config.resolve_device(a.device, exit_on_error=True)
+    DEVICE = distributed.local_device(pt.runtime.config.resolve_device(a.device,
+                                                                       exit_on_error=True))
+    distributed.init(DEVICE, exit_on_error=True)
     den = pt.pretrained("mnist", device=DEVICE)
     xs = pt.data.load("mnist", split="test").to(DEVICE)
     train_x, held_out = xs[:8000], xs[8000:8000 + a.eval_images]
@@ -134,9 +142,14 @@ def main(argv=None):
                            lr=a.lr, adv_weight=a.adv_weight, operators=operators,
                            sigma_factor=sigma_factor, train_times=a.train_times, K=a.K, N=a.N,
                            rank=a.rank, lora_layers=layers, x0_weighting=a.x0_weighting,
-                           init=init, progress=True, checkpoint=run)
+                           init=init, progress=True, checkpoint=run, shards=a.shards,
+                           precision=a.precision)
     except pt.files.checkpoints.CheckpointError as err:   # damaged checkpoints, other settings
         raise SystemExit(f"error: {err}") from None
+    main_process, processes = distributed.is_main(), distributed.world()
+    distributed.finish()                # training is done: rank 0 goes on alone
+    if not main_process:                # rank 0 evaluates and writes the sampler and its card
+        return
     wall = run.wall_seconds     # every session of the run, resumed ones included
     a.out.mkdir(parents=True, exist_ok=True)
     path = ud.save(a.out / "sampler.pt")
@@ -152,8 +165,8 @@ def main(argv=None):
                 seed=a.seed, rank=a.rank, lora_layers=layers_kind(ud, den), x0_weighting=a.x0_weighting,
                 adapted_layers=len(ud.denoiser.layers), K=ud.K, N=ud.N,
                 nfe_per_sample=ud.nfe_per_sample, lam=ud.lam,
-                hardware=f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}",
-                wall_seconds=round(wall, 1), size_bytes=path.stat().st_size,
+                hardware=hardware(processes), processes=processes, shards=a.shards,
+                precision=a.precision, wall_seconds=round(wall, 1), size_bytes=path.stat().st_size,
                 final_loss=sum(ud.losses[-50:]) / len(ud.losses[-50:]), torch=torch.__version__,
                 command="python " + " ".join(sys.argv), recipe=recipe, metrics=metrics,
                 total_steps=len(ud.losses), init=init_card,
@@ -162,6 +175,12 @@ def main(argv=None):
     write_card(a.out / "model_card.json", card)
     (a.out / "README.md").write_text(readme(card))
     print(json.dumps(card, indent=2))
+
+
+def hardware(processes):
+    if DEVICE.type == "cuda":
+        return f"{torch.cuda.get_device_name(DEVICE)} x {processes}"
+    return f"CPU {platform.machine()}, torch threads: {torch.get_num_threads()}"
 
 
 def layers_kind(ud, den):

@@ -21,6 +21,7 @@ import torch
 
 from ..files.checkpoints import CheckpointError, file_sha256, load_state, save_atomic
 from ..denoisers import EpsNetDenoiser
+from ..runtime import distributed
 from ..runtime.progress import bar, wanted
 from ..files.safe import changed_settings, read_card, read_latest, write, write_card
 from ..schedules import VPSchedule
@@ -139,14 +140,11 @@ def check_image_range(x: torch.Tensor) -> None:
 def batch_for_step(cfg: TrainConfig, step: int, n_data: int, shape, T: int, rank: int = 0,
                    world: int = 1):
     """(indices, t, eps) of this process's slice of the global batch of ``step``."""
-    if cfg.batch % world:
-        raise ValueError(f"the global batch ({cfg.batch}) must be divisible by the number of "
-                         f"processes ({world}).")
+    part = distributed.shard_slice(cfg.batch, rank, world)
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     idx = torch.randint(0, n_data, (cfg.batch,), generator=g)
     t = torch.randint(0, T, (cfg.batch,), generator=g)
     eps = torch.randn((cfg.batch, *shape), generator=g)
-    part = slice(rank * cfg.batch // world, (rank + 1) * cfg.batch // world)
     return idx[part], t[part], eps[part]
 
 
@@ -172,10 +170,7 @@ def train_prior(cfg: TrainConfig, progress: bool | None = None, device: str = "c
     weights + config) with ``model_card.json`` (its sha256 and the run's metadata).  A resume must
     have the settings the run started with (``_resume``), so the card describes the whole run.
     ``recipe``: the recipe record (``recipes.parse_with_recipe``) the card keeps, if any."""
-    import torch.distributed as dist
-    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    rank, world = distributed.init(device)
     out = Path(cfg.out)
     x = load_training_images(cfg).to(device)
     sched = VPSchedule()
@@ -215,8 +210,7 @@ def train_prior(cfg: TrainConfig, progress: bool | None = None, device: str = "c
     wall += time.perf_counter() - t0
     if rank == 0:
         _write_final(out, cfg, ema, x, wall, world, device, losses, resumed, recipe)
-    if world > 1:
-        dist.barrier()
+    distributed.barrier()
     return out / "prior.pt"
 
 

@@ -19,11 +19,10 @@ through its ELBO.  One file per role, each opening with its equations and depart
 Measurements (toy fits, digits, the shipped MNIST flows against DPS): docs/notes/aps.md.
 """
 from ..base import y_as_image
-from .checks import TRAIN_OPTIONS
 from .elbo import PRIOR_TERMS, draw_times, elbo_weights, neg_elbo, prior_term
 from .flows import VECTOR_FLOWS, ImageFlow, VectorFlow, build_flow, std_normal_log_prob
 from .sampler import FORMAT, PRETRAINED, APSSampler, load, pretrained, shipped_problem
-from .train import aps_loss, fit, train
+from .train import TRAIN_OPTIONS, aps_loss, fit, train
 
 __all__ = ["train", "fit", "load", "APSSampler", "VectorFlow", "ImageFlow", "elbo_weights",
            "neg_elbo", "prior_term", "aps_loss", "y_as_image", "pretrained", "shipped_problem",

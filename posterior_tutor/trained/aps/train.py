@@ -16,6 +16,8 @@ Departures:
   up to log p_R(y).
 * The surrogate: L's minimiser is the posterior under exp(ELBO), not under p; chapter 06 measures
   the gap on the toy problem (exact log p vs ELBO with the exact vs a learned denoiser).
+* Under torchrun (or ``shards=``) a step's batch is drawn as shards, one generator each (and one
+  set of ELBO times per shard): ``runtime.distributed``; docs/scaling.md.
 """
 from __future__ import annotations
 
@@ -30,14 +32,18 @@ from ...denoisers import Denoiser, parameters_of
 from ...nets import seeded_init
 from ...operators import InverseProblem
 from ...checks.options import check_options, refuse_unknown
+from ...runtime import distributed
 from ...runtime.progress import bar
 from ..base import y_as_image
-from .checks import IMAGE_DEFAULTS, TRAIN_OPTIONS, VECTOR_DEFAULTS, check_merged_options, check_prior_output, check_training_inputs
+from . import checks
+from .checks import IMAGE_DEFAULTS, VECTOR_DEFAULTS, check_merged_options, check_prior_output, check_training_inputs
 from .elbo import prior_term as evaluate_prior_term
 from .flows import std_normal_log_prob
 from .sampler import APSSampler
 
 __all__ = ["train", "fit", "aps_loss", "TRAIN_OPTIONS"]
+
+TRAIN_OPTIONS = {**checks.TRAIN_OPTIONS, **distributed.RUN_OPTIONS}   # and torchrun's, bf16
 
 
 @contextmanager
@@ -60,7 +66,7 @@ def train(den: Denoiser, problem: InverseProblem, ys_train: torch.Tensor, genera
           t_sampling: str = "importance", t_min: int = 1, t_groups="auto", flow: str | None = None,
           transforms: int | None = None, hidden: int | None = None, feat: int = 16,
           checker: int = 4, channel: int = 4, init_scale: float = 0.1,
-          progress: bool | None = None,
+          progress: bool | None = None, shards: int | None = None, precision: str = "fp32",
           **unknown) -> APSSampler:
     """Train a conditional flow q(x | y) for ``problem`` against the prior ``den`` (APS).
 
@@ -85,6 +91,9 @@ def train(den: Denoiser, problem: InverseProblem, ys_train: torch.Tensor, genera
                or A^T y; the skip applies when y_img has x's channels.
     progress : tqdm bar (None: on, except under pytest).  Returns an ``APSSampler`` with
     ``losses`` and ``train_seconds``.
+    shards, precision : the global batch drawn as ``shards`` shards (default: one per torchrun
+               process; one process with shards=W trains what W processes train) and "bf16"
+               autocast on CUDA (``fit``; docs/scaling.md).
     """
     if "prior" in unknown:
         raise TypeError("aps.train has no option prior=: the prior is den; the prior term R(x) "
@@ -123,7 +132,7 @@ def train(den: Denoiser, problem: InverseProblem, ys_train: torch.Tensor, genera
     if not image:
         fl.flow.set_context_stats(ys_train.to(fl.device))
     fit(fl, problem, ys_train, steps=opts["steps"], generator=generator, progress=progress,
-        prior_term=prior_term)
+        prior_term=prior_term, shards=shards, precision=precision)
     return fl
 
 
@@ -143,42 +152,63 @@ def aps_loss(fl: APSSampler, problem, y, beta: float, prior_term, generator=None
 
 def fit(fl: APSSampler, problem: InverseProblem, ys_train: torch.Tensor, steps: int,
         generator=None, progress: bool | None = None, prior_term=None, lr: float | None = None,
-        start_step: int = 0, callback=None) -> APSSampler:
+        start_step: int = 0, callback=None, shards: int | None = None,
+        precision: str = "fp32") -> APSSampler:
     """Train (or go on training) ``fl`` for ``steps`` steps; ``prior_term`` defaults to the one
     in its config (a callable must be passed again).  ``start_step`` places the run on the
-    warm-up ramp; ``callback(step, fl)`` runs after every step (e.g. to checkpoint)."""
+    warm-up ramp; ``callback(step, fl)`` runs after every step (e.g. to checkpoint).  Under
+    torchrun (or with ``shards``) each process draws its shards of the global batch; ``precision``
+    "bf16" autocasts on CUDA (``posterior_tutor.runtime.distributed``)."""
     check_generator(generator)
     prior_term = fl.config["prior_term"] if prior_term is None else prior_term
     if prior_term == "log_prob":
         raise ValueError("this flow was trained with a callable log density: pass it again as "
                          "prior_term=.")
+    check_options("aps.fit", distributed.RUN_OPTIONS, dict(shards=shards, precision=precision))
+    distributed.check_precision(precision, fl.device, "aps.fit")
+    distributed.init(fl.device)
     c = fl.config
+    plan = distributed.plan_shards(c["batch"], distributed.world() if shards is None else shards,
+                                   generator, "aps.fit")
+    distributed.broadcast_(list(fl.flow.parameters()))      # every process starts alike, as DDP
     opt = torch.optim.Adam(fl.flow.parameters(), lr=lr or c["lr"])
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.05 * (lr or c["lr"]))
     ys = ys_train.to(fl.device)
     rng = bar(range(start_step, start_step + steps), "training APS flow", total=steps,
-              progress=progress)
-    gdev = generator.device if generator is not None else "cpu"
+              progress=progress if distributed.is_main() else False)
+    cast = distributed.autocast(precision, fl.device)
     start = time.perf_counter()
     with _frozen(fl.den):
         for step in rng:
-            idx = torch.randint(ys.shape[0], (c["batch"],), generator=generator, device=gdev)
             ramp = min(1.0, (step + 1) / c["anneal_steps"]) if c["anneal_steps"] else 1.0
-            total, parts = aps_loss(fl, problem, ys[idx.to(ys.device)], c["prior_weight"] * ramp,
-                                    prior_term, generator)
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(fl.flow.parameters(), 1.0)
-            opt.step()
+            parts = {}
+
+            def loss_of(g):
+                idx = torch.randint(ys.shape[0], (c["batch"] if plan is None else
+                                                  plan.shard_batch,), generator=g,
+                                    device=g.device if g is not None else "cpu")
+                total, p = aps_loss(fl, problem, ys[idx.to(ys.device)],
+                                    c["prior_weight"] * ramp, prior_term, g)
+                for k, v in p.items():
+                    parts[k] = parts.get(k, 0.0) + float(v.detach())
+                return total
+            gens = [generator] if plan is None else [plan.generator(step, s) for s in plan.local]
+            total = distributed.update(opt, fl.flow.parameters(), gens, cast, 1.0, loss_of)
             decay.step()
-            fl.losses.append(float(total.detach()))
-            if not math.isfinite(fl.losses[-1]):
-                check_prior_output(prior_term, *fl.last_batch)   # the prior's fault, not lr's?
-            finite_or_raise(fl.losses[-1], "the APS training loss", f"at step {step + 1}",
-                            f"lower lr (now {lr or c['lr']:g}) or check ys_train.")
-            for k, v in parts.items():
-                fl.loss_parts.setdefault(k, []).append(float(v.detach()))
+            values = distributed.mean_across([total] + [v / len(gens) for v in parts.values()])
+            _record(fl, values, list(parts), step, prior_term, lr or c["lr"])
             if callback is not None:
                 callback(step, fl)
     fl.train_seconds += time.perf_counter() - start
     return fl
+
+
+def _record(fl, values, names, step, prior_term, lr) -> None:
+    """Append the step's loss and parts (means over the global batch); refuse a NaN."""
+    fl.losses.append(values[0])
+    if not math.isfinite(fl.losses[-1]):
+        check_prior_output(prior_term, *fl.last_batch)   # the prior's fault, not lr's?
+    finite_or_raise(fl.losses[-1], "the APS training loss", f"at step {step + 1}",
+                    f"lower lr (now {lr:g}) or check ys_train.")
+    for k, v in zip(names, values[1:]):
+        fl.loss_parts.setdefault(k, []).append(v)

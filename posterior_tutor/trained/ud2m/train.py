@@ -22,8 +22,12 @@ Departures (measurements: docs/notes/ud2m.md; recipes: scripts/recipes/):
   buys less: we stop at 2700.  Measured: docs/notes/ud2m.md, 'train.py'.
 * RAM re-initialisation and the code's JPEG / general-operator HQS variants are not reproduced
   (the code's general-operator HQS scalars are never optimised: a defect).
+* Under torchrun (or ``shards=``) a step's batch is drawn as shards, one generator each, with one
+  problem and one outer time per global batch (``runtime.distributed``; docs/scaling.md).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 
@@ -32,6 +36,7 @@ from ...denoisers import Denoiser, parameters_of
 from ...nets import seeded_init
 from ...operators import InverseProblem
 from ...checks.options import Anything, Choice, Flag, Int, Real, check_options, refuse_unknown
+from ...runtime import distributed
 from ...runtime.progress import bar
 from ...files.run_checkpoint import as_run_checkpoint
 from .run_state import checkpoint_parts, checkpoint_settings
@@ -53,7 +58,8 @@ TRAIN_OPTIONS = {   # kind and range of each option of train() (options.py); Non
     "train_times": Choice("uniform", "grid"), "lora_layers": Anything(), "hidden": Int(1),
     "x0_weighting": Choice("snr", "uniform"), "init": Anything(),
     "progress": Flag(optional=True, hint="None: on except under pytest"),
-    "checkpoint": Anything(), "checkpoint_every": Int(1, hint="steps between saved states")}
+    "checkpoint": Anything(), "checkpoint_every": Int(1, hint="steps between saved states"),
+    **distributed.RUN_OPTIONS}
 
 
 def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, generator=None,
@@ -64,7 +70,7 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
           sigma_factor: float | None = None, train_times: str = "uniform", lora_layers=None,
           hidden: int = 64, x0_weighting: str = "snr", init: "UD2MSampler | None" = None,
           progress: bool | None = None, checkpoint=None, checkpoint_every: int = 100,
-          **unknown) -> UD2MSampler:
+          shards: int | None = None, precision: str = "fp32", **unknown) -> UD2MSampler:
     """Fine-tune ``den`` into a K x N unfolded posterior sampler for ``problem`` (UD2M).
 
     xs_train : clean signals (n, ...) of the prior's shape; measurements are made on the fly.
@@ -110,10 +116,12 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
     check_generator(generator)
     if isinstance(xs_train, torch.Tensor):   # the adapters' dtype: the network's, else the default
         xs_train = conform(xs_train, dtype_of(den) or torch.get_default_dtype(), "xs_train")
+    shards = _join_processes(den, shards)
     run = as_run_checkpoint(checkpoint, checkpoint_every)
     lora_layers, sigma_factor = _inherit(init, lora_layers, sigma_factor)
     shape = check_training_inputs(den, problem, xs_train, K, N)
-    given = dict(steps=steps, batch=batch, lr=lr, adv_weight=adv_weight, gp_weight=gp_weight)
+    given = dict(steps=steps, batch=batch, lr=lr, adv_weight=adv_weight, gp_weight=gp_weight,
+                 shards=shards, precision=precision)
     opts, config = _settings(den, shape, given, K=K, N=N, eta=eta, rank=rank,
                              lora_layers=lora_layers, hidden=hidden, sigma_factor=sigma_factor,
                              train_times=train_times, lpips_weight=lpips_weight,
@@ -133,6 +141,13 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
     _fit(ud, problem, xs_train.to(ud.denoiser.device), opts, weights, operators, train_times,
          generator, progress, run)
     return ud
+
+
+def _join_processes(den, shards):
+    """Join torchrun's processes (if any); returns the number of shards (default: one each)."""
+    params = parameters_of(den)
+    distributed.init(params[0].device if params else "cpu")
+    return distributed.world() if shards is None else shards
 
 
 def _inherit(init, lora_layers, sigma_factor):
@@ -155,6 +170,7 @@ def _settings(den, shape, given, *, K, N, eta, rank, lora_layers, hidden, sigma_
                   sigma_factor=float(sigma_factor), T=den.schedule.T, train_times=train_times,
                   **{k: opts[k] for k in ("steps", "batch", "lr", "adv_weight", "gp_weight")},
                   lpips_weight=float(lpips_weight), x0_weighting=x0_weighting)
+    config.update({k: given[k] for k in ("shards", "precision") if given[k] not in (1, "fp32")})
     return opts, config
 
 
@@ -182,7 +198,11 @@ def continue_from(ud: UD2MSampler, init) -> None:
 
 def _fit(ud, problem, data, opts, weights, operators, train_times, generator, progress, run=None):
     """The alternating loop: one discriminator update, one sampler update per step; ``run``
-    (a RunCheckpoint) saves it every few steps and resumes it."""
+    (a RunCheckpoint) saves it every few steps (rank 0) and resumes it.  Under torchrun (or with
+    ``shards``) each process draws its shards of the global batch (``runtime.distributed``)."""
+    distributed.check_precision(opts["precision"], data.device, "ud2m.train")
+    disc = [] if ud.discriminator is None else list(ud.discriminator.parameters())
+    distributed.broadcast_(ud.trainable_parameters() + disc)   # all start alike, as under DDP
     opt = torch.optim.AdamW([{"params": ud.denoiser.trainable_parameters(), "weight_decay": 0.01},
                              {"params": [ud.log_lam], "weight_decay": 0.0}], lr=opts["lr"])
     opt_d = (torch.optim.AdamW(ud.discriminator.parameters(), lr=opts["lr"], betas=(0.5, 0.999))
@@ -190,49 +210,87 @@ def _fit(ud, problem, data, opts, weights, operators, train_times, generator, pr
     decays = [torch.optim.lr_scheduler.CosineAnnealingLR(o, opts["steps"],
                                                          eta_min=0.05 * opts["lr"])
               for o in (opt, opt_d) if o is not None]
+    plan = distributed.plan_shards(opts["batch"], opts["shards"], generator, "ud2m.train")
     start = 0
     if run is not None:
         run.bind(checkpoint_settings(ud, problem, data, weights, operators),
                  checkpoint_parts(ud, opt, opt_d, decays), generator, what="ud2m.train")
-        start = run.resume()
+        start = distributed.resume(run)
     rng = bar(range(start, opts["steps"]), "training UD2M", total=opts["steps"],
-              progress=progress, initial=start)
-    dev = data.device
+              progress=progress if distributed.is_main() else False, initial=start)
+    cast = distributed.autocast(opts["precision"], data.device)
     for step in rng:
-        idx = torch.randint(data.shape[0], (opts["batch"],), generator=generator,
-                            device=losses._gen_device(generator)).to(dev)
-        x0 = data[idx]
-        pb = losses.problem_for_batch(problem, operators, generator)
-        y = losses.measure_batch(pb, x0, generator)
-        t = losses.draw_time(ud, train_times, generator)
-        x_t = ud.den.schedule.add_noise(x0, t, generator=generator)
-        x_hat = None
-        for b in ud.block(x_t, y, t, pb, generator, batched_y=True):
-            x_hat = b.x
-        parts_d = {}
-        if opt_d is not None:
-            feats = discriminator_features(pb, y, ud.shape)
-            loss_d = discriminator_loss(ud.discriminator, x0, x_hat, feats, opts["gp_weight"])
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            parts_d["disc"] = loss_d
-        total, parts, _ = losses.sampler_loss(ud, pb, x0, y, t, weights, generator, x_hat=x_hat)
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(ud.trainable_parameters(), 1.0)
-        opt.step()
+        with cast:
+            batches = _batches(ud, problem, data, opts, operators, train_times, generator, plan,
+                               step)
+        def loss_d(b):
+            feats = discriminator_features(b.problem, b.y, ud.shape)
+            return discriminator_loss(ud.discriminator, b.x0, b.x_hat, feats, opts["gp_weight"])
+        parts_d = {} if opt_d is None else {"disc": distributed.update(
+            opt_d, ud.discriminator.parameters(), batches, cast, None, loss_d)}
+        parts = {}
+
+        def loss_g(b):
+            total, p, _ = losses.sampler_loss(ud, b.problem, b.x0, b.y, b.t, weights, b.generator,
+                                              x_hat=b.x_hat)
+            for k, v in p.items():
+                parts[k] = parts.get(k, 0.0) + v.detach() / len(batches)
+            return total
+        total = distributed.update(opt, ud.trainable_parameters(), batches, cast, 1.0, loss_g)
         for d in decays:
             d.step()
-        ud.losses.append(float(total.detach()))
+        names = list(parts) + list(parts_d)
+        values = distributed.mean_across([total] + [float(v) for v in (*parts.values(),
+                                                                       *parts_d.values())])
+        ud.losses.append(values[0])
         finite_or_raise(ud.losses[-1], "the UD2M training loss", f"at step {len(ud.losses)}",
                         f"lower lr (now {opts['lr']:g}) or the loss weights, or check the data.")
-        for k, v in {**parts, **parts_d}.items():
-            ud.loss_parts.setdefault(k, []).append(float(v.detach()))
-        if run is not None:
+        for k, v in zip(names, values[1:]):
+            ud.loss_parts.setdefault(k, []).append(v)
+        if run is not None and distributed.is_main():
             run.step_done(step + 1, opts["steps"])
     for p in ud.trainable_parameters():
         finite_or_raise(p.detach(), "a UD2M weight", "after training",
                         f"lower lr (now {opts['lr']:g}).")
 
 
+class _Batch(NamedTuple):
+    """One shard of a step: its generator, problem, clean signals, measurements, time, x^(K)."""
+    generator: object
+    problem: object
+    x0: torch.Tensor
+    y: torch.Tensor
+    t: int
+    x_hat: torch.Tensor
+
+
+def _batches(ud, problem, data, opts, operators, train_times, generator, plan, step):
+    """This process's shards of the step's batch: (generator, problem, x0, y, t, x_hat) each.
+    One problem and one outer time per global batch; one process, one shard: the draws of the
+    plain loop in its order (index, problem, y, t, x_t, block)."""
+    dev = data.device
+    if plan is None:
+        idx = torch.randint(data.shape[0], (opts["batch"],), generator=generator,
+                            device=losses._gen_device(generator)).to(dev)
+        pb = losses.problem_for_batch(problem, operators, generator)
+        return [_batch(ud, data[idx], pb, lambda: losses.draw_time(ud, train_times, generator),
+                       generator)]
+    shared = plan.generator(step, None)
+    pb = losses.problem_for_batch(problem, operators, shared)
+    t = losses.draw_time(ud, train_times, shared)
+    out = []
+    for s in plan.local:
+        g = plan.generator(step, s)
+        idx = torch.randint(data.shape[0], (plan.shard_batch,), generator=g, device=g.device)
+        out.append(_batch(ud, data[idx.to(dev)], pb, lambda: t, g))
+    return out
+
+
+def _batch(ud, x0, pb, draw_t, g):
+    y = losses.measure_batch(pb, x0, g)
+    t = draw_t()
+    x_t = ud.den.schedule.add_noise(x0, t, generator=g)
+    x_hat = None
+    for b in ud.block(x_t, y, t, pb, g, batched_y=True):
+        x_hat = b.x
+    return _Batch(g, pb, x0, y, t, x_hat)
