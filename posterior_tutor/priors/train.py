@@ -82,7 +82,7 @@ def train_denoiser(net: torch.nn.Module, data: torch.Tensor, sched: VPSchedule |
 #   * resuming from a checkpoint continues exactly the same run (no RNG state to save), and
 #   * under torchrun each of W processes takes its 1/W slice of the same global batch; DDP averages
 #     the gradients, which equals the gradient of the mean loss over the global batch.  Two
-#     processes therefore train the same model as one process (tests/test_train.py checks it).
+#     processes therefore train the same model as one process (tests/priors/test_prior_training.py checks it).
 
 CHECKPOINT_FORMAT = 1
 

@@ -21,6 +21,7 @@ from ..files.checkpoints import CheckpointError
 from ..files.recipes import parse_with_recipe
 from ..runtime import cli
 from .train import SubsetError, TrainConfig, train_prior
+from ..runtime import distributed
 
 PROG = "python -m posterior_tutor.priors.train"
 
@@ -85,7 +86,10 @@ def main(argv=None) -> None:
     a = vars(args)
     a.pop("recipe")
     device, threads, quiet = a.pop("device"), a.pop("threads"), a.pop("no_progress")
-    world = int(os.environ.get("WORLD_SIZE", 1))
+    try:
+        world = distributed.launched_world()
+    except ValueError as err:
+        parser.error(str(err))
     if a["batch"] % world:
         parser.error(f"argument --batch: {a['batch']} does not split evenly over the {world} "
                      "processes; give a multiple of the process count")
