@@ -282,13 +282,18 @@ versus = []
 for task in ("random_inpainting", "sr4"):
     run = {r["method"]: r for r in read_rows(f"ud2m_vs_dps/{task}/images.csv")}
     versus.append((task, run["ud2m"], run["dps"]))
-display(Markdown(
-    "| task | images x samples | UD2M - DPS, PSNR of the mean (dB) | rank coverage UD2M / DPS | "
-    "DPS time / UD2M time |\n|---|---|---|---|---|\n" + "\n".join(
-        f"| {t} | {u['images']:.0f} x {u['samples']:.0f} | {u['psnr_mean'] - d['psnr_mean']:+.2f} | "
-        (f"{u['rank_coverage']:.2f} / {d['rank_coverage']:.2f} | " if "rank_coverage" in u
-         else "not in this table | ")
-        f"{d['s_per_sample'] / u['s_per_sample']:.0f} |" for t, u, d in versus)))
+
+
+def rank_pair(u, d):
+    if "rank_coverage" not in u:
+        return "not in this table"
+    return f"{u['rank_coverage']:.2f} / {d['rank_coverage']:.2f}"
+
+
+lines = [f"| {t} | {u['images']:.0f} x {u['samples']:.0f} | {u['psnr_mean'] - d['psnr_mean']:+.2f} "
+         f"| {rank_pair(u, d)} | {d['s_per_sample'] / u['s_per_sample']:.0f} |" for t, u, d in versus]
+display(Markdown("| task | images x samples | UD2M - DPS, PSNR of the mean (dB) | rank coverage "
+                 "UD2M / DPS | DPS time / UD2M time |\n|---|---|---|---|---|\n" + "\n".join(lines)))
 
 # %% [markdown]
 # ## 5. Are our baselines as good as DeepInverse's?
