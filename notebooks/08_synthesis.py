@@ -27,7 +27,7 @@
 # floor) and chapter 02 §1 (PSNR, SSIM, rank coverage, NFE, backward passes).
 #
 # **Study time.** About 2 hours: 1 hour of reading, 1 hour for exercises 08.1-08.3; the
-# mini-project 08.4 is open-ended.
+# mini-project, exercise 08.4, is open-ended.
 #
 # Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
@@ -127,8 +127,8 @@ pt.exercises.check("08.1", mean_gain_db)
 # **The reveal.** Write $x_1 - x = (x_1 - m) - (x - m)$ with $m$ the posterior mean: the two parts
 # are independent with mean zero, so $\mathbb E|x_1 - x|^2 = 2\,\mathrm{tr}\,\Sigma$. For the mean,
 # $\bar x_k - m$ has covariance $\Sigma / k$, so $\mathbb E|\bar x_k - x|^2 =
-# \mathrm{tr}\,\Sigma\,(1 + 1/k)$, and the gain is $10 \log_{10} \frac{2k}{k + 1}$ dB: 2.04 dB at
-# $k = 4$, 3.01 dB as $k \to \infty$ (the posterior mean itself). Measured on the 2D problem, over
+# \mathrm{tr}\,\Sigma\,(1 + 1/k)$, and the gain is $10 \log_{10} \frac{2k}{k + 1}$ dB: $10\log_{10}(8/5)$
+# at $k = 4$, $10 \log_{10} 2$ as $k \to \infty$ (the posterior mean itself). Measured on the 2D problem, over
 # many measurements (the truth drawn from the prior each time, as the derivation assumes):
 
 # %%
@@ -186,8 +186,8 @@ toy = {(r["problem"], r["method"].split(" (")[0]): r for r in toy_rows}
 #
 # Before the next cell runs LATINO (8 network calls) on the $d = 16$ problem, predict where its
 # samples land, measured as SW to the exact posterior divided by the SW of *prior* samples (which
-# ignore $y$): "much closer than the prior" (below 0.7), "about as far as the prior" (0.7 to
-# 1.15), or "farther than the prior" (above 1.15). Think about how many of the 16 directions a
+# ignore $y$): "much closer than the prior" (below $0.7$), "about as far as the prior" ($0.7$ to
+# $1.15$), or "farther than the prior" (above $1.15$). Think about how many of the 16 directions a
 # rank-4 operator informs, and what chapter 03 measured about LATINO's spread.
 
 # %% tags=["exercise"]
@@ -347,7 +347,7 @@ assert by["dps"].s_per_sample > 5 * max(by[m].s_per_sample for m in ("latino", "
 # once) and never differentiating through it. You have the whole course: the schedule
 # (`den.schedule.abar(t)`), the operator (`problem.operator.adjoint`), the proximal data step
 # (`problem.prox(u, y, rho)`). The check runs it with the exact denoiser and scores the SW to the
-# exact posterior as a multiple of the noise floor; at most 8.5 passes.
+# exact posterior as a multiple of the noise floor; at most $8.5$ passes.
 
 # %% tags=["exercise"]
 # Exercise 08.3: your answer
@@ -407,7 +407,7 @@ display(Markdown("\n".join(guide)))
 # ### Exercise 08.4 (mini-project, optional): closer than LATINO, no backward pass
 #
 # Improve on exercise 08.3 with a larger budget: at most 100 network calls, no backward pass,
-# and a score at most 7.0 (LATINO's default is printed above). Ideas: more steps at low noise, a
+# and a score at most $7.0$ (LATINO's default is printed above). Ideas: more steps at low noise, a
 # different step-size rule, a final step that samples instead of taking a mean. Add your sampler
 # to the library through [`docs/adding_a_method.md`](../docs/adding_a_method.md) and run the toy
 # benchmark on it.

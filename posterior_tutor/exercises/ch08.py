@@ -3,7 +3,7 @@ sampler on a budget, and an open mini-project.
 
 Equations: for an exact sampler, x and the samples x_1..x_k are i.i.d. draws from p(x | y), so
 E|mean_k - x|^2 = tr(Cov) (1 + 1/k) and E|x_1 - x|^2 = 2 tr(Cov): the k-sample mean's PSNR beats a
-single sample's by 10 log10(2k / (k + 1)) dB (2.04 dB at k = 4, 3.01 dB as k grows).
+single sample's by 10 log10(2k / (k + 1)) decibels (log10(2) of them as k grows).
 """
 from __future__ import annotations
 
@@ -48,12 +48,14 @@ register(Exercise(
 
 # -- 08.2 the d = 16 verdict (a prediction, a choice) -----------------------------------------------
 D16_OPTIONS = ("much closer than the prior", "about as far as the prior", "farther than the prior")
+D16_BANDS = (0.7, 1.15)          # the edges between the three options, in SW / prior's SW
 
 
 def d16_band(sw_over_prior: float) -> str:
-    """Which option a measured SW / (prior's SW) falls in (bands: < 0.7, 0.7-1.15, > 1.15)."""
-    return D16_OPTIONS[0] if sw_over_prior < 0.7 else \
-        D16_OPTIONS[1] if sw_over_prior <= 1.15 else D16_OPTIONS[2]
+    """Which option a measured SW / (prior's SW) falls in (edges: ``D16_BANDS``)."""
+    low, high = D16_BANDS
+    return D16_OPTIONS[0] if sw_over_prior < low else \
+        D16_OPTIONS[1] if sw_over_prior <= high else D16_OPTIONS[2]
 
 
 register(Prediction(

@@ -22,7 +22,8 @@ MEASURED = re.compile(
 ALLOWED = [re.compile(p) for p in (
     r"\$\$.*?\$\$", r"\$[^$]*\$", r"`[^`]*`",               # maths and code
     r"\d{4}\.\d{4,5}(v\d+)?",                               # arXiv identifiers
-    r"[Ee]xercises? \d\d\.\d",                              # exercise numbers
+    r"[Ee]xercises? \d\d\.\d(-\d\d\.\d)?",                  # exercise numbers (and ranges)
+    r"\*\*Study time\.\*\*[^\n]*",                           # a study estimate, not a result
     r"\]\([^)]*\)",                                         # link targets
     r"\d+\s*x\s*\d+",                                       # sizes: 28 x 28, K x N grids
 )]
