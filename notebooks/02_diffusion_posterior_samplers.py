@@ -11,7 +11,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # Chapter 02: the classical posterior samplers (DPS, DiffPIR, DAPS)
 #
