@@ -108,16 +108,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _torchrun(env, tmp_path):
+    """The two workers; a second try on a fresh port when the first could not rendezvous (the port
+    chosen by _free_port can be taken by another process before torchrun binds it)."""
+    for attempt in range(2):
+        res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                              "--master_port", str(_free_port()), __file__, "--worker",
+                              str(tmp_path)], env=env, capture_output=True, text=True, timeout=240)
+        if res.returncode == 0 or not any(s in res.stderr for s in _RENDEZVOUS_FAILURES):
+            return res
+        print(f"try {attempt + 1}: torchrun could not rendezvous; trying another port")
+    return res
+
+
+_RENDEZVOUS_FAILURES = ("EADDRINUSE", "address already in use", "Address already in use",
+                        "RendezvousConnectionError", "DistNetworkError")
+
+
+def _failure(res) -> str:
+    """The workers' error, first lines and last (a traceback's cause is at its end)."""
+    err = res.stderr.strip().splitlines()
+    keep = err if len(err) <= 60 else err[:15] + ["..."] + err[-45:]
+    return f"torchrun exited with {res.returncode}:\n" + "\n".join(keep)
+
+
 def test_two_processes_train_what_one_process_trains(tmp_path):
     torch.set_num_threads(1)
     one_ud = _ud2m(tmp_path / "one_run", shards=2)          # uninterrupted, one process
     one_fl = _aps(shards=2)
     _interrupted_at_2(tmp_path / "ud2m_run")                # the two processes resume this one
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          "--master_port", str(_free_port()), __file__, "--worker", str(tmp_path)],
-                         env=env, capture_output=True, text=True, timeout=240)
-    assert res.returncode == 0, res.stderr[-3000:]
+    # tests/ first, so that the workers' `import conftest` is tests/conftest.py (not the root's)
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([tests_dir, *sys.path])}
+    res = _torchrun(env, tmp_path)
+    assert res.returncode == 0, _failure(res)
     two = torch.load(tmp_path / "two.pt", weights_only=False)
     a, b = _ud2m_weights(one_ud), two["ud2m"]
     assert any(k.startswith("disc.") for k in a) and any(".lora_" in k for k in a)
