@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="${POSTERIOR_TUTOR_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
-RECIPE="static-pth-editable-2"       # change to force a reinstall when the steps below change
+RECIPE="static-pth-editable-3"       # change to force a reinstall when the steps below change
 
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
   echo "posterior_tutor needs Python >= 3.10; found: $("$PY" --version 2>&1). Set PYTHON=/path/to/python3.x." >&2
@@ -35,7 +35,7 @@ if [ ! -f "$stamp" ]; then
   echo "==> [2/3] installing PyTorch and torchvision (the PyPI build, which also runs on CPU)"
   _pip install "torch>=2.2" "torchvision>=0.17"
   echo "==> [3/3] installing JupyterLab, the package and its test tools"
-  _pip install -e ".[test,browser]"
+  _pip install -e ".[test,browser,book]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
   echo "==> set up in $((SECONDS - start)) s"

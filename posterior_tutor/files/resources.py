@@ -4,6 +4,7 @@
     root("chapters")    # the chapters' jupytext sources (py:percent)
     root("recipes")     # the training recipes (``--recipe``)
     root("benchmark")   # the benchmark's tables and figures that chapters read
+    root("docs")        # the pages the book renders beside the chapters (notation, study guide)
 
 | tree        | in the checkout    | in an installed wheel          |
 |-------------|--------------------|--------------------------------|
@@ -11,6 +12,7 @@
 | chapters    | ``notebooks/``     | ``posterior_tutor/_chapters/`` |
 | recipes     | ``scripts/recipes/`` | ``posterior_tutor/_recipes/``  |
 | benchmark   | ``docs/benchmark/`` | ``posterior_tutor/_benchmark/`` |
+| docs        | ``docs/`` (the pages) | ``posterior_tutor/_docs/``   |
 
 The repository keeps these folders where they are (``data/`` and ``notebooks/`` at the top);
 the build maps them into the package (``setup.py`` reads ``TREES``), so a wheel carries them as
@@ -32,6 +34,7 @@ TREES = {
     "chapters": ("notebooks", "_chapters", ("*.py",)),
     "recipes": ("scripts/recipes", "_recipes", ("*.json",)),
     "benchmark": ("docs/benchmark", "_benchmark", ("**/*.csv", "**/*.md", "**/*.png")),
+    "docs": ("docs", "_docs", ("*.md", "*.png", "notes/*.md", "notes/*.json")),
 }
 
 #: the folder above the package: the repository in a checkout
