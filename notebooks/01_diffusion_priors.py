@@ -16,20 +16,28 @@
 #
 # Chapter 00 built inverse problems whose posterior we know exactly. This chapter teaches the
 # priors the rest of the course uses, diffusion models; chapter 02 combines such a prior with a
-# measurement. We
+# measurement.
 #
-# 1. define the **forward noising** process and check its closed form on a Gaussian mixture;
-# 2. derive **Tweedie's formula** $\mathbb E[x_0 \mid x_t] = (x_t + (1-\bar\alpha_t)\nabla\log
-#    p_t(x_t))/\sqrt{\bar\alpha_t}$ by hand, and see that the denoiser is a *posterior mean*;
-# 3. write the **DDPM and DDIM** samplers by hand and run them on the 2D toy prior, with the exact
-#    score and with a network trained here, side by side, and count what each costs;
-# 4. **train** a small image prior on handwritten digits and compare it with the shipped one;
-# 5. sample the shipped **MNIST prior** and step through its reverse process frame by frame.
+# **Learning outcomes.** After this chapter you can
+#
+# * derive the one-jump form of the **forward noising** process and read its schedule: when the
+#   signal power falls below the noise power;
+# * derive **Tweedie's formula** and explain why a denoiser is a *posterior mean* (blurred at high
+#   noise);
+# * derive the **DDIM** update from the forward marginals, state the **DDPM** one, and build a
+#   sampler of the 2D toy prior, scored against exact samples;
+# * say where a network trained by denoising score matching is accurate, and judge an image prior
+#   with the sliced Wasserstein and Fréchet distances against the right yardstick.
+#
+# **Prerequisites.** Chapter 00 (Bayes' rule, Gaussian mixtures, the Kalman update, SW and its
+# noise floor in §4); the Gaussian density and its gradient; a PyTorch training loop.
+#
+# **Study time.** About 3 hours: 1.5 hours of reading, 1.5 hours for exercises 01.1-01.5.
 #
 # As in chapter 00, every claim the text makes is checked by an `assert`. Set
 # `POSTERIOR_TUTOR_FAST=1` for a quick run (fewer training and sampling steps; every code path and
-# every check still runs). The heavy parts (the 2D network's and the image prior's training)
-# are read from stored runs in `data/runs/`; `RECOMPUTE = True` below reruns them.
+# every check still runs). The two trainings (a 2D network and a small image prior) are read from
+# stored runs; `RECOMPUTE = True` below reruns them.
 #
 # Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
@@ -63,55 +71,112 @@ def seeded(seed):
 # $x_0 \sim p$, each of $T = 1000$ steps shrinks the signal a little and adds a little Gaussian noise:
 #
 # $$ x_t = \sqrt{1 - \beta_t}\, x_{t-1} + \sqrt{\beta_t}\, \varepsilon_t, \qquad
-#    \varepsilon_t \sim \mathcal N(0, I), $$
+#    \varepsilon_t \sim \mathcal N(0, I) \text{ independent}, $$
 #
-# with $\beta_t$ growing linearly from $10^{-4}$ to $0.02$. Two Gaussian steps compose into one
-# Gaussian step (the variances of independent noises add), so we can jump to any $t$ directly. By
-# induction, if $x_{t-1} = \sqrt{\bar\alpha_{t-1}}\,x_0 + \sqrt{1-\bar\alpha_{t-1}}\,\varepsilon$ then
-# $x_t$ has mean $\sqrt{(1-\beta_t)\bar\alpha_{t-1}}\,x_0$ and noise variance
-# $(1-\beta_t)(1-\bar\alpha_{t-1}) + \beta_t = 1 - (1-\beta_t)\bar\alpha_{t-1}$. Hence
+# with $\beta_t$ growing linearly from $10^{-4}$ to $0.02$ (`pt.VPSchedule()`). Write
+# $\bar\alpha_t = \prod_{s \le t} (1 - \beta_s)$ for the product of the per-step factors
+# (`sched.abar(t)`). To train and to sample we need $x_t$ directly from $x_0$, without running
+# $t$ steps.
 #
-# $$ x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1 - \bar\alpha_t}\, \varepsilon, \qquad
-#    \bar\alpha_t = \prod_{s \le t} (1 - \beta_s). $$
+# ### Exercise 01.1 (derive, then verify): forward noising in one jump
 #
-# The process is **variance preserving**: if $x_0$ has unit variance, so has every $x_t$. Dividing
-# by $\sqrt{\bar\alpha_t}$ gives the equivalent "variance exploding" view
+# Show by induction on $t$ that, given $x_0$, $x_t = a_t\, x_0 + b_t\, \varepsilon$ with a single
+# $\varepsilon \sim \mathcal N(0, I)$, and find $a_t$ and $b_t$ in terms of $\bar\alpha_t$. Then
+# write `add_noise(x0, t, eps, sched)` returning $x_t$ for an integer time `t`. The checker compares
+# it with the library's `sched.add_noise` on random inputs at three times.
+
+# %% tags=["exercise"]
+# Exercise 01.1: your answer
+def add_noise(x0, t, eps, sched):
+    """x_t from x0 and the noise eps, in one jump."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("01.1", add_noise)
+
+# %% [markdown]
+# **The reveal.** Suppose $x_{t-1} = \sqrt{\bar\alpha_{t-1}}\,x_0 + \sqrt{1-\bar\alpha_{t-1}}\,\varepsilon$.
+# One more step multiplies the signal by $\sqrt{1-\beta_t}$, giving $\sqrt{(1-\beta_t)\bar\alpha_{t-1}}
+# = \sqrt{\bar\alpha_t}$, and adds independent noise: the variances of independent Gaussians add,
+# $(1-\beta_t)(1-\bar\alpha_{t-1}) + \beta_t = 1 - \bar\alpha_t$. Hence
+#
+# $$ x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1 - \bar\alpha_t}\, \varepsilon . $$
+#
+# The coefficients are square roots because $\bar\alpha_t$ and $1 - \bar\alpha_t$ are the signal
+# and noise *variances*. The process is **variance preserving**: if $x_0$ has unit variance, so has
+# every $x_t$. Dividing by $\sqrt{\bar\alpha_t}$ gives the equivalent "variance exploding" view
 # $x_t/\sqrt{\bar\alpha_t} = x_0 + s(t)\,\varepsilon$ with noise level
 # $s(t) = \sqrt{(1-\bar\alpha_t)/\bar\alpha_t}$: the clean signal plus noise of standard deviation
-# $s(t)$. We compute $\bar\alpha_t$ from the betas by hand and compare with `pt.VPSchedule`.
+# $s(t)$. `sched.add_noise(x0, t, noise)` is exactly this formula:
 
 # %%
 sched = pt.VPSchedule()
-betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
-abar_by_hand = torch.cumprod(1 - betas, 0)
-s_by_hand = ((1 - abar_by_hand) / abar_by_hand).sqrt()
-assert torch.allclose(abar_by_hand, sched.alpha_bar)
-assert torch.allclose(s_by_hand, sched.s(torch.arange(1000)))
-
-T_SHOW = [0, 100, 250, 500, 999]
-for t in T_SHOW:
-    print(f"t = {t:3d}: abar = {sched.abar(t).item():.5f}, s(t) = {sched.s(t).item():8.3f}")
-assert (sched.alpha_bar.diff() < 0).all(), "abar decreases: the signal fades monotonically"
-assert sched.abar(0) > 0.9998 and sched.abar(999) < 1e-4, "from (almost) clean to (almost) noise"
-assert sched.s(999) > 100, "at t = T-1 the noise is 100 times the signal"
-
-fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
-axes[0].plot(sched.alpha_bar, label=r"$\bar\alpha_t$ (signal power)")
-axes[0].plot(1 - sched.alpha_bar, label=r"$1-\bar\alpha_t$ (noise power)")
-axes[0].set_xlabel("t"); axes[0].legend()
-axes[1].semilogy(sched.s(torch.arange(1000)))
-axes[1].set_xlabel("t"); axes[1].set_title(r"VE noise level $s(t)$")
-plt.show()
-
-# %% [markdown]
-# `sched.add_noise(x0, t, noise)` is exactly the formula above:
-
-# %%
 x0_demo = torch.tensor([[2.0, 0.0], [-1.0, 1.7]])
 eps_demo = torch.randn(x0_demo.shape, generator=seeded(0), device=DEVICE).cpu()
 ab = sched.abar(250)
 by_hand = ab.sqrt() * x0_demo + (1 - ab).sqrt() * eps_demo
 assert torch.allclose(sched.add_noise(x0_demo, 250, noise=eps_demo), by_hand.float())
+
+# %% [markdown]
+# ### Exercise 01.2 (predict, then run): when does the noise win?
+#
+# The signal-to-noise ratio of $x_t$ is $\bar\alpha_t / (1 - \bar\alpha_t)$: it crosses 1 when
+# $\bar\alpha_t = 1/2$. With $\beta_t$ growing linearly from $10^{-4}$ to $0.02$ over the 1000
+# steps, predict the first time `t_half` (an integer between 0 and 999) at which
+# $\bar\alpha_t < 1/2$. The next cell computes $\bar\alpha_t$ from the betas for the whole schedule;
+# the check passes within $20\%$ of the measured time.
+
+# %% tags=["exercise"]
+# Exercise 01.2: your prediction
+t_half = None   # a number
+
+# %%
+betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
+abar_by_hand = torch.cumprod(1 - betas, 0)
+s_by_hand = ((1 - abar_by_hand) / abar_by_hand).sqrt()
+assert torch.allclose(abar_by_hand, sched.alpha_bar)
+assert torch.allclose(s_by_hand, sched.s(torch.arange(1000)))
+measured_t_half = int((abar_by_hand >= 0.5).sum())    # abar decreases: the first t below 1/2
+
+T_SHOW = [0, 100, 250, 500, 999]
+for t in T_SHOW:
+    print(f"t = {t:3d}: abar = {sched.abar(t).item():.5f}, s(t) = {sched.s(t).item():8.3f}")
+print(f"first t with abar_t < 1/2: {measured_t_half}")
+assert (sched.alpha_bar.diff() < 0).all(), "abar decreases: the signal fades monotonically"
+assert sched.abar(0) > 0.9998 and sched.abar(999) < 1e-4, "from (almost) clean to (almost) noise"
+assert sched.s(999) > 100, "at t = T-1 the noise is 100 times the signal"
+assert measured_t_half < 350, "the signal power halves in the first third of the schedule"
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
+axes[0].plot(sched.alpha_bar, label=r"$\bar\alpha_t$ (signal power)")
+axes[0].plot(1 - sched.alpha_bar, label=r"$1-\bar\alpha_t$ (noise power)")
+axes[0].axvline(measured_t_half, color="0.6", ls=":")
+axes[0].set_xlabel("t"); axes[0].legend()
+axes[1].semilogy(sched.s(torch.arange(1000)))
+axes[1].set_xlabel("t"); axes[1].set_title(r"VE noise level $s(t)$")
+plt.show()
+
+# %%
+pt.exercises.check("01.2", t_half, measured=measured_t_half)
+
+# %% [markdown]
+# **The reveal.** $\log\bar\alpha_t = \sum_{s\le t}\log(1-\beta_s) \approx -\sum_{s \le t}\beta_s$ for
+# small $\beta$, and with $\beta$ linear the sum is $\beta_{\min} t + (\beta_{\max}-\beta_{\min})
+# t^2/(2(T-1))$, a parabola in $t$. Setting it to $\ln 2$ and solving:
+
+# %%
+q = (0.02 - 1e-4) / (2 * 999)
+t_half_formula = (-1e-4 + math.sqrt(1e-8 + 4 * q * math.log(2))) / (2 * q)
+display(Markdown(f"$t_{{1/2}} \\approx {t_half_formula:.0f}$ from the sum of the betas, "
+                 f"{measured_t_half} measured; at the middle of the schedule, $t = 500$, only "
+                 f"$\\bar\\alpha = {sched.abar(500).item():.3f}$ of the signal power is left."))
+assert abs(t_half_formula - measured_t_half) < 3
+
+# %% [markdown]
+# The signal power halves in about the first quarter of the schedule, and from the middle on $x_t$
+# is almost pure noise: most steps of a sampler that walks the whole schedule are spent where the
+# sample is still a blur. Section 2 shows what a denoiser can do at each of these levels.
 
 # %% [markdown]
 # ### Noising a Gaussian mixture, in closed form
@@ -194,27 +259,38 @@ at_T = moments_match(999)
 assert torch.allclose(at_T.covariance(), torch.eye(2, dtype=torch.float64), atol=1e-3)
 
 # %% [markdown]
-# ### Exercise 01.1: forward noising
+# ## 2. Tweedie's formula: the denoiser is a posterior mean
 #
-# Write `add_noise(x0, t, eps, sched)` returning $x_t = \sqrt{\bar\alpha_t}\,x_0 +
-# \sqrt{1-\bar\alpha_t}\,\varepsilon$ for an integer time `t` (`sched.abar(t)` is $\bar\alpha_t$).
+# A diffusion model is trained to *denoise*: given $x_t$, estimate the clean $x_0$. The best
+# estimate in mean squared error is the posterior mean, the **MMSE denoiser**
+# $D(x_t, t) = \mathbb E[x_0 \mid x_t]$. Sampling (section 3) will instead need the **score**
+# $\nabla \log p_t(x_t)$ of the noised density
+#
+# $$ p_t(x_t) = \int p(x_0)\, \mathcal N\big(x_t; \sqrt{\bar\alpha_t}x_0, (1-\bar\alpha_t)I\big)\, dx_0 , $$
+#
+# the prior smoothed by the noise. The two are the same information.
+#
+# ### Exercise 01.3 (derive, then verify): Tweedie's formula
+#
+# Differentiate $p_t(x_t)$ under the integral sign (the gradient of a Gaussian in $x_t$ is the
+# Gaussian times (its mean $-\,x_t$) / its variance), divide by $p_t(x_t)$, and recognise Bayes'
+# rule for $x_0$ given $x_t$ inside the integral. Solve the result for $\mathbb E[x_0 \mid x_t]$.
+# Write `tweedie(x_t, score, t, sched)`: given $x_t$ and the score $\nabla \log p_t(x_t)$ (a tensor
+# of the same shape), return $\mathbb E[x_0 \mid x_t]$. The checker feeds it the exact score of the
+# ring prior and compares with the library's exact denoiser `gmm.denoiser(sched)`.
 
 # %% tags=["exercise"]
-# Exercise 01.1: your answer (the solution: pt.exercises.solution("01.1"))
-def add_noise(x0, t, eps, sched):
-    """x_t from x0 and the noise eps, in one jump."""
-    raise NotImplementedError("combine x0 and eps with the right coefficients")
+# Exercise 01.3: your answer
+def tweedie(x_t, score, t, sched):
+    """E[x0 | x_t] from the score of p_t at x_t."""
+    raise NotImplementedError("your answer here")
 
 
 # %%
-pt.exercises.check("01.1", add_noise)
+pt.exercises.check("01.3", tweedie)
 
 # %% [markdown]
-# ## 2. Tweedie's formula: the denoiser is a posterior mean
-#
-# Take any prior $p(x_0)$ and write the noised density as an average over clean signals,
-# $p_t(x_t) = \int p(x_0)\, \mathcal N(x_t; \sqrt{\bar\alpha_t}x_0, (1-\bar\alpha_t)I)\, dx_0$.
-# Differentiate under the integral; the Gaussian's gradient is itself times
+# **The reveal.** Under the integral, the Gaussian's gradient is itself times
 # $(\sqrt{\bar\alpha_t}x_0 - x_t)/(1-\bar\alpha_t)$:
 #
 # $$ \nabla p_t(x_t) = \int p(x_0)\, \mathcal N(\dots)\, \frac{\sqrt{\bar\alpha_t}x_0 - x_t}{1-\bar\alpha_t}\,
@@ -232,8 +308,8 @@ pt.exercises.check("01.1", add_noise)
 # knowing the noise: $\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}D)/\sqrt{1-\bar\alpha_t}
 # = -\sqrt{1-\bar\alpha_t}\,\nabla\log p_t$. These are the three views of `pt.Denoiser`.
 #
-# For our mixture the score is explicit. With responsibilities
-# $r_k(x_t) \propto w_k \mathcal N(x_t; \sqrt{\bar\alpha_t}\mu_k, S_k)$,
+# For our mixture the score is explicit (section 1: $p_t$ is again a mixture). With
+# responsibilities $r_k(x_t) \propto w_k \mathcal N(x_t; \sqrt{\bar\alpha_t}\mu_k, S_k)$,
 #
 # $$ \nabla\log p_t(x_t) = \sum_k r_k(x_t)\, S_k^{-1}\big(\sqrt{\bar\alpha_t}\mu_k - x_t\big). $$
 #
@@ -271,23 +347,6 @@ for t in (20, 250, 700):
 print("score and Tweedie by hand == gmm.noised(...).score == exact_den.score / exact_den (to 1e-8)")
 
 # %% [markdown]
-# ### Exercise 01.2: Tweedie's formula from a score
-#
-# Write `tweedie(x_t, score, t, sched)`: given $x_t$ and the score $\nabla \log p_t(x_t)$ (a tensor
-# of the same shape), return the denoised estimate $\mathbb E[x_0 \mid x_t]$. The checker feeds it
-# the exact score of the ring and compares with `gmm.denoiser(sched)`.
-
-# %% tags=["exercise"]
-# Exercise 01.2: your answer (the solution: pt.exercises.solution("01.2"))
-def tweedie(x_t, score, t, sched):
-    """E[x0 | x_t] from the score of p_t at x_t."""
-    raise NotImplementedError("Tweedie's formula")
-
-
-# %%
-pt.exercises.check("01.2", tweedie)
-
-# %% [markdown]
 # ### A posterior mean, checked by Monte Carlo
 #
 # In the VE view the likelihood of $x_0$ given $x_t$ is a Gaussian bump around
@@ -295,7 +354,8 @@ pt.exercises.check("01.2", tweedie)
 # $\mathcal N(x_t; \sqrt{\bar\alpha_t}x_0, (1-\bar\alpha_t) I) \propto \mathcal N(x_0; z, s(t)^2 I)$.
 # So $p(x_0 \mid x_t) \propto p(x_0)\,\mathcal N(x_0; z, s^2 I)$: the prior, localised around $z$.
 # We can sample it without any formula: draw many prior samples $x_0^{(i)}$, weight each by the
-# Gaussian bump, and take the weighted mean (self-normalised importance sampling). It must agree
+# Gaussian bump, and take the weighted mean (self-normalised importance sampling, the sampler of
+# chapter 00's exercise 00.4). It must agree
 # with $D(x_t, t)$ within its Monte Carlo error.
 #
 # The picture shows the weighted samples (resampled) for a fixed $z$ between two modes and three
@@ -410,10 +470,43 @@ plt.show()
 # ## 3. Sampling: DDPM and DDIM, on the 2D toy
 #
 # To *sample* the prior we run the noising backwards. Start from $x_{T-1} \sim \mathcal N(0, I)$
-# (section 1: at $t = 999$ that is the marginal). At time $t$, the denoiser gives
-# $\hat x_0 = D(x_t, t)$ and $\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}\hat x_0)/\sqrt{1-\bar\alpha_t}$;
-# go to an earlier time $t' < t$ by *re-noising the estimate* with the forward formula, reusing part
-# of the predicted noise and drawing the rest fresh:
+# (section 1: at $t = 999$ that is the marginal). At time $t$ the denoiser gives the estimate
+# $\hat x_0 = D(x_t, t)$; from it we move to an earlier time $t' < t$, and repeat down to $t = 0$.
+# Each step costs one denoiser call, so the **NFE** (number of function evaluations) of a sampler
+# is its number of steps.
+#
+# ### Exercise 01.4 (derive, then verify): the DDIM update from the marginals
+#
+# DDIM looks for a **deterministic** update that is linear in what it knows,
+# $x_{t'} = a\,\hat x_0 + b\,x_t$, with this property: when $\hat x_0$ is the true $x_0$ and
+# $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon$ (exercise 01.1), then
+# $x_{t'}$ has exactly the forward form of time $t'$: signal $\sqrt{\bar\alpha_{t'}}\,x_0$ and noise of
+# variance $1 - \bar\alpha_{t'}$, made of the same $\varepsilon$. Derive $a$ and $b$ in terms of
+# $\bar\alpha_t$ and $\bar\alpha_{t'}$. Write `ddim_step(x_t, x0_hat, t, t_prev, sched)` for one such
+# update from `t` to `t_prev >= 0`. The checker compares it with the library's `ddim_update` at
+# three pairs of times.
+
+# %% tags=["exercise"]
+# Exercise 01.4: your answer
+def ddim_step(x_t, x0_hat, t, t_prev, sched):
+    """x_{t_prev} from x_t and x0_hat, with eta = 0."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("01.4", ddim_step)
+
+# %% [markdown]
+# **The reveal.** Substitute $x_t$: $x_{t'} = (a + b\sqrt{\bar\alpha_t})\,x_0 + b\sqrt{1-\bar\alpha_t}\,
+# \varepsilon$. The noise must be $\sqrt{1-\bar\alpha_{t'}}\,\varepsilon$ and the signal
+# $\sqrt{\bar\alpha_{t'}}\,x_0$:
+#
+# $$ b = \sqrt{\tfrac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}}, \qquad a = \sqrt{\bar\alpha_{t'}} - b\sqrt{\bar\alpha_t}. $$
+#
+# Equivalently: read off the noise that $x_t$ and $\hat x_0$ imply,
+# $\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}\hat x_0)/\sqrt{1-\bar\alpha_t}$, and *re-noise the
+# estimate* to $t'$ with it, $x_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat x_0 + \sqrt{1-\bar\alpha_{t'}}\,
+# \hat\varepsilon$. The general family reuses only part of $\hat\varepsilon$ and draws the rest fresh:
 #
 # $$ x_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat x_0 + \sqrt{1-\bar\alpha_{t'} - c^2}\;\hat\varepsilon
 #    + c\, z, \qquad c = \eta\,\sqrt{\tfrac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}}
@@ -424,15 +517,71 @@ plt.show()
 # * $\eta = 0$ is **DDIM** (Song et al. 2021): no fresh noise, a deterministic map from $x_{T-1}$ to
 #   $x_0$ (a discretisation of the probability-flow ODE), accurate with far fewer steps.
 #
-# Each step costs one denoiser call, so the **NFE** (number of function evaluations) is the number of
-# steps. Here is DDIM by hand; the library's `pt.sample("ddpm", ..., eta=0.0)` must give the same
-# samples from the same initial noise.
+# ### Judging a sampler of the prior
+#
+# For the 2D ring we can draw exact prior samples, so a prior sampler is judged as chapter 00 §4
+# judges posterior samplers: the sliced Wasserstein distance (SW) of its `N` samples to `N` exact
+# ones, as a multiple of the noise floor at `N`. We also count the share of samples that fall in
+# the gaps between the modes.
 
 # %%
-def ddim_by_hand(den, n, steps, seed):
+N = 1000 if FAST else 2000
+prior_ref = gmm.sample(N, generator=seeded(16)).cpu()
+floor = pt.metrics.noise_floor(lambda n, generator: gmm.sample(n, generator=generator), N,
+                               generator=seeded(17))
+print(f"noise floor at N = {N}: SW {floor.mean:.3f} ± {floor.std:.3f}")
+
+
+def sliced(xs, ref=prior_ref):
+    """SW with the same 256 projection directions for every sample set."""
+    return float(pt.metrics.sliced_wasserstein(xs, ref, generator=seeded(18)))
+
+
+def in_gaps(xs):
+    """Fraction of points farther than 3 std (0.9) from every mode centre: ~1% for exact samples."""
+    dist = (xs[:, None, :].double() - gmm.means[None]).norm(dim=2).min(1).values
+    return (dist > 0.9).double().mean().item()
+
+
+def run_prior_sampler(den, steps, eta, seed=19):
+    with den.counting():
+        xs = pt.sample("ddpm", den, None, None, n=N, steps=steps, eta=eta, generator=seeded(seed)).cpu()
+    return dict(samples=xs, nfe=den.nfe, sw=sliced(xs), x_floor=sliced(xs) / floor.mean,
+                gaps=in_gaps(xs))
+
+
+# %% [markdown]
+# ### Exercise 01.5 (build): a sampler of the ring prior in at most 20 network calls
+#
+# Write `prior_sampler(den, n, generator)` returning `(n, 2)` samples of the ring prior, calling the
+# denoiser `den(x_t, t)` (it returns $D(x_t, t)$) at most 20 times, each time on the whole batch.
+# `den.schedule` is the schedule (`.abar(t)`, `.timesteps(k)` gives `k` decreasing times from 999 to
+# 0); draw all randomness from `generator`. The check runs it with the exact denoiser and
+# $n = 2000$, and scores the SW to 2000 exact prior samples as a multiple of the noise floor: at
+# most $2.3$ passes. Returning one denoiser call on pure noise scores above 20.
+
+# %% tags=["exercise"]
+# Exercise 01.5: your answer
+def prior_sampler(den, n, generator):
+    """(n, 2) samples of the ring prior in at most 20 denoiser calls."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("01.5", prior_sampler)
+
+# %% [markdown]
+# **The reveal.** DDIM on a uniform grid of times: start from $\mathcal N(0, I)$, at each time
+# denoise once and apply exercise 01.4's update to the next time, and at the last time return the
+# denoised estimate $D(x_0, 0)$ rather than the state. The library's `pt.sample("ddpm", ...,
+# eta=0.0)` gives the same samples from the same initial noise; below, both, and the score the check
+# gives to 20 steps and to 1 step:
+
+# %%
+def ddim_by_hand(den, n, generator, steps=50):
     """Deterministic DDIM from x_{T-1} ~ N(0, I) on the library's uniform time grid."""
-    grid = sched.timesteps(steps)                          # 999, ..., 0
-    x = torch.randn(n, *den.shape, generator=seeded(seed), device=DEVICE)
+    grid = den.schedule.timesteps(steps)                   # 999, ..., 0
+    x = torch.randn(n, *den.shape, generator=generator, device=generator.device)
     for t, t_next in zip(grid, grid[1:] + [None]):
         x0 = den(x, t)
         if t_next is None:
@@ -442,28 +591,16 @@ def ddim_by_hand(den, n, steps, seed):
         x = math.sqrt(ab_next) * x0 + math.sqrt(1 - ab_next) * eps
 
 
-mine = ddim_by_hand(exact_den, 500, 50, seed=11)
+mine = ddim_by_hand(exact_den, 500, seeded(11), steps=50)
 library = pt.sample("ddpm", exact_den, None, None, n=500, steps=50, eta=0.0, generator=seeded(11))
 assert torch.allclose(mine, library, atol=1e-5)
 print("DDIM by hand == pt.sample('ddpm', eta=0), max difference",
       f"{(mine - library).abs().max().item():.1e}")
-
-# %% [markdown]
-# ### Exercise 01.3: one DDIM update
-#
-# Write `ddim_step(x_t, x0_hat, t, t_prev, sched)`: one deterministic ($\eta = 0$) update from time
-# `t` to the earlier time `t_prev >= 0`, given the denoiser's estimate `x0_hat`. The checker compares
-# it with the library's `ddim_update`.
-
-# %% tags=["exercise"]
-# Exercise 01.3: your answer (the solution: pt.exercises.solution("01.3"))
-def ddim_step(x_t, x0_hat, t, t_prev, sched):
-    """x_{t_prev} from x_t and x0_hat, with eta = 0."""
-    raise NotImplementedError("estimate the noise, then re-noise x0_hat to t_prev")
-
-
-# %%
-pt.exercises.check("01.3", ddim_step)
+build_scores = {k: pt.exercises.ch01.prior_score(partial(ddim_by_hand, steps=k))[0] for k in (20, 1)}
+display(Markdown(f"Exercise 01.5's score of DDIM by hand: {build_scores[20]:.2f} noise floors with "
+                 f"20 steps, {build_scores[1]:.1f} with 1 step (the threshold is "
+                 f"{pt.exercises.ch01.PRIOR_THRESHOLD})."))
+assert build_scores[20] <= pt.exercises.ch01.PRIOR_THRESHOLD < build_scores[1]
 
 # %% [markdown]
 # ### A learned score
@@ -474,8 +611,7 @@ pt.exercises.check("01.3", ddim_step)
 # \sqrt{1-\bar\alpha_t}\varepsilon, t) - \varepsilon \rVert^2$: we only need samples of $x_0$.
 # Its minimiser is $\mathbb E[\varepsilon \mid x_t]$, i.e. (by Tweedie) the exact denoiser. We train
 # a small MLP (3 hidden layers of 128 units) on 20,000 prior samples for `MLP["steps"]` steps; the
-# run takes a while on a laptop CPU, so its weights are read from a stored run
-# (`RECOMPUTE = True` at the top trains it here).
+# weights are read from a stored run (`RECOMPUTE = True` at the top trains it here).
 
 # %%
 MLP = dict(steps=4000, hidden=128, lr=3e-3, n_data=20_000)
@@ -541,44 +677,9 @@ plt.show()
 # %% [markdown]
 # ### DDPM and DDIM, exact and learned, side by side
 #
-# We draw `N` samples with each sampler and each denoiser and judge them by the **sliced
-# Wasserstein distance** (SW) to `N` exact prior samples:
-#
-# $$SW_2(\mu, \nu) = \Big(\mathbb{E}_{\theta}\, W_2^2\big(\theta^\top_{\#}\mu,\ \theta^\top_{\#}\nu\big)\Big)^{1/2},$$
-#
-# i.e. project both sample sets on a random unit direction $\theta$, compare the two 1-D
-# distributions (in 1-D the Wasserstein distance just pairs sorted samples), and average over
-# directions (`pt.metrics.sliced_wasserstein`, 256 directions). It is 0 for identical distributions
-# and grows with any difference in location, spread or mode weights. We read it against the
-# **noise floor**: the SW between two independent exact sample sets of the same size
-# (`pt.metrics.noise_floor`), the score of a perfect sampler. The denoiser counts its own calls
-# (`den.nfe`): the **NFE** (number of function evaluations) of a run.
-
-# %%
-N = 1000 if FAST else 2000
-prior_ref = gmm.sample(N, generator=seeded(16)).cpu()
-floor = pt.metrics.noise_floor(lambda n, generator: gmm.sample(n, generator=generator), N,
-                               generator=seeded(17))
-print(f"noise floor at N = {N}: SW {floor.mean:.3f} ± {floor.std:.3f}")
-
-
-def sliced(xs, ref=prior_ref):
-    """SW with the same 256 projection directions for every sample set."""
-    return float(pt.metrics.sliced_wasserstein(xs, ref, generator=seeded(18)))
-
-
-def in_gaps(xs):
-    """Fraction of points farther than 3 std (0.9) from every mode centre: ~1% for exact samples."""
-    dist = (xs[:, None, :].double() - gmm.means[None]).norm(dim=2).min(1).values
-    return (dist > 0.9).double().mean().item()
-
-
-def run_prior_sampler(den, steps, eta, seed=19):
-    with den.counting():
-        xs = pt.sample("ddpm", den, None, None, n=N, steps=steps, eta=eta, generator=seeded(seed)).cpu()
-    return dict(samples=xs, nfe=den.nfe, sw=sliced(xs), x_floor=sliced(xs) / floor.mean,
-                gaps=in_gaps(xs))
-
+# We draw `N` samples with each sampler and each denoiser and judge them as in exercise 01.5: SW
+# to `N` exact prior samples, in noise floors (chapter 00 §4). The denoiser counts its own calls
+# (`den.nfe`): the NFE of a run.
 
 # %%
 SAMPLERS = {"DDPM, 1000 steps": (1000, 1.0), "DDIM, 50 steps": (50, 0.0)}
@@ -649,9 +750,8 @@ assert abs(ddim_sw[100] - ddim_sw[50]) < 0.25 * floor.mean, "DDIM has converged 
 # the time $t$ entering every block). We train it on the first 1500 digits for a short run of
 # `LIVE["steps"]` steps, keeping the last 297 digits aside to judge the samples. `train_denoiser`
 # keeps an exponential moving average (EMA) of the weights for sampling; for a run this short we
-# let the average forget quickly. The run takes a few minutes on a laptop CPU, so its weights and
-# losses are read from a stored run (`RECOMPUTE = True` at the top trains it here, with a
-# progress bar).
+# let the average forget quickly. Its weights and losses are read from a stored run
+# (`RECOMPUTE = True` at the top trains it here, with a progress bar).
 
 # %%
 train_digits = digits[:1500].to(DEVICE)

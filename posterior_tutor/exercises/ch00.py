@@ -1,14 +1,20 @@
-"""Chapter 00 exercises: the exact Gaussian posterior, the posterior weights of a mixture.
+"""Chapter 00 exercises: the exact Gaussian posterior, the posterior weights of a mixture, the
+noise floor of the sliced Wasserstein distance, and a posterior sampler built from prior draws.
 
 Equations: the Kalman update of ``GaussianMixture.posterior`` (toy.py) and its re-weighting of
-the components by their evidence w_k N(y; A mu_k, A C_k A^T + sigma^2 I).
+the components by their evidence w_k N(y; A mu_k, A C_k A^T + sigma^2 I); the noise floor of SW
+shrinks like n^(-1/2); self-normalised importance sampling (prior draws weighted by the
+likelihood, then resampled) targets p(x | y) and is scored against the exact posterior.
 """
 from __future__ import annotations
 
 import torch
 
 from .base import Exercise, Mistake, register
+from .kinds import Prediction, Scored
+from .scoring import _floor
 from .. import toy
+from ..metrics.distances import sliced_wasserstein
 from ..operators import InverseProblem, Matrix
 
 
@@ -62,7 +68,14 @@ register(Exercise(
     [Mistake(_post_sigma, "the noise covariance is sigma^2 I, not sigma I: G = A C A^T + sigma^2 I."),
      Mistake(_post_sign, "the covariance shrinks: P = C - K A C (a minus sign)."),
      Mistake(_post_no_prior, "the mean starts at the prior mean: m = mu + K (y - A mu).")],
-    hint="G = A C A^T + sigma^2 I, K = C A^T G^-1, m = mu + K (y - A mu), P = C - K A C."))
+    nudge="Both log-densities, of the prior and of the likelihood, are quadratics in x; so is "
+          "their sum. A Gaussian is fixed by the quadratic and the linear part of its log-density.",
+    hint="Collect the terms of the exponent that are quadratic in x (they give the inverse "
+         "covariance) and those linear in x (they give the inverse covariance times the mean). "
+         "torch.linalg.inv or torch.linalg.solve does the rest.",
+    formula="P = (C^-1 + A^T A / sigma^2)^-1, m = P (C^-1 mu + A^T y / sigma^2); the same in "
+            "Kalman form: G = A C A^T + sigma^2 I, K = C A^T G^-1, m = mu + K (y - A mu), "
+            "P = C - K A C."))
 
 
 # -- 00.2 the posterior weights of a mixture: the evidence -------------------------------------
@@ -111,4 +124,68 @@ register(Exercise(
              "covariance is G_k = A C_k A^T + sigma^2 I, not sigma^2 I."),
      Mistake(_weights_no_prior_weight, "multiply each evidence by the prior weight w_k."),
      Mistake(_weights_unnormalised, "normalise: the posterior weights sum to 1.")],
-    hint="w'_k = w_k N(y; A mu_k, A C_k A^T + sigma^2 I), then divide by the sum (in logs: softmax)."))
+    nudge="Treat the component label k as one more unknown, with prior w_k. Bayes' rule for k "
+          "needs p(y | k): how probable the measurement is if x came from component k.",
+    hint="Given k, x is Gaussian and y = A x + sigma n is a linear map of x plus independent "
+         "noise: y is Gaussian too. Its mean and covariance follow from those of x; work in logs "
+         "and normalise with a softmax.",
+    formula="w'_k = w_k N(y; A mu_k, A C_k A^T + sigma^2 I) / sum_j w_j N(y; A mu_j, "
+            "A C_j A^T + sigma^2 I)."))
+
+
+# -- 00.3 the noise floor as n quadruples (predict) ----------------------------------------------
+register(Prediction(
+    "00.3", "the SW noise floor when the sample size is multiplied by 4",
+    "floor_ratio", 0.5,
+    lambda p, m: ("SW compares sorted projections; each empirical quantile is off by a random "
+                  "error of order n^(-1/2), so the floor between two exact sets shrinks like "
+                  f"1/sqrt(n): 4 times the samples, half the floor (measured {m:.2f})."),
+    rtol=0.2,
+    nudge="The floor is pure sampling error: two exact sets differ only because they are finite. "
+          "How does the error of an average of n independent numbers shrink with n?",
+    hint="In 1-D, W_2 pairs sorted samples; each sorted sample estimates a quantile with an error "
+         "that behaves like a standard error. Four times the samples: how much smaller is a "
+         "standard error?",
+    formula="floor(4n) / floor(n) = sqrt(n / 4n) = 1/2 (the floor shrinks like n^(-1/2))."))
+
+
+# -- 00.4 a posterior sampler from prior draws (build) -------------------------------------------
+SNIS_N = 2000                      # samples scored
+SNIS_THRESHOLD = 2.2               # exact samples score 0.7 to 1.9 over five seeds (n = 2000)
+
+
+def snis_sampler(prior, problem, y, n, generator):
+    """Self-normalised importance sampling: prior draws, weighted by the likelihood, resampled."""
+    pool = prior.sample(100 * n, generator=generator, dtype=torch.float64)
+    logw = problem.log_likelihood(pool, y)
+    idx = torch.multinomial(torch.softmax(logw, 0), n, replacement=True, generator=generator)
+    return pool[idx]
+
+
+def posterior_score(sampler, n: int = SNIS_N, seed: int = 0) -> tuple:
+    """(SW to n exact posterior samples / noise floor, a sentence) of ``sampler(prior, problem,
+    y, n, generator)`` on the 2D problem."""
+    tp = toy.bimodal_problem_2d()
+    xs = sampler(tp.prior, tp.problem, tp.y, n, _gen(seed))
+    if not isinstance(xs, torch.Tensor) or tuple(xs.shape) != (n, 2):
+        got = tuple(xs.shape) if isinstance(xs, torch.Tensor) else type(xs).__name__
+        raise ValueError(f"the sampler returned {got}; expected a tensor of shape ({n}, 2).")
+    if not torch.isfinite(xs).all():
+        raise ValueError("the samples contain NaN or Inf (a log of 0, or exp of a large number?).")
+    exact = tp.posterior.sample(n, generator=_gen(seed + 1))
+    sw = sliced_wasserstein(xs.detach().double(), exact.double(), generator=_gen(seed + 2)).item()
+    ratio = sw / _floor("2d-bimodal", n)
+    return ratio, f"SW {sw:.3f} = {ratio:.2f} x the noise floor at n = {n}."
+
+
+register(Scored(
+    "00.4", "a posterior sampler built from prior samples and the likelihood",
+    "snis_sampler(prior, problem, y, n, generator) -> (n, 2) samples", snis_sampler,
+    posterior_score, threshold=SNIS_THRESHOLD, unit="x the noise floor",
+    nudge="Bayes' rule says the posterior is the prior, reweighted point by point. You can draw "
+          "from the prior; how do you turn weighted points into unweighted samples?",
+    hint="Draw many more prior samples than you need (x100), give each a weight from the "
+         "likelihood (problem.log_likelihood, in logs), normalise, then draw n of them with "
+         "probability equal to their weight (torch.multinomial).",
+    formula="x_i ~ p(x), i = 1..M; w_i = exp(-|A x_i - y|^2 / (2 sigma^2)) / sum_j (...); "
+            "resample n indices with probabilities w_i."))
