@@ -588,7 +588,7 @@ assert torch.allclose(mine, library_step.x, atol=1e-4)
 # The same with the MLP denoiser of chapter 01, section 3 (a learned prior, as in real life), and on
 # chapter 00's 16-dimensional problem (exact denoiser). These runs take minutes, so they are read
 # from a stored run (`RECOMPUTE = True` at the top reruns them, and their checks). The stored run
-# also holds a Langevin sampler, PnP-ULA, which chapter 03 derives and reads from it.
+# also holds a Langevin sampler, PnP-ULA, which chapter 03 derives; it is not shown here.
 
 # %%
 BASELINES = ["dps", "diffpir", "daps", "pnp_ula"]   # what the stored run holds
