@@ -17,19 +17,36 @@
 # Chapter 02 ran the diffusion samplers that walk *down* the noise levels once. This chapter takes
 # the other road: a **Markov chain** whose stationary law is (close to) the posterior.
 #
-# 1. the unadjusted Langevin algorithm (ULA) with the exact posterior score, coded by hand, and its
-#    step-size bias;
-# 2. PnP-ULA and MYULA: the prior score from a denoiser at a small noise level;
+# **Learning outcomes.** After this chapter you can
+#
+# * derive the unadjusted Langevin algorithm (ULA) from the Langevin diffusion, and its step-size
+#   bias on a Gaussian in closed form;
+# * build PnP-ULA, a Langevin chain whose prior score comes from a denoiser (Tweedie's formula);
+# * write LATINO's step (noise, denoise in one call, proximal data step) and its inpainting prox;
+# * explain, with the law of total variance, why a Tweedie denoiser makes LATINO under-disperse.
+#
+# **Prerequisites.** Chapter 00 (the 2D problem, SW and its noise floor, section 4), chapter 01
+# (Tweedie's formula, the VP schedule) and chapter 02 (the yardsticks of section 1, the proximal
+# step of DiffPIR).
+#
+# **Study time.** About 4 hours: 2 hours of reading, 2 hours for exercises 03.1-03.6; the
+# mini-project, exercise 03.7, is open-ended.
+#
+# The sections:
+#
+# 1. ULA with the exact posterior score, derived by hand (exercise 03.1), and its step-size bias
+#    (exercises 03.2-03.3);
+# 2. PnP-ULA and MYULA: the prior score from a denoiser at a small noise level (exercise 03.4);
 # 3. LATINO (Spagnoletti et al. 2025): a chain whose prior half is "noise to t, denoise in one call"
-#    and whose data half is a proximal step; one step derived by hand, then the library;
-# 4. what a *Tweedie* denoiser does to LATINO: it **under-disperses**, and we measure by how much
+#    and whose data half is a proximal step (exercise 03.5);
+# 4. what a *Tweedie* denoiser does to LATINO: it **under-disperses** (exercise 03.6), measured
 #    against the exact posterior;
-# 5. steppers over the chains, in 2D and on MNIST with the shipped prior.
+# 5. steppers over the chains, in 2D and on MNIST with the shipped prior; the mini-project
+#    (exercise 03.7).
 #
 # Claims about this run are checked by an `assert`. `POSTERIOR_TUTOR_FAST=1` shrinks the runs;
-# nothing here is read from a stored run (every number is computed in this run). How long it
-# takes: [`docs/chapter_times.md`](../docs/chapter_times.md); measurements behind LATINO's
-# defaults: [`docs/notes/latino.md`](../docs/notes/latino.md).
+# nothing here is read from a stored run (every number is computed in this run). How long it takes: [`docs/chapter_times.md`](../docs/chapter_times.md); measurements
+# behind LATINO's defaults: [`docs/notes/latino.md`](../docs/notes/latino.md).
 #
 # Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
@@ -59,21 +76,14 @@ def sw(a, b):
 # %% [markdown]
 # ## 1. Langevin dynamics, by hand
 #
-# The Langevin diffusion $dX = \nabla \log \pi(X)\,dt + \sqrt{2}\,dW$ has $\pi$ as its stationary
-# law. Its Euler discretisation is the **unadjusted Langevin algorithm**
-#
-# $$ x_{k+1} = x_k + \delta\, \nabla \log \pi(x_k) + \sqrt{2\delta}\, z_k, \qquad z_k \sim \mathcal N(0, I). $$
-#
-# With $\pi = p(x \mid y)$, $\nabla \log \pi = \nabla \log p(x) - \nabla g(x)$, $g(x) = |Ax - y|^2 / (2\sigma^2)$.
-# "Unadjusted" means no Metropolis correction: the chain targets a law that is $O(\delta)$ away from
-# $\pi$. On the 2D problem of chapter 00 the exact posterior is a Gaussian mixture, so we can use its
-# exact score and see that bias on its own.
-#
-# **How we score a cloud of samples: the sliced Wasserstein distance (SW).** Project the samples
-# and the exact posterior's samples on many random directions, sort each projection, and average
-# the distance between the sorted values (the 1D Wasserstein distance) over the directions. It is
-# zero only when the two distributions coincide; two independent sets of exact samples sit at a
-# **noise floor** (printed below), so we report SW as a multiple of that floor.
+# The Langevin diffusion $dX = \nabla \log \pi(X)\,dt + \sqrt{2}\,dW$ ($W$ a Brownian motion) has
+# $\pi$ as its stationary law. Discretised with a step $\delta$ and no correction, it gives the
+# **unadjusted Langevin algorithm** (ULA). With $\pi = p(x \mid y)$,
+# $\nabla \log \pi = \nabla \log p(x) - \nabla g(x)$, $g(x) = |Ax - y|^2 / (2\sigma^2)$.
+# "Unadjusted" means no Metropolis correction: the chain targets a law slightly away from $\pi$.
+# On the 2D problem of chapter 00 the exact posterior is a Gaussian mixture, so we can use its
+# exact score and see that bias on its own. Samples are scored by SW in noise floors
+# (chapter 00, section 4).
 
 # %%
 tp = pt.toy.bimodal_problem_2d()
@@ -84,30 +94,39 @@ prior_dist = sw(prior.sample(N, generator=seeded(3)), exact)
 print(f"noise floor (exact vs exact) {floor:.3f}, prior samples vs exact {prior_dist:.3f}")
 
 
+# %% [markdown]
+# ### Exercise 03.1 (derive): one ULA step
+#
+# Discretise the Langevin diffusion over one step of length $\delta$ (Euler-Maruyama: freeze the
+# drift at the start of the step) and write `ula_step(x, score, delta, z)`: one step from the
+# particles `x` (shape `(n, d)`), with `score` a function returning $\nabla\log\pi$ at its argument
+# and `z` a standard normal draw of the shape of `x`, the noise of this step.
+
+# %% tags=["exercise"]
+# Exercise 03.1: your answer
+def ula_step(x, score, delta, z):
+    """One ULA step with step size delta and noise z."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("03.1", ula_step)
+
+# %% [markdown]
+# **The reveal.** Over a time $\delta$ the drift moves $x$ by $\delta\,\nabla\log\pi(x)$ and the
+# Brownian increment $W_{t+\delta} - W_t$ is $\mathcal N(0, \delta I)$, multiplied by $\sqrt2$:
+#
+# $$ x_{k+1} = x_k + \delta\, \nabla \log \pi(x_k) + \sqrt{2\delta}\, z_k, \qquad z_k \sim \mathcal N(0, I). $$
+#
+# The chains of this chapter run it on `n` particles at once:
+
+# %%
 def ula(score, x, delta, steps, generator):
     """The unadjusted Langevin algorithm: n parallel chains, returns the last state."""
     for _ in range(steps):
         z = torch.randn(x.shape, generator=generator)
         x = x + delta * score(x) + (2 * delta) ** 0.5 * z
     return x
-
-
-# %% [markdown]
-# ### Exercise 03.1: one ULA step
-#
-# Write `ula_step(x, score, delta, z)`: one step of the unadjusted Langevin algorithm from the
-# particles `x` (shape `(n, d)`), with `score` a function returning $\nabla\log\pi$ at its argument
-# and `z` the standard normal noise of this step.
-
-# %% tags=["exercise"]
-# Exercise 03.1: your answer (the solution: pt.exercises.solution("03.1"))
-def ula_step(x, score, delta, z):
-    """One ULA step with step size delta and noise z."""
-    raise NotImplementedError("drift along the score, plus noise")
-
-
-# %%
-pt.exercises.check("03.1", ula_step)
 
 # %% [markdown]
 # Two separate questions. **Bias**: start the chains *at* the posterior (exact samples) and see
@@ -163,24 +182,75 @@ assert long_ < short, "running longer moves probability between the modes"
 # thousands of steps: Langevin chains mix slowly across modes.
 
 # %% [markdown]
-# ### Exercise 03.2: the step-size bias, in closed form
+# ### Exercise 03.2 (predict, then run): the bias as the step halves
 #
-# On a 1D Gaussian target $\pi = \mathcal N(0, v)$ the score is $-x/v$ and one ULA step is
-# $x' = (1 - \delta/v)\,x + \sqrt{2\delta}\,z$. Find the chain's **stationary variance** (the
-# variance that a step leaves unchanged) and write it as `ula_stationary_variance(v, delta)` (valid
-# for $0 < \delta < 2v$). Then try it: run `ula(lambda x: -x / v, ...)` on many chains for a few
-# step sizes and compare the empirical variance with your formula. Which step keeps the variance
-# within $10\%$ of $v$?
+# Take a 1D Gaussian target $\pi = \mathcal N(0, v)$ with $v = 1$, start many chains at exact
+# samples and run ULA long enough to settle, with the step $\delta = 0.2$ and then with $\delta/2$.
+# The settled variance exceeds $v$ by an *excess*. Predict the ratio
+# excess at $\delta/2$ / excess at $\delta$ (a number), and set `bias_ratio` before running the
+# measuring cell. A prediction within $25\%$ of the measurement passes.
 
 # %% tags=["exercise"]
-# Exercise 03.2: your answer (the solution: pt.exercises.solution("03.2"))
+# Exercise 03.2: your prediction
+bias_ratio = None   # a number
+
+# %%
+def settled_variance(delta, v=1.0, chains=400_000, steps=200):
+    """Variance of ULA chains on N(0, v) after `steps` steps, started at exact samples."""
+    x = torch.randn(chains, 1, generator=seeded(20), dtype=torch.float64) * v ** 0.5
+    g = seeded(21)
+    for _ in range(steps):
+        x = x + delta * (-x / v) + (2 * delta) ** 0.5 * torch.randn(x.shape, generator=g,
+                                                                   dtype=x.dtype)
+    return x.var().item()
+
+
+excess = {d: settled_variance(d) - 1.0 for d in (0.2, 0.1)}
+measured_ratio = excess[0.1] / excess[0.2]
+display(Markdown(f"Excess variance: {excess[0.2]:.4f} at step 0.2, {excess[0.1]:.4f} at step 0.1; "
+                 f"ratio **{measured_ratio:.2f}**."))
+assert 0.3 < measured_ratio < 0.65, "halving the step roughly halves ULA's bias"
+
+# %%
+pt.exercises.check("03.2", bias_ratio, measured=measured_ratio)
+
+# %% [markdown]
+# **The reveal.** ULA is the Euler scheme of the diffusion, accurate to first order in $\delta$: its
+# stationary law sits $O(\delta)$ from $\pi$, so halving the step about halves the bias. The next
+# exercise gives the exact value on a Gaussian.
+#
+# ### Exercise 03.3 (derive): the stationary variance on a Gaussian
+#
+# On $\pi = \mathcal N(0, v)$ the score is $-x/v$. Find the variance that one ULA step leaves
+# unchanged (the chain's **stationary variance**) and write it as
+# `ula_stationary_variance(v, delta)`, valid for $0 < \delta < 2v$.
+
+# %% tags=["exercise"]
+# Exercise 03.3: your answer
 def ula_stationary_variance(v, delta):
     """The variance ULA's chain settles at on N(0, v) with step size delta."""
-    raise NotImplementedError("solve Var = a^2 Var + 2 delta for Var")
+    raise NotImplementedError("your answer here")
 
 
 # %%
-pt.exercises.check("03.2", ula_stationary_variance)
+pt.exercises.check("03.3", ula_stationary_variance)
+
+# %% [markdown]
+# **The reveal.** One step is $x' = a\,x + \sqrt{2\delta}\,z$ with $a = 1 - \delta/v$; stationarity
+# means $\mathrm{Var} = a^2\,\mathrm{Var} + 2\delta$, so
+# $\mathrm{Var} = 2\delta/(1 - a^2) = v/(1 - \delta/(2v))$: the excess is $v\,\delta/(2v - \delta)$,
+# and the ratio of exercise 03.2 is $(2v - \delta)/(4v - \delta)$, a little under one half. Against
+# the measurement:
+
+# %%
+def stationary_variance(v, delta):
+    a = 1 - delta / v
+    return 2 * delta / (1 - a * a)
+
+
+exact_ratio = (stationary_variance(1.0, 0.1) - 1) / (stationary_variance(1.0, 0.2) - 1)
+display(Markdown(f"Closed form: ratio {exact_ratio:.3f}; measured {measured_ratio:.3f}."))
+assert abs(measured_ratio - exact_ratio) < 0.1 * exact_ratio
 
 # %% [markdown]
 # ## 2. PnP-ULA and MYULA: the prior score from a denoiser
@@ -190,16 +260,15 @@ pt.exercises.check("03.2", ula_stationary_variance)
 # level $\epsilon$. PnP-ULA (Laumont et al. 2022) plugs it into ULA; MYULA replaces $\nabla g$ by the
 # gradient of its Moreau-Yosida envelope, $(x - \mathrm{prox}_{\lambda g}(x))/\lambda$, which needs
 # only the proximal step. Both need thousands of network calls: the step must stay below
-# $1/(3L)$ with $L \approx 1/\epsilon^2$. We count **network calls** (NFE, number of function
-# evaluations): denoiser evaluations per sample, the cost that dominates on images.
+# $1/(3L)$ with $L \approx 1/\epsilon^2$. The cost is counted in network calls (NFE, chapter 02,
+# section 1).
 
 # %%
 den = prior.denoiser(pt.VPSchedule())          # the exact denoiser of the prior mixture
 rows = []
 ula_steps = 1500 if FAST else 5000
 for name, opts in [("pnp_ula", dict(steps=ula_steps)),
-                   ("pnp_ula", dict(steps=ula_steps, likelihood="moreau")),
-                   ("latino", dict())]:
+                   ("pnp_ula", dict(steps=ula_steps, likelihood="moreau"))]:
     with den.counting():
         xs = pt.sample(name, den, problem, y, n=N, generator=seeded(6), **opts)
     label = "myula" if opts.get("likelihood") == "moreau" else name
@@ -210,8 +279,50 @@ results = {r[0]: r for r in rows}
 
 # %%
 assert results["pnp_ula"][1] < prior_dist / floor, "PnP-ULA moves from the prior towards the posterior"
-print(f"network calls per sample (counted): LATINO {results['latino'][2]}, PnP-ULA {results['pnp_ula'][2]} "
-      f"({results['pnp_ula'][2] / results['latino'][2]:.0f}x LATINO's)")
+
+# %% [markdown]
+# ### Exercise 03.4 (build): a whole PnP-ULA chain
+#
+# Write `pnp_ula_sampler(den, problem, y, n, generator)` returning `n` samples of shape `(n, 2)`:
+# a PnP-ULA chain on the 2D problem with at most 1000 denoiser calls (each on the whole batch),
+# the prior score from the denoiser at the small VE noise level $\epsilon = 0.05$ (the library's
+# default), the step at the stability bound $1/(3L)$, started from $\mathcal N(0, I)$. Useful:
+# `den.schedule.t_from_s(eps)` (the time with $s(t) = \epsilon$), `problem.grad_data_fit(x, y)`
+# ($\nabla g$), `problem.operator.matrix()` ($A$). Draw every random number from `generator`. The
+# checker scores the samples by SW to the exact posterior in noise floors
+# (`pt.exercises.scoring.sampler_score`, exact denoiser, no backward pass allowed) and passes at
+# `8.5` or less, a margin over the library's chain with the same settings (measured below);
+# $A^\top y$ copies score far above it.
+
+# %% tags=["exercise"]
+# Exercise 03.4: your answer
+def pnp_ula_sampler(den, problem, y, n, generator):
+    """PnP-ULA on the 2D problem in at most 1000 network calls; returns (n, 2) samples."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("03.4", pnp_ula_sampler)
+
+# %% [markdown]
+# **The reveal.** Tweedie's formula at the level $\epsilon$: $\nabla\log p_\epsilon(x) =
+# (D_\epsilon(x) - x)/\epsilon^2$, where the VP denoiser at $t_0$ with $s(t_0) = \epsilon$ takes the
+# scaled input, $D_\epsilon(x) = D(\sqrt{\bar\alpha_{t_0}}\,x, t_0)$. One step:
+#
+# $$ x \leftarrow x + \delta\Big[\frac{D_\epsilon(x) - x}{\epsilon^2} - \nabla g(x)\Big] + \sqrt{2\delta}\,z,
+#    \qquad \delta = \frac{1}{3L},\ L = \frac{\lVert A\rVert^2}{\sigma^2} + \frac{1}{\epsilon^2}. $$
+#
+# The library's `pnp_ula` is this chain; scored the same way:
+
+# %%
+from posterior_tutor.exercises.scoring import sampler_score
+
+lib_pnp = sampler_score(lambda den, problem, y, n, g: pt.sample("pnp_ula", den, problem, y, n=n,
+                                                                generator=g, steps=1000),
+                        "2d-bimodal", n=1000, nfe_budget=1000)[0]
+display(Markdown(f"Library PnP-ULA, 1000 steps: **{lib_pnp:.1f}** noise floors "
+                 f"(threshold of exercise 03.4: {pt.exercises.REGISTRY['03.4'].threshold:g})."))
+assert lib_pnp <= pt.exercises.REGISTRY["03.4"].threshold
 
 # %% [markdown]
 # ## 3. LATINO, one step by hand
@@ -247,7 +358,20 @@ assert torch.allclose(x_hand, s.x.double(), atol=1e-5), "the library's LATINO st
 assert [st.t for st in steps] == [999, 874, 749, 624, 499, 374, 249, 124]
 
 # %% [markdown]
-# ### Exercise 03.3: LATINO's proximal step for inpainting
+# LATINO against the Langevin chains of section 2, on the same particles and yardstick:
+
+# %%
+with den.counting():
+    xs = pt.sample("latino", den, problem, y, n=N, generator=seeded(6))
+results["latino"] = ("latino", sw(xs, exact) / floor, den.nfe, xs)
+display(Markdown("| method | SW / noise floor | network calls |\n|---|---|---|\n" + "\n".join(
+    f"| {r[0]} | {r[1]:.1f} | {r[2]} |" for r in results.values())))
+print(f"network calls per sample (counted): LATINO {results['latino'][2]}, PnP-ULA "
+      f"{results['pnp_ula'][2]} ({results['pnp_ula'][2] / results['latino'][2]:.0f}x LATINO's)")
+assert results["latino"][2] * 100 < results["pnp_ula"][2], "LATINO needs far fewer network calls"
+
+# %% [markdown]
+# ### Exercise 03.5 (derive): LATINO's proximal step for inpainting
 #
 # For inpainting $A$ is a 0/1 mask $M$ and $y = M x + \sigma n$ (0 on the missing pixels), so the
 # prox separates pixel by pixel. Write `inpainting_prox(u, y, mask, sigma, rho)` for images `u` of
@@ -256,14 +380,20 @@ assert [st.t for st in steps] == [999, 874, 749, 624, 499, 374, 249, 124]
 # The checker compares it with `pt.operators.Inpainting(mask).prox`.
 
 # %% tags=["exercise"]
-# Exercise 03.3: your answer (the solution: pt.exercises.solution("03.3"))
+# Exercise 03.5: your answer
 def inpainting_prox(u, y, mask, sigma, rho):
     """argmin_x |M x - y|^2 / (2 sigma^2) + |x - u|^2 / (2 rho^2), rho one value per sample."""
-    raise NotImplementedError("observed pixels: a weighted average of y and u; missing ones: u")
+    raise NotImplementedError("your answer here")
 
 
 # %%
-pt.exercises.check("03.3", inpainting_prox)
+pt.exercises.check("03.5", inpainting_prox)
+
+# %% [markdown]
+# **The reveal.** A hidden pixel has no data term, so the prox returns $u$ there; an observed one
+# minimises $(x - y)^2/(2\sigma^2) + (x - u)^2/(2\rho^2)$, whose minimiser is
+# $(\rho^2 y + \sigma^2 u)/(\rho^2 + \sigma^2)$: each term weighted by the *other* variance. This is
+# `pt.operators.Inpainting(mask).prox`, which the MNIST run of section 5 calls.
 
 # %% [markdown]
 # ## 4. With a Tweedie denoiser, LATINO under-disperses
@@ -272,6 +402,31 @@ pt.exercises.check("03.3", inpainting_prox)
 # every chain towards a conditional mean and throws away the spread that a sample would have. To see
 # the size of the effect cleanly, take a *Gaussian* prior $\mathcal N(0, I)$ in 2D with the same kind
 # of measurement: the exact posterior is Gaussian, and we compare covariances.
+#
+# ### Exercise 03.6 (derive): the variance one noise-then-denoise pass keeps
+#
+# Let $x \sim \mathcal N(0, v)$ (one coordinate), noise it to $z = \sqrt{\bar\alpha}\,x +
+# \sqrt{1-\bar\alpha}\,\varepsilon$ and denoise with the exact Tweedie denoiser $D(z) = E[x \mid z]$.
+# What share $\mathrm{Var}(D(z))/v$ of the prior variance is left? Write it as
+# `tweedie_variance_ratio(v, abar)`. (A consistency model, which returns a *sample* of
+# $p(x \mid z)$, would keep all of it.)
+
+# %% tags=["exercise"]
+# Exercise 03.6: your answer
+def tweedie_variance_ratio(v, abar):
+    """Var(D(z)) / v for x ~ N(0, v) noised to z and denoised by E[x | z]."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("03.6", tweedie_variance_ratio)
+
+# %% [markdown]
+# **The reveal.** The law of total variance, $\mathrm{Var}(x) = \mathrm{Var}(E[x \mid z]) +
+# E[\mathrm{Var}(x \mid z)]$: the denoiser keeps the first term and throws the second away. For a
+# Gaussian, $\mathrm{Var}(x \mid z) = v(1-\bar\alpha)/(\bar\alpha v + 1 - \bar\alpha)$ (chapter 00's
+# Kalman update) whatever $z$ is, so the share kept is $\bar\alpha v/(\bar\alpha v + 1 - \bar\alpha)$.
+# Measured on the 2D Gaussian prior with its exact denoiser, at LATINO's times:
 
 # %%
 gauss = pt.GaussianMixture(torch.ones(1), torch.zeros(1, 2), torch.eye(2)[None])
@@ -279,6 +434,14 @@ gprob = pt.InverseProblem(pt.operators.Matrix([[1.0, 0.5]]), sigma=0.5)
 gy = gprob.measure(gauss.sample(1, generator=seeded(8))[0], generator=seeded(9))
 gpost = gauss.posterior(gprob, gy)
 gden = gauss.denoiser(pt.VPSchedule())
+x_prior_g = gauss.sample(4 * N, generator=seeded(17))
+for t in (249, 499, 749):
+    ab = gden.schedule.abar(t).item()
+    z = ab ** 0.5 * x_prior_g + (1 - ab) ** 0.5 * torch.randn(x_prior_g.shape, generator=seeded(18))
+    kept = (gden(z, t).var(0).sum() / x_prior_g.var(0).sum()).item()
+    closed = ab * 1.0 / (ab * 1.0 + 1 - ab)
+    print(f"t = {t}: variance kept, measured {kept:.3f}, closed form {closed:.3f}")
+    assert abs(kept - closed) < 0.05 * closed, "the closed form matches the run"
 g_exact = gpost.sample(4 * N, generator=seeded(10))
 ratios, g_lat = {}, {}
 for K in [2, 4, 8, 16, 32, 64]:
@@ -378,8 +541,9 @@ print(f"total-variation error of LATINO's mode weights: {tv:.2f}")
 assert tv > 0.1, "LATINO's mode weights are visibly off"
 
 # %% [markdown]
-# That is the gap chapter 04 closes: unfold the chain and *train* the denoiser inside it (UD2M), so
-# that its few steps produce samples rather than means.
+# Every prior half loses $E[\mathrm{Var}(x \mid z)]$, and the proximal step cannot put it back.
+# Chapter 04 asks whether unfolding the chain and *training* the denoiser inside it (UD2M) makes its
+# few steps produce samples rather than means, and measures how far that goes.
 #
 # ## 5. Stepping through the chains
 #
@@ -413,9 +577,8 @@ plt.show()
 #
 # The same eight steps on a 32x32 digit with half of its pixels missing (random inpainting,
 # $\sigma = 0.05$). If the MNIST data is not installed, the digit that made $y$ is a sample of the
-# prior itself, which is just as good a test image. We score with the **PSNR**,
-# $10\log_{10}(2^2/\mathrm{MSE})$ in dB for images in $[-1, 1]$ (higher is better), of each sample
-# and of the samples' mean.
+# prior itself, which is just as good a test image. We score with the PSNR (chapter 02, section 1)
+# of each sample and of the samples' mean.
 
 # %%
 mnist_prior = pt.pretrained("mnist", device=DEVICE)
@@ -451,6 +614,33 @@ stepper_mnist
 # %%
 stepper_mnist.filmstrip()
 plt.show()
+
+# %% [markdown]
+# ### Exercise 03.7 (mini-project, optional): a Langevin sampler on a budget
+#
+# PnP-ULA needs a thousand calls and still mixes slowly between the modes; LATINO needs eight but
+# keeps only means. Write `langevin_sampler(den, problem, y, n, generator)` for the 2D problem with
+# at most 300 denoiser calls and no backward pass, closer to the posterior than LATINO: a score of
+# at most $7$ noise floors on the test of exercise 03.4. Any idea is allowed; the score is
+# reported and does not block the chapter.
+
+# %% tags=["exercise"]
+# Exercise 03.7: your answer
+def langevin_sampler(den, problem, y, n, generator):
+    """At most 300 network calls, no backward pass; returns (n, 2) samples."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("03.7", langevin_sampler)
+
+# %%
+lat_score = sampler_score(lambda den, problem, y, n, g: pt.sample("latino", den, problem, y, n=n,
+                                                                  generator=g),
+                          "2d-bimodal", n=1000, nfe_budget=300, backward=False)[0]
+display(Markdown(f"LATINO scores **{lat_score:.1f}** noise floors on the same test; "
+                 "`pt.exercises.hint(\"03.7\")` climbs to one sampler that passes."))
+assert lat_score > pt.exercises.REGISTRY["03.7"].threshold, "LATINO's defaults do not pass"
 
 # %% [markdown]
 # ## Summary
