@@ -750,8 +750,8 @@ fig.suptitle("random inpainting: one sample per method, same digits and y (PSNR 
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# Two lessons from the project's own measurements (details and commands in
-# [`docs/notes/ud2m.md`](../docs/notes/ud2m.md)): what the chain reaches is decided in its first
+# Two lessons from the measurements in [`docs/notes/ud2m.md`](../docs/notes/ud2m.md) (details and
+# commands there): what the chain reaches is decided in its first
 # blocks, whose $x_t$ is nearly pure noise (started from the *true* $x_t$ at the last outer time,
 # the last block alone does far better; at the second it barely helps), so the shipped samplers
 # weight every outer time alike in the $x_0$ loss rather than by the SNR; and the few extra calls
@@ -861,9 +861,13 @@ plt.show()
 # %% [markdown]
 # ## Summary
 #
-# * The unfolded block is LATINO conditioned on $x_t$: a closed-form prox with two quadratics,
-#   a re-noise to $\tau$ and one denoiser call; the outer DDIM loop gives $K N$ calls per sample
-#   (the paper's $3 \times 3 = 9$; the shipped MNIST samplers $4 \times 4$ and $5 \times 3$).
+# * The unfolded block is LATINO conditioned on $x_t$: a closed-form prox with two quadratics
+#   merged into one (precisions add), a re-noise to $\tau$ and one denoiser call; the outer DDIM
+#   loop gives $K N$ calls per sample (the paper's $3 \times 3 = 9$; the shipped MNIST samplers
+#   $4 \times 4$ and $5 \times 3$).
+# * Untrained, with the exact denoiser, the chain is about as close to the posterior as LATINO;
+#   its only source of spread is the block's re-noising, without which it collapses onto the
+#   mode nearest the data.
 # * Trained with an $x_0$ loss and a conditional discriminator (only adapters and $\lambda$ move),
 #   it reaches the posterior's location in 8-9 calls on the toy problem, as close as LATINO and
 #   DiffPIR; DPS, with hundreds of calls and backward passes, stays closer. The residual error is in
