@@ -398,10 +398,10 @@ pt.exercises.check("05.3", more_guidance, measured=pt.exercises.ch05.more_band(g
 
 # %% [markdown]
 # **The reveal.** A correction fits what $A$ measures (here the $4 \times 4$ block means) and leaves
-# the rest to the prior. After 8 corrections spread over $[30, t^*)$ the data are fitted to the
-# noise level, and the denoising steps between them keep the hidden pixels consistent; further
-# corrections fit the same directions again. The first few corrections are what matter (the
-# sweep's 0 and 2 columns); past 8, more operator work buys little.
+# the rest to the prior. With 8 corrections spread over $[30, t^*)$ the denoising steps between
+# them keep the hidden pixels consistent with those means; further corrections fit the same
+# directions again. The first few corrections are what matter (the rows 0 and 2 of the sweep's
+# second table); past 8, more operator work buys little.
 
 # %% [markdown]
 # ## 5. Spin against DPS, DiffPIR and DAPS

@@ -139,12 +139,12 @@ register(Prediction(
     "05.3", "Spin with 20 guided steps instead of 8 (super-resolution by 4)", "more_guidance",
     MORE_OPTIONS[1],
     lambda p, m: ("Each correction fits the directions A sees (the 4 x 4 block means); after 8 "
-                  "of them the data are fitted to the noise level and the denoiser keeps the "
-                  "rest consistent. More corrections fit the same directions again: 2.5 times "
+                  "of them spread over the intermediate times, the denoising steps between them "
+                  "keep the hidden pixels consistent with those means. More corrections fit the same directions again: 2.5 times "
                   "the operator work for a change within the spread of a few digits."),
     options=MORE_OPTIONS,
-    feedback={MORE_OPTIONS[0]: "the corrections only ever fit what A measures; once that is at "
-              "the noise level, repeating them adds no information about the hidden pixels.",
+    feedback={MORE_OPTIONS[0]: "the corrections only ever fit what A measures; once that is "
+              "fitted, repeating them adds no information about the hidden pixels.",
               MORE_OPTIONS[2]: "a correction is an early-stopped fit from the denoised estimate; "
               "at intermediate times the later denoising steps smooth what it leaves."},
     nudge="What does one correction change, and what can it never change? Once the directions A "
