@@ -16,26 +16,45 @@
 #
 # Chapter 03 ended with LATINO: eight network calls, but a *Tweedie* denoiser returns means, so the
 # chain under-disperses. UD2M (Mbakam, Spence, Pereyra 2025) keeps the chain's structure and
-# **trains** it:
+# **trains** it.
+#
+# **Learning outcomes.** After this chapter you can
+#
+# * derive the unfolded block's data step, a prox with two quadratics merged into one;
+# * write UD2M's $K \times N$ chain (an outer DDIM loop around a LATINO-like block) and say where
+#   its spread comes from;
+# * say what distillation trains (low-rank adapters, a data weight $\lambda$) and with which
+#   losses, and read its effect against the exact posterior and on digits;
+# * judge a trained sampler on an operator it was not trained for.
+#
+# **Prerequisites.** Chapter 01 (DDIM, Tweedie), chapter 02 (DPS and the proximal data step of
+# DiffPIR) and chapter 03 (LATINO). The yardsticks are those of chapter 00 §4 (SW and its noise
+# floor) and chapter 02 §1 (PSNR, SSIM, rank coverage, NFE, backward passes).
+#
+# **Study time.** About 3 hours: 1.5 hours of reading and running, 1.5 hours for
+# exercises 04.1-04.4; the mini-project, exercise 04.5, is open-ended.
+#
+# The sections:
 #
 # 1. the unfolded block $L(x_t, y, t)$: $K$ iterations of "prox, re-noise, denoise" that estimate
-#    $x_0$ from $p(x_0 \mid x_t, y)$, built by hand and checked against the library;
-# 2. the outer loop: $N$ DDIM steps, so $K N$ network calls per sample (9 by default);
-# 3. distillation: low-rank adapters on the denoiser, a learned data weight $\lambda$, an
-#    SNR-weighted $x_0$ loss and a conditional discriminator; trained here on the 2D toy problem
-#    (exact posterior) and on digits;
-# 4. an ablation over $K$ and $N$;
+#    $x_0$ from $p(x_0 \mid x_t, y)$, and the outer loop: $N$ DDIM steps, so $K N$ network calls
+#    per sample; you derive the block's prox and build the chain;
+# 2. distillation: low-rank adapters on the denoiser, a learned data weight $\lambda$, an
+#    SNR-weighted $x_0$ loss and a conditional discriminator; trained on the 2D toy problem
+#    (exact posterior);
+# 3. an ablation over $K$ and $N$;
+# 4. digits: a UNet prior with adapters;
 # 5. the shipped MNIST samplers (random inpainting and $4\times$ super-resolution, $\sigma = 0.05$):
-#    quality, speed, every method of the course on the same digits, and what holds when the
-#    operator at inference is not the training one;
-# 6. a stepper over the $K \times N$ steps.
+#    quality, speed, every method of the course on the same digits;
+# 6. what holds when the operator at inference is not the training one;
+# 7. a stepper over the $K \times N$ steps.
 #
 # Claims about this run are checked by an `assert`. `POSTERIOR_TUTOR_FAST=1` shrinks the runs.
 # The heavy references (the toy training, the $K \times N$ ablation, DPS with 1000 steps and the
 # slower methods on MNIST) are read from stored runs in `data/runs/ch04_*.pt`; the line printed
-# with each names the file, and `RECOMPUTE = True` below recomputes them (most of an hour on a
-# 2-core CPU). How long this chapter takes: [`docs/chapter_times.md`](../docs/chapter_times.md).
-# The measurements that chose the defaults are in [`docs/notes/ud2m.md`](../docs/notes/ud2m.md).
+# with each names the file, and `RECOMPUTE = True` below recomputes them. How long this chapter
+# takes: [`docs/chapter_times.md`](../docs/chapter_times.md). The measurements that chose the
+# defaults are in [`docs/notes/ud2m.md`](../docs/notes/ud2m.md).
 #
 # Notation: one table for the whole course, [`docs/notation.md`](../docs/notation.md).
 
@@ -48,6 +67,7 @@ import torch
 from IPython.display import Markdown, display
 
 import posterior_tutor as pt
+from posterior_tutor.exercises.scoring import sampler_score
 
 RECOMPUTE = False                 # True: recompute the stored runs (data/runs/ch04_*.pt) and store them
 DEVICE = pt.default_device()      # the MNIST and digits sections run here (the 2D problem on the CPU)
@@ -62,18 +82,12 @@ def seeded(seed):
 
 
 def sw(a, b):
-    """Sliced Wasserstein distance with fixed projections (comparable across the chapter)."""
+    """Sliced Wasserstein distance (chapter 00) with fixed projections, comparable across the chapter."""
     return float(pt.metrics.sliced_wasserstein(a, b, generator=seeded(123)))
 
 
 # %% [markdown]
-# **Sliced Wasserstein distance (SW).** To compare a sample cloud with the exact posterior's
-# samples we project both on many random directions, sort each projection and average the
-# distance between the sorted values: the 1D Wasserstein distance, averaged over directions. It
-# is zero only when the two clouds coincide in distribution; two independent sets of exact samples
-# are not at zero but at a **noise floor** (printed below), so we report SW as a multiple of it.
-# %% [markdown]
-# ## 1. The unfolded block, by hand
+# ## 1. The unfolded block
 #
 # At an outer time $t$ we hold $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon$
 # and the measurement $y$. Both are evidence about $x_0$: $y$ through the likelihood, $x_t$ through
@@ -87,11 +101,10 @@ def sw(a, b):
 #    x^{(k)} = D(\tilde z_k, \tau), $$
 #
 # with $\rho = \sigma' s / \sqrt{\sigma'^2 + s^2}$, $\sigma' = c\,\sigma$ (`sigma_factor`, default
-# $c = 2$; the public code's value comes below), and $\tau$ the time whose
-# level is $s(\tau) = \rho$. The last two quadratics add up to one,
-# $|z - m|^2 / (2 r^2)$ with $1/r^2 = 1/\rho^2 + 1/s^2$ and $m = r^2 (x^{(k-1)}/\rho^2 + x_t/(\sqrt{\bar\alpha_t}s^2))$,
-# so $z_k$ is the problem's own prox, with radius $r/\sqrt\lambda$. We compute one iteration on the
-# 2D problem with a dense linear solve and compare it with the library.
+# $c = 2$), and $\tau$ the time whose level is $s(\tau) = \rho$ (`sched.t_from_s`). The block starts
+# from $x^{(0)} = (\sqrt{1-\bar\alpha_t}\,A^\top y + \sqrt{\bar\alpha_t}\,\sigma' x_t) /
+# \sqrt{\sigma'^2 + 1 - \bar\alpha_t}$, a blend of the data's back-projection and the outer state.
+# On the 2D problem (chapter 00), at the second outer time of $N = 3$:
 
 # %%
 tp = pt.toy.bimodal_problem_2d()
@@ -105,73 +118,85 @@ print(f"noise floor {floor:.3f}, prior samples vs exact {prior_dist:.3f}")
 
 t = 444                                             # the second outer time of N = 3
 x_t = sched.add_noise(exact[:5], t, generator=seeded(4))
-ab, s = sched.abar(t).item(), sched.s(t).item()
-sp = 2 * problem.sigma
-rho = sp * s / math.sqrt(sp ** 2 + s ** 2)
-tau = sched.t_from_s(rho)
+ab, s, sp, rho, tau = pt.ud2m.block_levels(sched, t, problem.sigma, 2.0)
 print(f"t = {t}: s(t) = {s:.2f}, rho = {rho:.3f}, tau = {tau} (s(tau) = {sched.s(tau).item():.3f})")
 
+# %% [markdown]
+# The prox has *three* quadratics, but the problem's own prox, `problem.prox(m, y, r)`, solves
+# $\arg\min_z |y - Az|^2/(2\sigma^2) + |z - m|^2/(2r^2)$: one quadratic besides the likelihood.
+#
+# ### Exercise 04.1 (derive, then verify): two quadratics as one
+#
+# Show that $\lvert z - a\rvert^2/(2\rho^2) + \lvert z - b\rvert^2/(2s^2) = \lvert z - m\rvert^2/(2r^2)
+# + \text{const}$ for a centre $m$ and a radius $r$ you find, with $a = x^{(k-1)}$ and
+# $b = x_t/\sqrt{\bar\alpha_t}$. Write `combine(x_prev, x_t, ab, rho, s)` returning `(m, r)` (`r` a
+# number; `x_prev`, `x_t` tensors, `ab` $= \bar\alpha_t$). The check compares it with the library's
+# `pt.ud2m.combined_quadratic` on seeded cases.
+
+# %% tags=["exercise"]
+# Exercise 04.1: your answer
+def combine(x_prev, x_t, ab, rho, s):
+    """(m, r) of the one quadratic that equals the two proximity terms up to a constant."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("04.1", combine)
+
+# %% [markdown]
+# **The reveal.** Expand both squares: the terms in $|z|^2$ add to $|z|^2 (1/\rho^2 + 1/s^2)/2$,
+# and the terms linear in $z$ to $-z^\top(a/\rho^2 + b/s^2)$. Completing the square gives
+#
+# $$ \frac1{r^2} = \frac1{\rho^2} + \frac1{s^2}, \qquad m = r^2\Big(\frac{x^{(k-1)}}{\rho^2}
+#    + \frac{x_t}{\sqrt{\bar\alpha_t}\,s^2}\Big): $$
+#
+# precisions add, and each centre counts in proportion to its precision (a product of two
+# Gaussians). Multiplying the whole objective by $\lambda$ does not move its minimiser, so
+# $z_k = $ `problem.prox(m, y, r / sqrt(lam))`: the problem's own prox with radius
+# $r/\sqrt\lambda$. Below, a dense solve of the three-term normal equation, the same $z_k$ from the
+# merged quadratic, and the library's first block iteration agree:
+
+# %%
 A = problem.operator.matrix().double()
 aty = (y.double() @ A).expand(5, 2)
-x_prev = (aty * math.sqrt(1 - ab) + math.sqrt(ab) * sp * x_t.double()) / math.sqrt(sp ** 2 + 1 - ab)
+x_prev = pt.ud2m.block.initial_estimate(problem, x_t.double(), y.double(), ab, sp, False)
 lam = 1.0                                           # lambda before training
-H = A.T @ A / (lam * problem.sigma ** 2) + torch.eye(2, dtype=A.dtype) * (1 / rho ** 2 + 1 / s ** 2)
+H = A.T @ A / (lam * problem.sigma ** 2) + torch.eye(2, dtype=A.dtype) / rho ** 2 \
+    + torch.eye(2, dtype=A.dtype) / s ** 2
 rhs = aty / (lam * problem.sigma ** 2) + x_prev / rho ** 2 + x_t.double() / (math.sqrt(ab) * s ** 2)
-z_hand = torch.linalg.solve(H, rhs.T).T
-eps = torch.randn(z_hand.shape, generator=seeded(5), dtype=torch.float32)
-noised = math.sqrt(sched.abar(tau).item()) * z_hand.float() + math.sqrt(1 - sched.abar(tau).item()) * eps
-x1_hand = den(noised, tau)
-
+z_dense = torch.linalg.solve(H, rhs.T).T
+m_lib, r_lib = pt.ud2m.combined_quadratic(x_prev, x_t.double(), ab, rho, s)
+z_merged = problem.prox(m_lib, y.double(), r_lib / math.sqrt(lam))
 first = next(pt.ud2m.unfolded_block(den, torch.zeros(()), problem, x_t, y, t, K=3, generator=seeded(5)))
-print("z_1 by hand:", z_hand[:2].tolist(), "\nlibrary    :", first.z[:2].tolist())
+print("z_1, dense solve:", z_dense[:2].tolist(), "\nmerged prox     :", z_merged[:2].tolist(),
+      "\nlibrary         :", first.z[:2].tolist())
 assert first.tau == tau
-assert torch.allclose(first.z.double(), z_hand, atol=1e-4), "the block's prox is the equation above"
-assert torch.allclose(first.x, x1_hand, atol=1e-4), "then re-noise to tau and one denoiser call"
-
-# %% [markdown]
-# ### Exercise 04.1: the block's noise level rho and time tau
-#
-# Write `rho_tau(sched, t, sigma, sigma_factor=2.0)` returning $(\rho, \tau)$ of the block at outer
-# time `t`: $\rho = \sigma' s / \sqrt{\sigma'^2 + s^2}$ with $s = s(t)$ and $\sigma' =$
-# `sigma_factor * sigma`, and $\tau$ the integer time whose level $s(\tau)$ is closest to $\rho$
-# (`sched.t_from_s`). The checker compares with the library's `pt.ud2m.block_levels`.
-
-# %% tags=["exercise"]
-# Exercise 04.1: your answer (the solution: pt.exercises.solution("04.1"))
-def rho_tau(sched, t, sigma, sigma_factor=2.0):
-    """(rho, tau) of UD2M's block at outer time t."""
-    raise NotImplementedError("combine sigma' and s(t), then find tau")
-
-
-# %%
-pt.exercises.check("04.1", rho_tau)
-
-# %% [markdown]
-# ### Exercise 04.2: two quadratics as one
-#
-# Write `combine(x_prev, x_t, ab, rho, s)` returning the centre `m` and the radius `r` (a number)
-# with $\lvert z - x^{(k-1)}\rvert^2/(2\rho^2) + \lvert z - x_t/\sqrt{\bar\alpha_t}\rvert^2/(2s^2) =
-# \lvert z - m\rvert^2/(2r^2) + \text{const}$. With it the block's $z_k$ is
-# `problem.prox(m, y, r / sqrt(lam))`. The checker compares with `pt.ud2m.combined_quadratic`.
-
-# %% tags=["exercise"]
-# Exercise 04.2: your answer (the solution: pt.exercises.solution("04.2"))
-def combine(x_prev, x_t, ab, rho, s):
-    """(m, r) of the quadratic that sums the two proximity terms."""
-    raise NotImplementedError("add the precisions, weight the centres by them")
-
-
-# %%
-pt.exercises.check("04.2", combine)
+assert torch.allclose(z_merged, z_dense, atol=1e-6), "one quadratic from two: the same minimiser"
+assert torch.allclose(first.z.double(), z_dense, atol=1e-4), "the block's prox is the equation above"
+eps = torch.randn(first.z.shape, generator=seeded(5), dtype=torch.float32)
+a_tau = sched.abar(tau).item()
+assert torch.allclose(first.x, den(math.sqrt(a_tau) * first.z + math.sqrt(1 - a_tau) * eps, tau),
+                      atol=1e-4), "then re-noise to tau and one denoiser call"
 
 # %% [markdown]
 # The block never moves far from the data: each iteration is pulled towards $A^\top y$ by the
-# likelihood and towards $x_t/\sqrt{\bar\alpha_t}$ by the outer state, and its only source of spread
-# is the re-noising at $\tau$. The **outer loop** is DDIM on the quadratic grid
-# $t_n = \lfloor (n\sqrt{1000}/N)^2 \rfloor$ (999, 444, 111 for $N = 3$): the block's $x^{(K)}$ plays
-# the role of the denoiser's $x_0$ estimate, $\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}x^{(K)})/\sqrt{1-\bar\alpha_t}$,
-# and DDIM with $\eta = 0.8$ moves to the next time. Before any training (adapters at zero, $\lambda = 1$)
-# it is a sampler already:
+# likelihood and towards $x_t/\sqrt{\bar\alpha_t}$ by the outer state. The **outer loop** is DDIM
+# (chapter 01) on the quadratic grid $t_n = \lfloor (n\sqrt{1000}/N)^2 \rfloor$ (999, 444, 111 for
+# $N = 3$): the block's $x^{(K)}$ plays the role of the denoiser's $x_0$ estimate,
+# $\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}x^{(K)})/\sqrt{1-\bar\alpha_t}$, and DDIM with
+# $\eta = 0.8$ moves to the next time; the last block's $x^{(K)}$ is the sample. Before any training
+# (adapters at zero, $\lambda = 1$) it is a sampler already.
+#
+# ### Exercise 04.2 (predict, then run): the untrained chain against LATINO
+#
+# With the exact denoiser and nothing trained, the $3 \times 3$ chain makes 9 network calls; LATINO
+# (chapter 03) makes 8. Before the next cell measures both, predict the untrained chain's SW to the
+# exact posterior as a multiple of LATINO's: "clearly closer than LATINO" (below $0.8$), "about as
+# close as LATINO" ($0.8$ to $1.25$) or "clearly farther than LATINO" (above $1.25$).
+
+# %% tags=["exercise"]
+# Exercise 04.2: your prediction
+untrained_vs_latino = None   # one of the three options, as a string
 
 # %%
 untrained = pt.ud2m.UD2MSampler(den, dict(K=3, N=3, eta=0.8, rank=4, mode="residual", shape=[2],
@@ -180,10 +205,122 @@ with untrained.denoiser.counting():
     xs_untrained = untrained.sample(y, N, generator=seeded(6))
 nfe_untrained = untrained.denoiser.nfe
 sw_untrained = sw(xs_untrained, exact)
-print(f"untrained UD2M: SW {sw_untrained:.3f} ({sw_untrained / floor:.1f} x floor), "
-      f"{nfe_untrained} network calls per sample, grid {untrained.grid}")
+with den.counting():
+    xs_latino = pt.sample("latino", den, problem, y, n=N, generator=seeded(9))
+latino_row = (sw(xs_latino, exact), den.nfe, xs_latino)
+ratio_latino = sw_untrained / latino_row[0]
+band_latino = pt.exercises.ch04.latino_band(ratio_latino)
+print(f"untrained UD2M: SW {sw_untrained:.3f} ({sw_untrained / floor:.1f} x floor), {nfe_untrained} "
+      f"network calls per sample, grid {untrained.grid}; LATINO: SW {latino_row[0]:.3f} "
+      f"({latino_row[1]} calls); ratio {ratio_latino:.2f}: {band_latino}")
 assert nfe_untrained == 9 and untrained.grid == [999, 444, 111]
 assert sw_untrained < prior_dist, "even untrained, the block's data steps move towards the posterior"
+
+# %%
+pt.exercises.check("04.2", untrained_vs_latino, measured=band_latino)
+
+# %% [markdown]
+# **The reveal.** With zero adapters, $\lambda = 1$ and the exact denoiser, each block iteration is
+# LATINO's step with one more quadratic, the pull towards $x_t/\sqrt{\bar\alpha_t}$: the chain
+# inherits LATINO's accuracy and its flaw (each block starts near the data and rarely jumps between
+# modes; section 2 shows the mode weights). Whatever UD2M gains over LATINO must come from training.
+#
+# ### Exercise 04.3 (build): the unfolded chain, by hand
+#
+# Write `unfolded_sampler(den, problem, y, n, generator)` returning `(n, 2)` samples of the 2D
+# problem's posterior: the untrained $K \times N = 3 \times 3$ chain ($\sigma' = 2\sigma$,
+# $\lambda = 1$, $\eta = 0.8$), from $x_T \sim \mathcal N(0, I)$ drawn with `generator`. Tools:
+# `den.schedule.timesteps(N, "quadratic")`, `den.schedule.abar(t)`, `den.schedule.s(t)`,
+# `den.schedule.t_from_s(rho)`, `problem.sigma`, `problem.operator.adjoint`, `problem.prox(m, y, r)`
+# and your `combine`. Call `den(x, t)` once per block iteration on the whole batch (9 calls in all;
+# more are refused), with no gradient through it. The check runs it with the exact denoiser and
+# scores the SW to the exact posterior as a multiple of the noise floor; at most $10$ passes.
+
+# %% tags=["exercise"]
+# Exercise 04.3: your answer
+def unfolded_sampler(den, problem, y, n, generator):
+    """(n, 2) samples of UD2M's untrained 3 x 3 chain."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("04.3", unfolded_sampler)
+
+# %% [markdown]
+# **The reveal.** Two loops: the outer one walks down the grid as DDIM does, the inner one is the
+# block of exercise 04.1, and the block's last $x^{(K)}$ stands where DDIM would put the denoiser's
+# $x_0$ estimate. Written out (with a switch, `renoise`, for exercise 04.4) and compared with the
+# library's untrained sampler on the same seed:
+
+# %%
+def ud2m_chain(den, problem, y, n, generator, K=3, N_outer=3, sigma_factor=2.0, eta=0.8, renoise=True):
+    """UD2M's chain before training (lambda = 1, no adapters), one sample per row."""
+    sched, sp = den.schedule, sigma_factor * problem.sigma
+    back = problem.operator.adjoint(y[None]).expand(n, -1)         # A^T y
+    x = torch.randn(n, back.shape[1], generator=generator, dtype=back.dtype)
+    grid = sched.timesteps(N_outer, "quadratic")
+    for j, t_out in enumerate(grid):
+        ab_t, s_t = sched.abar(t_out).item(), sched.s(t_out).item()
+        rho_t = sp * s_t / math.sqrt(sp ** 2 + s_t ** 2)
+        ab_tau = sched.abar(sched.t_from_s(rho_t)).item()
+        est = (math.sqrt(1 - ab_t) * back + math.sqrt(ab_t) * sp * x) / math.sqrt(sp ** 2 + 1 - ab_t)
+        for _ in range(K):                                           # the block
+            m_k, r_k = pt.ud2m.combined_quadratic(est, x, ab_t, rho_t, s_t)
+            z_k = problem.prox(m_k, y, r_k)
+            noise = torch.randn(z_k.shape, generator=generator) if renoise else torch.zeros_like(z_k)
+            est = den(math.sqrt(ab_tau) * z_k + math.sqrt(1 - ab_tau) * noise, sched.t_from_s(rho_t))
+        if j + 1 == len(grid):
+            return est                                               # the last block's x^(K)
+        ab_next = sched.abar(grid[j + 1]).item()
+        eps_hat = (x - math.sqrt(ab_t) * est) / math.sqrt(1 - ab_t)
+        c = min(eta * math.sqrt((1 - ab_next) / (1 - ab_t) * (1 - ab_t / ab_next)), math.sqrt(1 - ab_next))
+        x = math.sqrt(ab_next) * est + math.sqrt(max(1 - ab_next - c * c, 0.0)) * eps_hat \
+            + c * torch.randn(x.shape, generator=generator)
+
+
+xs_chain = ud2m_chain(den, problem, y, N, seeded(6))
+assert torch.allclose(xs_chain, xs_untrained, atol=1e-5), "the hand chain is the library's untrained sampler"
+score_chain = sampler_score(ud2m_chain, "2d-bimodal", n=1000, nfe_budget=9, backward=False)
+print("the worked chain, scored as exercise 04.3 scores yours:", score_chain[1])
+assert score_chain[0] <= 10, "the reference passes the exercise's threshold"
+
+# %% [markdown]
+# ### Exercise 04.4 (break it): the block without its re-noising
+#
+# Remove one ingredient: in every block iteration, skip the fresh noise at $\tau$ (denoise
+# $\sqrt{\bar\alpha_\tau}\,z_k$ instead of $\tilde z_k$); everything else stays, including the
+# outer DDIM noise. Before the next cell runs it, predict what happens to the samples' spread,
+# measured as the trace of their covariance over that of the same chain *with* the re-noising:
+# "the samples collapse: far narrower, most weight on one mode" (below $0.5$), "little changes:
+# the outer DDIM noise keeps the spread" ($0.5$ to $1.5$), or "the samples spread wider" (above
+# $1.5$).
+
+# %% tags=["exercise"]
+# Exercise 04.4: your prediction
+no_renoise = None   # one of the three options, as a string
+
+# %%
+xs_frozen = ud2m_chain(den, problem, y, N, seeded(6), renoise=False)
+spread_ratio = (xs_frozen.var(0).sum() / xs_chain.var(0).sum()).item()
+band_renoise = pt.exercises.ch04.renoise_band(spread_ratio)
+w_frozen = pt.metrics.mode_weights(xs_frozen, posterior)
+w_chain = pt.metrics.mode_weights(xs_chain, posterior)
+print(f"spread without / with the re-noising: {spread_ratio:.2f} ({band_renoise}); SW "
+      f"{sw(xs_frozen, exact) / floor:.1f} x floor against {sw(xs_chain, exact) / floor:.1f}")
+print("largest mode weight, without / with:", round(w_frozen.max().item(), 2), "/", round(w_chain.max().item(), 2))
+
+# %%
+pt.exercises.check("04.4", no_renoise, measured=band_renoise)
+
+# %% [markdown]
+# **The reveal.** The prox is a weighted average and a Tweedie denoiser returns a conditional mean:
+# both contract. Without fresh noise at $\tau$ the block maps each $x_t$ to one estimate pulled
+# towards $A^\top y$, and the outer DDIM noise, small at the low-noise times, does not spread it
+# again. The re-noising is the block's only source of spread; with it the chain still
+# over-weights the mode nearest the data (section 2), which is what distillation is asked to fix.
+
+# %%
+assert spread_ratio < 0.5 and w_frozen.max() > w_chain.max(), "without re-noising the chain collapses"
 
 # %% [markdown]
 # ## 2. Distillation on the toy problem
@@ -196,8 +333,8 @@ assert sw_untrained < prior_dist, "even untrained, the block's data steps move t
 # $$ \mathcal L_G = \frac{\bar\alpha_t}{1-\bar\alpha_t}|x^{(K)} - x_0|^2 + \mathrm{BCE}(\mathrm{Disc}(x^{(K)}, y), 1),\qquad
 #    \mathcal L_D = \tfrac12\mathrm{BCE}(\mathrm{Disc}(x_0, y), 1) + \tfrac12\mathrm{BCE}(\mathrm{Disc}(x^{(K)}, y), 0) + \tfrac{\gamma}{2} E|\nabla_x \mathrm{Disc}(x_0, y)|^2. $$
 #
-# The first term alone would teach the block the conditional *mean* (the under-dispersion of chapter
-# 03 again); the discriminator, which sees $(x, y)$ pairs, pushes the block's outputs to be
+# The first term alone is smallest when the block returns the conditional *mean* of $x_0$ (the
+# estimate that under-disperses, as LATINO's did in chapter 03); the discriminator, which sees $(x, y)$ pairs, pushes the block's outputs to be
 # distributed like real $x_0$ given $y$. The training (`steps=6000`) is read from a stored run;
 # the baselines are run here.
 
@@ -216,14 +353,14 @@ def toy_training():
 
 
 toy = pt.files.stored.run("ch04_toy_ud2m", toy_training, recompute=RECOMPUTE, settings=TOY_SETTINGS,
-                    command="RECOMPUTE = True in chapter 04 (about 12 min on a 2-core CPU)")
+                    command="RECOMPUTE = True in chapter 04")
 xs_ud = toy["samples"]
 sw_ud = sw(xs_ud, exact)
 print(f"trained UD2M ({TOY_SETTINGS['steps']} steps, trained in {toy['train_s']:.0f} s): SW {sw_ud:.3f} "
       f"({sw_ud / floor:.1f} x floor), lambda = {toy['lam']:.2f}")
 
-baselines = {}
-for name, opts in [("dps", dict(steps=200 if FAST else 1000)), ("diffpir", {}), ("latino", {})]:
+baselines = {"latino": latino_row}                # measured for exercise 04.2
+for name, opts in [("dps", dict(steps=200 if FAST else 1000)), ("diffpir", {})]:
     with den.counting():
         xb = pt.sample(name, den, problem, y, n=N, generator=seeded(9), **opts)
     baselines[name] = (sw(xb, exact), den.nfe, xb)   # calls on the whole batch = per sample
@@ -301,7 +438,7 @@ def ablation_run():
 
 ablation = pt.files.stored.run("ch04_toy_ablation", ablation_run, recompute=RECOMPUTE,
                          settings=ABLATION_SETTINGS,
-                         command="RECOMPUTE = True in chapter 04 (about 12 min on a 2-core CPU)")
+                         command="RECOMPUTE = True in chapter 04")
 by_k = {}
 for (K, Nout) in ABLATION_SETTINGS["configs"]:
     by_k.setdefault(K, []).append((K * Nout, ablation[f"{K}x{Nout}"] / floor))
@@ -321,6 +458,39 @@ print(f"farthest from the posterior: K x N = {worst} ({ablation[worst] / floor:.
       f"between configurations: {(max(ablation.values()) - min(ablation.values())) / floor:.1f} x floor")
 print("every configuration is far closer to the posterior than the prior is" if not far
       else f"configurations not closer than half the prior's distance: {far}")
+
+# %% [markdown]
+# The untrained chain has the same knobs ($K$, $N$, $\sigma'$, $\eta$), at no training cost. On the
+# scale of exercise 04.3 (SW / noise floor at $n = 1000$, exact denoiser), LATINO and the worked
+# $3 \times 3$ chain score:
+
+# %%
+def library_latino(den, problem, y, n, generator):
+    return pt.sample("latino", den, problem, y, n=n, generator=generator)
+
+
+score_latino = sampler_score(library_latino, "2d-bimodal", n=1000, nfe_budget=12, backward=False)
+print(f"LATINO {score_latino[0]:.2f}, the untrained 3 x 3 chain {score_chain[0]:.2f} (x the noise floor)")
+assert score_latino[0] <= score_chain[0], "untrained and at its defaults, the chain is not ahead of LATINO"
+
+# %% [markdown]
+# ### Exercise 04.5 (mini-project, optional): an untrained chain closer than LATINO
+#
+# Without any training, in at most 12 network calls and no backward pass, write
+# `project_sampler(den, problem, y, n, generator)` whose score is at most $7.5$ (LATINO's is printed
+# above). Start from your chain of exercise 04.3 and measure one knob at a time: the split of the
+# calls into $K \times N$, the re-noise cap $\sigma'$, $\eta$. Say in a sentence which knob mattered
+# and why, in the terms of exercise 04.4.
+
+# %% tags=["exercise"]
+# Exercise 04.5: your answer
+def project_sampler(den, problem, y, n, generator):
+    """(n, 2) posterior samples from an untrained unfolded chain, at most 12 denoiser calls."""
+    raise NotImplementedError("your answer here")
+
+
+# %%
+pt.exercises.check("04.5", project_sampler)
 
 # %% [markdown]
 # ## 4. Digits: a UNet prior with low-rank adapters
@@ -380,7 +550,6 @@ pt.viz.sample_strip(dx, title="UD2M on digits: 8 samples for one half-masked dig
 plt.show()
 print(f"PSNR of the samples {pt.metrics.psnr(dx, x_digit.expand_as(dx)).mean():.1f} dB, "
       f"of the zero-filled measurement {pt.metrics.psnr(dprob.operator.adjoint(dy[None]), x_digit[None]).item():.1f} dB")
-# PSNR (peak signal-to-noise ratio) = 10 log10(peak^2 / mean squared error), in dB; peak = 2 on [-1, 1].
 # %% [markdown]
 # ## 5. The shipped MNIST samplers
 #
@@ -388,16 +557,9 @@ print(f"PSNR of the samples {pt.metrics.psnr(dx, x_digit.expand_as(dx)).mean():.
 # mask that keeps half of the pixels) and $4\times$ super-resolution, both at $\sigma = 0.05$ on
 # the shipped MNIST prior. We compare them with LATINO (8 calls) and DPS (`steps=1000`, one
 # backward pass through the network at each step, read from a stored run) on four held-out digits.
-# The columns:
-#
-# * **PSNR single** / **PSNR of the mean**: $10\log_{10}(2^2/\mathrm{MSE})$ in dB (images in
-#   $[-1, 1]$) of one sample, averaged over samples, and of the samples' mean (the MMSE estimate);
-# * **rank coverage**: for each pixel, where the true value falls among the samples (its rank,
-#   ties broken at random); the share of pixels whose rank lies in the central $90\%$ band. An exact
-#   posterior sampler reads $0.90$ at *any* number of samples; below means intervals too narrow
-#   (under-dispersed), above too wide (`pt.metrics.calibration.rank_coverage`);
-# * **network calls** (NFE, number of function evaluations) and **backward passes** per sample, and
-#   seconds per sample on this machine.
+# The columns are the yardsticks of chapter 02 §1: PSNR of one sample and of the samples' mean,
+# rank coverage (an exact sampler reads $0.90$), network calls (NFE) and backward passes per
+# sample, and seconds per sample.
 #
 # LATINO's samples are means (chapter 03): expect its rank coverage far below the target.
 
@@ -445,10 +607,10 @@ def table(rows, first="task"):
 # %% [markdown]
 # ### The heavy references, from stored runs
 #
-# DPS with 1000 steps costs seconds per sample on a CPU; DAPS, DiffPIR and Spin are run once per
-# digit for the image grid below. Both are read from `data/runs/` (same digits, masks, $y$ and
-# seeds as here); `RECOMPUTE = True` reruns them. The stored seconds per sample are those of the
-# run that made the file, on a shared CPU under load: they read high (a quiet machine's are in
+# DPS with 1000 steps costs a thousand network calls and backward passes per sample; DAPS, DiffPIR
+# and Spin are run once per digit for the image grid below. Both are read from `data/runs/` (same
+# digits, masks, $y$ and seeds as here); `RECOMPUTE = True` reruns them. The stored seconds per
+# sample are those of the run that made the file (the benchmark's are in
 # [`docs/benchmark/ud2m_vs_dps`](../docs/benchmark/ud2m_vs_dps/random_inpainting/images.md)).
 
 # %%
@@ -493,9 +655,9 @@ def grid_reference():
 
 
 dps_ref = pt.files.stored.run("ch04_dps_mnist", dps_reference, recompute=RECOMPUTE, settings=DPS_SETTINGS,
-                        command="RECOMPUTE = True in chapter 04 (15 to 30 min on a 2-core CPU)")
+                        command="RECOMPUTE = True in chapter 04")
 grid_ref = pt.files.stored.run("ch04_mnist_grid", grid_reference, recompute=RECOMPUTE, settings=GRID_SETTINGS,
-                         command="RECOMPUTE = True in chapter 04 (about 4 min on a 2-core CPU)")
+                         command="RECOMPUTE = True in chapter 04")
 if not SAME_DIGITS:
     print(f"MNIST is not available here: the stored DPS, DiffPIR, DAPS and Spin runs are on {STORED_DIGITS}, "
           f"this run's UD2M and LATINO on {DIGITS}. Their quality is not comparable: the stored rows are "
@@ -588,8 +750,8 @@ fig.suptitle("random inpainting: one sample per method, same digits and y (PSNR 
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# Two lessons from the project's own measurements (details and commands in
-# [`docs/notes/ud2m.md`](../docs/notes/ud2m.md)): what the chain reaches is decided in its first
+# Two lessons from the measurements in [`docs/notes/ud2m.md`](../docs/notes/ud2m.md) (details and
+# commands there): what the chain reaches is decided in its first
 # blocks, whose $x_t$ is nearly pure noise (started from the *true* $x_t$ at the last outer time,
 # the last block alone does far better; at the second it barely helps), so the shipped samplers
 # weight every outer time alike in the $x_0$ loss rather than by the SNR; and the few extra calls
@@ -699,9 +861,13 @@ plt.show()
 # %% [markdown]
 # ## Summary
 #
-# * The unfolded block is LATINO conditioned on $x_t$: a closed-form prox with two quadratics,
-#   a re-noise to $\tau$ and one denoiser call; the outer DDIM loop gives $K N$ calls per sample
-#   (the paper's $3 \times 3 = 9$; the shipped MNIST samplers $4 \times 4$ and $5 \times 3$).
+# * The unfolded block is LATINO conditioned on $x_t$: a closed-form prox with two quadratics
+#   merged into one (precisions add), a re-noise to $\tau$ and one denoiser call; the outer DDIM
+#   loop gives $K N$ calls per sample (the paper's $3 \times 3 = 9$; the shipped MNIST samplers
+#   $4 \times 4$ and $5 \times 3$).
+# * Untrained, with the exact denoiser, the chain is about as close to the posterior as LATINO;
+#   its only source of spread is the block's re-noising, without which it collapses onto the
+#   mode nearest the data.
 # * Trained with an $x_0$ loss and a conditional discriminator (only adapters and $\lambda$ move),
 #   it reaches the posterior's location in 8-9 calls on the toy problem, as close as LATINO and
 #   DiffPIR; DPS, with hundreds of calls and backward passes, stays closer. The residual error is in
