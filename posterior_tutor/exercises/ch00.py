@@ -12,7 +12,7 @@ import torch
 
 from .base import Exercise, Mistake, register
 from .kinds import Prediction, Scored
-from .scoring import _floor
+from .scoring import floor
 from .. import toy
 from ..metrics.distances import sliced_wasserstein
 from ..operators import InverseProblem, Matrix
@@ -174,7 +174,7 @@ def posterior_score(sampler, n: int = SNIS_N, seed: int = 0) -> tuple:
         raise ValueError("the samples contain NaN or Inf (a log of 0, or exp of a large number?).")
     exact = tp.posterior.sample(n, generator=_gen(seed + 1))
     sw = sliced_wasserstein(xs.detach().double(), exact.double(), generator=_gen(seed + 2)).item()
-    ratio = sw / _floor("2d-bimodal", n)
+    ratio = sw / floor("2d-bimodal", n)
     return ratio, f"SW {sw:.3f} = {ratio:.2f} x the noise floor at n = {n}."
 
 

@@ -160,5 +160,7 @@ def test_solved_notebooks_script(tmp_path, capsys):
     nb = jupytext.read(tmp_path / "03_langevin_latino.ipynb")
     text = "\n".join(c.source for c in nb.cells)
     assert "NotImplementedError" not in text
-    assert text.count("pt.exercises.solution(") == 3
-    assert text.count('assert pt.exercises.check("03.') == 3
+    n03 = len([k for k in pt.exercises.ids() if k.startswith("03.")])
+    assert n03 >= 3
+    assert text.count("pt.exercises.solution(") == n03
+    assert text.count('assert pt.exercises.check("03.') == n03
