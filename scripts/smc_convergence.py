@@ -21,6 +21,7 @@ from posterior_tutor.metrics import sliced_wasserstein
 
 COUNTS = (10, 30, 100, 300, 1000, 3000)
 STEPS = 100
+KEEP = "## Design measurements"
 
 
 def measure(tp, counts=COUNTS, n=1000, seeds=4, steps=STEPS):
@@ -46,9 +47,14 @@ def measure(tp, counts=COUNTS, n=1000, seeds=4, steps=STEPS):
 
 
 def reaches(rows, tol=1.3):
-    """The smallest particle count whose mean SW / floor is within ``tol`` of the floor."""
-    ok = [p for p, r in rows.items() if r[0] <= tol]
-    return min(ok) if ok else None
+    """The smallest particle count from which every larger count measured has mean SW / floor
+    within ``tol`` of the floor (None: the last one is not)."""
+    at = None
+    for p in sorted(rows, reverse=True):
+        if rows[p][0] > tol:
+            break
+        at = p
+    return at
 
 
 def write(results, n, seeds, out: Path, steps=STEPS):
@@ -72,7 +78,11 @@ def write(results, n, seeds, out: Path, steps=STEPS):
               "the particle count changes the bias only; from n on they come from one system, "
               "whose draws share ancestors (resampling duplicates), which adds to the distance "
               "at a fixed n.", ""]
-    (out / "smc.md").write_text("\n".join(lines))
+    path = out / "smc.md"
+    kept = ""    # the hand-written design measurements below the marker survive a rerun
+    if path.exists() and KEEP in path.read_text():
+        kept = KEEP + path.read_text().split(KEEP, 1)[1]
+    path.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 def plot(results, out: Path):
