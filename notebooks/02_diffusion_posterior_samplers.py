@@ -342,15 +342,15 @@ assert dps_quality[600][1] > 3, "high noise: the approximate gradient is far too
 # Change one thing in DPS: differentiate the *squared* residual norm $\lVert y - A\,D(x_t,t)\rVert^2$
 # instead of the norm, with the same $\zeta = 0.3$ and the same number of steps (the Gaussian
 # likelihood of the approximation is a squared norm, so this looks like the more natural choice).
-# What happens to the samples? Set `squared_outcome` to one of
-# `pt.exercises.ch02.SQUARED_OPTIONS` before running the cell that measures it. The check reads
-# the median data residual of the broken run against that of exact posterior samples: above
-# three times it, "diverge"; below $0.3$ times it, "collapse onto the measurement line"; in between,
-# "about the same".
+# What happens to the samples? Set `squared_outcome` to one of the three strings of
+# `pt.exercises.ch02.SQUARED_OPTIONS`, copied exactly, before running the cell that measures it.
+# The check reads the median data residual of the broken run against that of exact posterior
+# samples: above three times it, `"the samples diverge"`; below $0.3$ times it,
+# `"the samples collapse onto the measurement line"`; in between, `"about the same samples"`.
 
 # %% tags=["exercise"]
 # Exercise 02.2: your prediction
-squared_outcome = None   # one of the options
+squared_outcome = None   # one of pt.exercises.ch02.SQUARED_OPTIONS, as a string
 
 # %%
 def run_dps_by_hand(misfit, n=1000, seed=62):
@@ -412,7 +412,8 @@ pt.exercises.check("02.2", squared_outcome, measured=measured_outcome)
 # %% [markdown]
 # ### Exercise 02.3 (derive): one DiffPIR step
 #
-# Derive one DiffPIR step from $x_t$ at time $t$ to $x_{t'}$, in three moves: (i) the proximal
+# Derive one DiffPIR step from $x_t$ at time $t$ to $x_{t'}$ (`t` and `t_prev` are integer times,
+# `t_prev` the later, smaller one; `z` has the shape of `x_t`), in three moves: (i) the proximal
 # estimate $\hat x_0$ around the denoiser output, with the radius $r_t$ above; (ii) the noise
 # $\hat\varepsilon$ that $\hat x_0$ implies for $x_t$ (solve the forward noising of chapter 01 for
 # the noise); (iii) the state at $t'$, built from $\hat x_0$ and a mix of $\hat\varepsilon$ with
@@ -728,7 +729,7 @@ display(Markdown(f"Closest to the exact posterior with the exact denoiser: **{cl
 
 # %% tags=["exercise"]
 # Exercise 02.4: your prediction
-hurt_most = None   # one of the options
+hurt_most = None   # "dps", "diffpir" or "daps"
 
 # %%
 show_table(bench["learned"], "2D problem, learned MLP denoiser")
@@ -779,10 +780,13 @@ print("SW within 15% of the prior samples' SW:", ", ".join(near_prior))
 #
 # Write `dps_sampler(den, problem, y, n, generator)` returning `n` samples of shape `(n, 2)` for the
 # 2D problem: a whole DPS run from pure noise, with at most 200 denoiser calls (each call on the
-# whole batch) and the guidance of exercise 02.1 with $\zeta = 0.3$. The checker runs it once with
-# the exact denoiser and a seeded generator, and scores the samples by SW to exact posterior
-# samples in noise floors (`pt.exercises.scoring.sampler_score`); it passes at twice the noise
-# floor or less. Draw every random number from `generator`. Returning `n` copies of $A^\top y$
+# whole batch) and the guidance of exercise 02.1 with $\zeta = 0.3$, each step a DDPM step as in
+# `dps_step_by_hand` above. `den.schedule.timesteps(k)` is a grid of `k` integer times from the top
+# down to 0; after the last one the chain ends on its $x_0$ estimate ($\bar\alpha = 1$ there:
+# `abar` of a negative time is *not* 1). The checker runs it once with the exact denoiser and a
+# seeded generator, and scores the samples by SW to exact posterior samples in noise floors
+# (`pt.exercises.scoring.sampler_score`); it passes at twice the noise floor or less. Draw every
+# random number from `generator` (on `generator.device`). Returning `n` copies of $A^\top y$
 # scores far above the threshold.
 
 # %% tags=["exercise"]
@@ -828,8 +832,10 @@ assert dps_budget_scores[200] < dps_budget_scores[1000], \
 # DiffPIR needs no backward pass and only 100 network calls, but its default settings leave it far
 # from the posterior (section 5). Write `no_backward_sampler(den, problem, y, n, generator)` that
 # does better: at most 100 denoiser calls, no gradient through the denoiser, and a score of at most
-# $7$ noise floors (the checker runs it as in exercise 02.5, with `backward=False`). Any idea is
-# allowed: DiffPIR's knobs, another schedule, a step of your own;
+# $7$ noise floors (the checker scores it as in exercise 02.5, and refuses it if any denoiser call
+# is differentiated). Any idea is allowed: DiffPIR's knobs (`pt.options_of("diffpir")` lists them
+# with their defaults; `pt.sample("diffpir", ..., name=value)` sets one), another schedule, a step
+# of your own;
 # [`docs/adding_a_method.md`](../docs/adding_a_method.md) shows how to turn a good one into a
 # library method. The score is reported; it does not block the chapter.
 

@@ -153,7 +153,9 @@ assert fwd_bwd > 1.3 * fwd, "a backward pass costs more than the forward pass al
 #
 # For a **linear** operator, derive $\nabla f(x)$ and $L$, then write
 # `spin_correction(problem, y, x0, opt_steps=30, lr=1.0, mu=0.0)`: `opt_steps` gradient steps
-# with step $\mathrm{lr}/L$, started at $x = x_0$. With `op = problem.operator`, `op(x)` is $Ax$,
+# with step $\mathrm{lr}/L$, started at $x = x_0$. Here $|\cdot|$ is the Euclidean norm over one
+# sample's entries (pixels); `x0` is a batch of shape `(n, ...)`, each sample corrected on its own,
+# and the result has the shape of `x0`. With `op = problem.operator`, `op(x)` is $Ax$,
 # `op.adjoint(r)` is $A^\top r$ and `op.norm_squared(x0.shape[1:])` is $\lvert A\rvert^2$ (the
 # largest eigenvalue of $A^\top A$). The check compares it with the library's
 # `pt.samplers.spin.correct` on a blur and on a matrix, with and without $\mu$.
@@ -459,13 +461,17 @@ plt.show()
 # ### Exercise 05.4 (build): Spin, by hand
 #
 # Write `spin_sampler(den, problem, y, n, generator)` returning `(n, 2)` samples of the 2D
-# problem's posterior with Spin's default recipe: the data's own guess $C(0)$, three warm-start
-# rounds at $t^* = 400$, then 30 DDIM steps ($\eta = 0$) from $t^*$ with the correction at 8 of
-# them spread over the grid times in $[30, t^*)$. Use your `spin_correction` of exercise 05.1 as
-# $C$, `den.schedule.timesteps(30, t_max=400)` for the grid and `den.schedule.abar(t)`; draw every
-# noise with `generator`. At most 33 network calls (on the whole batch) and no gradient through
-# the network. The check scores the SW to the exact posterior as a multiple of the noise floor
-# ($n = 1000$, exact denoiser); at most $9.5$ passes.
+# problem's posterior with Spin's default recipe: the data's own guess $C(0)$ (with `x0` zeros of
+# shape `(n, 2)`), re-noised to $t^* = 400$; three warm-start rounds there, as in section 3; then
+# 30 DDIM steps ($\eta = 0$) from $t^*$ with the correction at 8 of them, spread evenly (by
+# position in the grid, the first and the last included) over the grid times $t$ with
+# $30 \le t < t^*$. Use your `spin_correction` of exercise 05.1 as $C$,
+# `den.schedule.timesteps(30, t_max=400)` for the grid (30 integer times, from $t^*$ down to 0)
+# and `den.schedule.abar(t)`; after the last grid time the run ends on its $x_0$ estimate
+# ($\bar\alpha = 1$ there: `abar` of a negative time is *not* 1). Draw every noise with
+# `generator` (on `generator.device`). At most 33 network calls (on the whole batch) and no
+# gradient through the network. The check scores the SW to the exact posterior as a multiple of
+# the noise floor ($n = 1000$, exact denoiser); at most $9.5$ passes.
 
 # %% tags=["exercise"]
 # Exercise 05.4: your answer
@@ -520,7 +526,10 @@ assert score_spin[0] <= 9.5 < score_unguided[0], "the threshold passes Spin and 
 # `project_sampler(den, problem, y, n, generator)` whose score is at most $6.9$ (the default
 # Spin's is printed above). Exercise 05.2 and the scatter plot show where Spin's samples sit
 # relative to the posterior: start from there, change one setting at a time (the DDIM noise
-# $\eta$, the guided steps, $t^*$, the split of the calls) and measure each with the score.
+# $\eta$, the guided steps, $t^*$, the split of the calls between the warm start and the DDIM
+# steps) and measure each with the score: `pt.options_of("spin")` names the settings, and
+# `sampler_score(sampler, "2d-bimodal", n=1000, nfe_budget=33, backward=False)` scores a sampler
+# as the check does.
 
 # %% tags=["exercise"]
 # Exercise 05.5: your answer
