@@ -83,7 +83,8 @@ print((STORED / "images.md").read_text().splitlines()[0])
 # * a **data step on the denoised estimate**, proximal or Langevin, with no gradient through the
 #   network (DiffPIR, DAPS, PnP-ULA, LATINO, Spin);
 # * **training per task**, so that sampling is a few calls (UD2M) or one pass of a flow (APS);
-# * **importance weights** on a cloud of particles, exact as the cloud grows (chapter 07).
+# * **importance weights** on a cloud of particles, exact in the limit of many particles (MCGdiff,
+#   `pt.sample("mcgdiff", ...)`; how close it gets at a given count: `docs/notes/smc.md`).
 #
 # The table below is generated from the library (family, backward passes) and from the stored
 # benchmark tables `docs/benchmark/toy.csv` and `images.csv` (NFE, distances, calibration) and the
@@ -386,8 +387,9 @@ assert scores["latino"] <= 8.5
 # %%
 r = by_method
 guide = [
-    f"* **You need the posterior's shape, and can afford it:** chapter 07's SMC sampler converges "
-    "to the exact posterior as the particles grow, on the linear Gaussian problems it supports; "
+    f"* **You need the posterior's shape, and can afford it:** an SMC sampler (MCGdiff) reweights "
+    "particles towards the exact posterior on linear Gaussian problems, exact only in the limit "
+    "(its measured distance against the particle count: `docs/notes/smc.md`); "
     f"among the others DPS is closest on both toys ({r['dps']['sw_floor_2d']:.1f}x the floor in "
     f"2D, {r['dps']['sw_prior_d16']:.2f}x the prior's distance on d = 16), at "
     f"{r['dps']['nfe_2d']:.0f} calls each with a backward pass.",
@@ -441,7 +443,7 @@ pt.exercises.check("08.4", project_sampler)
 #
 # * Every method replaces $p(y \mid x_t)$ and pays for it: gradients (DPS), data steps on the
 #   denoised estimate (DiffPIR, DAPS, PnP-ULA, LATINO, Spin), training (UD2M, APS), or particles
-#   and weights (SMC, chapter 07).
+#   and weights (SMC: MCGdiff).
 # * The distance to the exact posterior, the gain of averaging and the rank coverage read the same
 #   property from three sides: whether the samples have the posterior's spread.
 # * With few directions measured (the $d = 16$ problem), the few-step zero-shot methods are about as

@@ -21,9 +21,13 @@ from pathlib import Path
 CONSUMERS = {"viz", "widgets", "bench", "bench_images", "evaluation", "exercises", "model_card",
              "method_grid"}
 ENTRY_POINTS = {"sample", "iterate", "step_through", "sample_from"}
+#: command modules that consume the whole package (the book renders the chapters, solved or not)
+COMMAND_CONSUMERS = {"posterior_tutor.runtime.book"}
 
 
 def layer(mod: str) -> int:
+    if mod in COMMAND_CONSUMERS:
+        return 3
     parts = mod.split(".")
     top = parts[1] if len(parts) > 1 else ""
     if top in {"samplers"}:

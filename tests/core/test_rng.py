@@ -13,6 +13,7 @@ from conftest import seeded as _gen
 SHORT = {
     "ddpm": dict(steps=20),
     "dps": dict(steps=20),
+    "mcgdiff": dict(steps=10, particles=5),
     "diffpir": dict(steps=10),
     "daps": dict(levels=4, ode_steps=2, langevin_steps=3),
     "pnp_ula": dict(steps=20),

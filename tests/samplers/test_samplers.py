@@ -16,6 +16,7 @@ N = 600
 FAST = {
     "ddpm": dict(steps=200),
     "dps": dict(steps=300),
+    "mcgdiff": dict(steps=20, particles=10),
     "diffpir": dict(),
     "daps": dict(levels=40, langevin_steps=40),
     "pnp_ula": dict(steps=2000),
