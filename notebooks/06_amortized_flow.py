@@ -463,7 +463,7 @@ pt.exercises.check("06.4", mixture_vi)
 #
 # so every draw is reparameterised and the weights $\pi = \mathrm{softmax}(\text{logits})$ get
 # exact gradients (no sampled component index to differentiate). With $K = 6$ components started
-# at random means, the fit (`pt.exercises.solution("06.4")`, 600 Adam steps) puts components on
+# at random means, the fit (`pt.exercises.solution("06.4")`, 500 Adam steps) puts components on
 # the modes and learns their weights; the reverse KL still pays for mass in the gaps, but a
 # component on each mode costs nothing there. Scored as the check does, beside one Gaussian
 # (section 1's fit, with the same scorer):
