@@ -812,8 +812,8 @@ if lines:
     display(Markdown(
         "\n".join(lines) + f"\n\nThe denoising flow improves on $y$; the $4\\times$ SR flow does not "
         f"improve on upsampling $y$ (its mean {sr_gain:+.1f} dB in this cell's measurement), while "
-        "DPS with the same prior does, by the margin on its card. The prior is not what limits the "
-        "flow: its training is. The $4\\times$ map from 64 numbers to a digit is far harder to "
+        "DPS with the same prior beats the flow by the margin on its card. The prior is not what "
+        "limits the flow (DPS uses the same one): the flow's family and training are. The $4\\times$ map from 64 numbers to a digit is far harder to "
         "learn than the $2\\times$ one of section 4, and the flow starts from the upsampled $y$ "
         "(its last layer), and its mean ends about as close to the truth as that start. That is "
         "the trade APS offers: every sample "
