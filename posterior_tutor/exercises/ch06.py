@@ -1,18 +1,27 @@
-"""Chapter 06 exercises: the APS ELBO weight w_t and the log-density of an affine coupling flow.
+"""Chapter 06 exercises (APS): where a reverse-KL Gaussian lands, the log-density of an affine
+coupling, the ELBO weight w_t, a variational sampler of one's own, what the shipped SR flow gains
+over bilinear upsampling, and an amortized sampler in miniature.
 
-Equations: w_t = beta_t / (2 alpha_t (1 - ab_t)) for t >= t_min, 0 below (trained/aps/elbo.py,
-``elbo_weights``); for x = G(z) with x_a = z_a, x_b = z_b exp(s(z_a)) + t(z_a) (the coupling of
-trained/aps/layers.py and of RealNVP), log q(x) = log N(z; 0, I) - sum s(x_a), z = G^-1(x).  The coupling's
-reference is the change of variables with the Jacobian computed by autograd.
+Equations: log q(x) = log N(z; 0, I) - sum s(x_a), z = G^-1(x), for one affine coupling
+x_a = z_a, x_b = z_b exp(s(z_a)) + t(z_a) (RealNVP; reference: autograd Jacobian);
+w_t = beta_t / (2 alpha_t (1 - ab_t)) for t >= t_min, 0 below: the DDPM KL term
+|mu_q - mu_theta|^2 / (2 sigma_t^2) with mu_q - mu_theta = beta_t / (sqrt(alpha_t) sqrt(1 - ab_t))
+(eps_theta - eps) and sigma_t^2 = beta_t (reference: trained/aps/elbo.py, ``elbo_weights``).
+The builds (06.4, 06.6) are scored by the sliced Wasserstein distance to the exact posterior as a
+multiple of the noise floor (scoring.py, chapter 00).
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from functools import lru_cache
 
 import torch
 from torch import nn
 
 from .base import Exercise, Mistake, register
+from .kinds import Prediction, Scored
+from .scoring import sampler_score
 from ..schedules import VPSchedule
 
 
@@ -20,52 +29,39 @@ def _gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
-# -- 06.1 the ELBO weight --------------------------------------------------------------------------
-def elbo_weights(sched, t_min=1):
-    """w_t = beta_t / (2 alpha_t (1 - ab_t)), alpha_t = 1 - beta_t; zero for t < t_min."""
-    b, ab = sched.betas, sched.alpha_bar
-    w = b / (2 * (1 - b) * (1 - ab))
-    w[:t_min] = 0
-    return w
+# -- 06.1 where the reverse-KL Gaussian lands (a prediction, a choice) ------------------------------
+GAUSS_OPTIONS = ("on one mode", "spread over both modes", "in the gap between the modes")
 
 
-def _elbo_ref(sched, t_min=1):
-    from ..trained.aps.elbo import elbo_weights as library_weights   # torch.nn loads here
-    return library_weights(sched, t_min)
+def gauss_band(xs, posterior) -> str:
+    """Which option samples ``xs`` of a fitted Gaussian fall in: one mode holds > 90% of them; else
+    more than half lie where the posterior density is below 2% of its peak (the gap); else spread."""
+    from ..metrics import mode_weights
+    if mode_weights(xs, posterior).max() > 0.9:
+        return GAUSS_OPTIONS[0]
+    grid = torch.stack(torch.meshgrid(*[torch.linspace(-3, 3, 121)] * 2, indexing="xy"), -1)
+    peak = posterior.log_prob(grid.reshape(-1, 2)).max()
+    low = (posterior.log_prob(xs) < peak + math.log(0.02)).double().mean()
+    return GAUSS_OPTIONS[2] if low > 0.5 else GAUSS_OPTIONS[1]
 
 
-def _elbo_cases():
-    return [(VPSchedule(), 1), (VPSchedule(T=200, beta_end=0.05), 10), (VPSchedule(), 50)]
-
-
-def _elbo_no_alpha(sched, t_min=1):
-    w = sched.betas / (2 * (1 - sched.alpha_bar))
-    w[:t_min] = 0
-    return w
-
-
-def _elbo_abar(sched, t_min=1):
-    w = sched.betas / (2 * sched.alpha_bar * (1 - sched.alpha_bar))
-    w[:t_min] = 0
-    return w
-
-
-def _elbo_no_cut(sched, t_min=1):
-    b, ab = sched.betas, sched.alpha_bar
-    w = b / (2 * (1 - b) * (1 - ab))
-    w[:1] = 0
-    return w
-
-
-register(Exercise(
-    "06.1", "the APS ELBO weight w_t of the diffusion prior term", "elbo_weights(sched, t_min=1) -> w (T,)",
-    elbo_weights, _elbo_ref, _elbo_cases,
-    [Mistake(_elbo_no_alpha, "the denominator has alpha_t = 1 - beta_t too: "
-             "w_t = beta_t / (2 alpha_t (1 - ab_t))."),
-     Mistake(_elbo_abar, "alpha_t is the one-step 1 - beta_t (sched.betas), not abar_t."),
-     Mistake(_elbo_no_cut, "set every w_t with t < t_min to 0 (w[:t_min] = 0).")],
-    hint="b, ab = sched.betas, sched.alpha_bar; w = b / (2 (1 - b) (1 - ab)); w[:t_min] = 0.",
-    rtol=1e-8, atol=1e-12))
+register(Prediction(
+    "06.1", "a Gaussian fitted by the reverse KL to the bimodal posterior: where does it land?",
+    "gauss_fit", GAUSS_OPTIONS[0],
+    lambda p, m: ("KL(q || p) = E_q[log q - log p]: wherever q puts mass and the posterior has "
+                  "almost none, log q - log p is huge, so the fit avoids the gap and settles on "
+                  "one mode (mode-seeking); it gives up the other mode's mass instead."),
+    options=GAUSS_OPTIONS,
+    feedback={GAUSS_OPTIONS[1]: "that is the answer of the *forward* KL(p || q), which matches "
+              "the posterior's mean and covariance (mass-covering); the reverse KL is averaged "
+              "under q, and a Gaussian spread over both modes has much of its mass in the gap.",
+              GAUSS_OPTIONS[2]: "the gap is where the posterior has almost no mass: the reverse "
+                                "KL's integrand log q - log p is largest there."},
+    nudge="The reverse KL is an average under q, of log q - log p. Where is that integrand large?",
+    hint="A single Gaussian cannot put mass on both modes without putting mass in the gap between "
+         "them. Compare what each of the three options pays in the gap.",
+    formula="KL(q || p) = E_{x ~ q}[log q(x) - log p(x | y)] is infinite-like where q > 0 and "
+            "p ~ 0: the minimiser is mode-seeking, one mode with its local shape."))
 
 
 # -- 06.2 the change of variables through an affine coupling --------------------------------------
@@ -138,5 +134,254 @@ register(Exercise(
      Mistake(_coupling_no_const, "log N(z; 0, I) includes -d/2 log(2 pi)."),
      Mistake(_coupling_no_inverse, "evaluate the Gaussian at z = G^-1(x): z_b = (x_b - t(x_a)) "
              "exp(-s(x_a)), not at x.")],
-    hint="k = d // 2; s = s_net(x_a); z = [x_a, (x_b - t_net(x_a)) exp(-s)]; "
-         "log q = -|z|^2/2 - d/2 log(2 pi) - sum s.", rtol=1e-6, atol=1e-8))
+    nudge="Two steps: undo the layer to find the z that produced x, then ask how much the layer "
+          "stretches volume around it.",
+    hint="x_a passes through unchanged, so s and t can be evaluated on x_a directly; the Jacobian "
+         "of z -> x is triangular, and its diagonal holds ones and the stretch factors of x_b.",
+    formula="z = [x_a, (x_b - t(x_a)) exp(-s(x_a))]; log q(x) = -|z|^2 / 2 - (d/2) log(2 pi) - "
+            "sum_i s_i(x_a).", rtol=1e-6, atol=1e-8))
+
+
+# -- 06.3 the ELBO weight --------------------------------------------------------------------------
+def elbo_weights(sched, t_min=1):
+    """w_t = beta_t / (2 alpha_t (1 - ab_t)), alpha_t = 1 - beta_t; zero for t < t_min."""
+    b, ab = sched.betas, sched.alpha_bar
+    w = b / (2 * (1 - b) * (1 - ab))
+    w[:t_min] = 0
+    return w
+
+
+def _elbo_ref(sched, t_min=1):
+    from ..trained.aps.elbo import elbo_weights as library_weights   # torch.nn loads here
+    return library_weights(sched, t_min)
+
+
+def _elbo_cases():
+    return [(VPSchedule(), 1), (VPSchedule(T=200, beta_end=0.05), 10), (VPSchedule(), 50)]
+
+
+def _cut(w, t_min):
+    w[:t_min] = 0
+    return w
+
+
+register(Exercise(
+    "06.3", "the ELBO weight w_t of APS's prior term, from the DDPM bound",
+    "elbo_weights(sched, t_min=1) -> w (T,)", elbo_weights, _elbo_ref, _elbo_cases,
+    [Mistake(lambda s, t_min=1: _cut(s.betas / (2 * (1 - s.alpha_bar)), t_min),
+             "the mean difference carries 1 / sqrt(alpha_t): its square leaves alpha_t = 1 - beta_t "
+             "in the denominator."),
+     Mistake(lambda s, t_min=1: _cut(s.betas / (2 * s.alpha_bar * (1 - s.alpha_bar)), t_min),
+             "the 1 / sqrt(alpha_t) of the reverse mean is the one-step alpha_t = 1 - beta_t "
+             "(sched.betas), not abar_t."),
+     Mistake(lambda s, t_min=1: _cut(s.betas / ((1 - s.betas) * (1 - s.alpha_bar)), t_min),
+             "the KL between two Gaussians of variance sigma^2 is |mu_1 - mu_2|^2 / (2 sigma^2): "
+             "keep the 2."),
+     Mistake(lambda s, t_min=1: _cut(s.betas ** 2 / (2 * (1 - s.betas) * (1 - s.alpha_bar)),
+                                     t_min),
+             "divide the squared mean difference by the variance sigma_t^2 = beta_t: one beta_t "
+             "cancels."),
+     Mistake(lambda s, t_min=1: _cut(s.betas / (2 * (1 - s.betas) * (1 - s.alpha_bar)), 1),
+             "set every w_t with t < t_min to 0.")],
+    nudge="Each term of the bound is a KL between two Gaussians with the same variance; only "
+          "their means differ, and both means are written with a noise vector.",
+    hint="Subtract the two means: x_t cancels and what is left is a constant times "
+         "(eps_theta - eps). Square that constant and divide by twice the variance beta_t.",
+    formula="mu_q - mu_theta = beta_t / (sqrt(alpha_t) sqrt(1 - ab_t)) (eps_theta - eps), so "
+            "w_t = beta_t^2 / (2 beta_t alpha_t (1 - ab_t)) = beta_t / (2 alpha_t (1 - ab_t)); "
+            "0 for t < t_min.", rtol=1e-8, atol=1e-12))
+
+
+# -- 06.4 a variational sampler of one's own (build) ------------------------------------------------
+def mixture_vi(log_prior, problem, y, n, generator):
+    """A mixture of 6 full-covariance Gaussians fitted by the reverse KL, then sampled."""
+    K, d = 6, 2
+    means = (2 * torch.randn(K, d, generator=generator, dtype=torch.float64)).requires_grad_()
+    raw = torch.diag_embed(torch.full((K, d), math.log(0.5), dtype=torch.float64)).requires_grad_()
+    logits = torch.zeros(K, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.Adam([means, raw, logits], lr=0.05)
+
+    def chol():
+        return torch.tril(raw, -1) + torch.diag_embed(raw.diagonal(dim1=1, dim2=2).exp())
+    for _ in range(500):
+        L = chol()
+        x = (means[:, None] + torch.randn(K, 64, d, generator=generator, dtype=torch.float64)
+             @ L.transpose(1, 2)).reshape(-1, d)
+        white = torch.linalg.solve_triangular(L, (x[:, None] - means)[..., None], upper=False)
+        log_n = (-0.5 * white[..., 0].pow(2).sum(-1) - d / 2 * math.log(2 * math.pi)
+                 - L.diagonal(dim1=1, dim2=2).log().sum(-1))               # (K * 64, K)
+        log_q = torch.logsumexp(torch.log_softmax(logits, 0) + log_n, 1)
+        f = (problem.data_fit(x, y) - log_prior(x) + log_q).reshape(K, 64).mean(1)
+        objective = (torch.softmax(logits, 0) * f).sum()   # sum_k pi_k E_{q_k}[...]: exact in pi
+        optimiser.zero_grad()
+        objective.backward()
+        optimiser.step()
+    pi = torch.softmax(logits, 0).detach()
+    k = torch.multinomial(pi, n, replacement=True, generator=generator)
+    z = torch.randn(n, d, 1, generator=generator, dtype=torch.float64)
+    return (means[k] + (chol()[k] @ z)[..., 0]).detach()
+
+
+@contextmanager
+def _one_thread():
+    """Small tensors: one torch thread is faster than several (and than oversubscribed cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def vi_score(f, n: int = 1000):
+    """(SW to the exact 2D posterior / noise floor, a sentence) of ``f(log_prior, problem, y, n,
+    generator)``, given the 2D prior's exact log-density."""
+    from ..toy import bimodal_problem_2d
+    log_prior = bimodal_problem_2d().prior.log_prob
+    with _one_thread():
+        ratio, _ = sampler_score(lambda den, problem, y, k, g: f(log_prior, problem, y, k, g),
+                                 "2d-bimodal", n=n)
+    return ratio, f"2d-bimodal: SW = {ratio:.2f} x the noise floor at n = {n}."
+
+
+register(Scored(
+    "06.4", "a variational sampler that covers the 2D posterior",
+    "mixture_vi(log_prior, problem, y, n, generator) -> (n, 2) samples", mixture_vi, vi_score,
+    threshold=2.5, unit="x the noise floor", time_limit=180,
+    nudge="Exercise 06.1 showed what one Gaussian does. What family can put mass on several "
+          "modes, and can you still compute log q for it?",
+    hint="A mixture of Gaussians with learnable weights: write the loss as the weighted sum over "
+         "components of each component's expected integrand, so the weights get exact gradients "
+         "and every draw is reparameterised.",
+    formula="loss = sum_k pi_k E_{z}[g(x_k) - log p(x_k) + log q(x_k)], x_k = m_k + L_k z, "
+            "log q = logsumexp_j(log pi_j + log N(x; m_j, L_j L_j^T)); then draw k ~ pi, x = "
+            "m_k + L_k z."))
+
+
+# -- 06.5 the shipped SR flow against bilinear upsampling (a prediction, a choice) --------------
+SR_OPTIONS = ("more than 2 dB better than bilinear", "within 2 dB of bilinear",
+              "more than 2 dB worse than bilinear")
+
+
+def sr_band(gain_db: float) -> str:
+    """Which option a measured PSNR(flow mean) - PSNR(bilinear upsampling of y) falls in."""
+    return SR_OPTIONS[0] if gain_db > 2 else SR_OPTIONS[2] if gain_db < -2 else SR_OPTIONS[1]
+
+
+register(Prediction(
+    "06.5", "the shipped 4x super-resolution flow: its mean against bilinear upsampling of y",
+    "sr_flow_vs_bilinear", SR_OPTIONS[1],
+    lambda p, m: ("At 4x on 32 x 32 digits y holds 64 numbers for 1024 pixels; the flow's last "
+                  "layer starts from the upsampled y, and its training did not take its mean far "
+                  "from there, while DPS with the same prior does (the model card's comparison): "
+                  "an amortized sampler is as good as its family and its training reached."),
+    options=SR_OPTIONS,
+    feedback={SR_OPTIONS[0]: "the 16 x 16 digits flow of section 4 gains that much at 2x; at "
+              "4x the map from y to a digit is far harder to learn.",
+              SR_OPTIONS[2]: "the flow's last layer starts from the bilinear upsampling of y: "
+                             "training moves it away only where that helps the loss."},
+    nudge="An amortized sampler is limited by its family and its training, not only by the prior. "
+          "What does the flow start from before training?",
+    hint="Look at the model card's DPS comparison (same prior, same measurements) and at how "
+         "much the flow's last layer relies on the upsampled y.",
+    formula="gain = PSNR(mean of the flow's samples, x) - PSNR(bilinear(y), x), averaged over "
+            "held-out measurements; the bands are > 2 dB, -2 to 2 dB, < -2 dB."))
+
+
+# -- 06.6 mini-project: one training run for every y (APS in miniature) ----------------------------
+PROJECT_YS = (None, -1.5, 0.0, 2.0)       # None: the chapter's y; each y has its exact posterior
+
+
+def train_amortized(log_prior, problem, prior_sample, generator):
+    """A mixture of 6 Gaussians whose parameters an MLP reads from y, trained by the reverse KL
+    averaged over y ~ p(y); returns sample(y, n, generator)."""
+    K = 6
+    torch.manual_seed(int(torch.randint(2 ** 31, (1,), generator=generator)))   # the MLP's init
+    net = nn.Sequential(nn.Linear(1, 64), nn.SiLU(), nn.Linear(64, 64), nn.SiLU(),
+                        nn.Linear(64, 6 * K))
+    adam = torch.optim.Adam(net.parameters(), lr=3e-3)
+
+    def mixture(ys):                       # (B, 1) -> per y: log weights, means, Cholesky factors
+        o = net(ys).reshape(-1, K, 6)
+        zero = torch.zeros_like(o[..., 3])
+        tril = torch.stack([torch.stack([0.5 * o[..., 3].exp(), zero], -1),
+                            torch.stack([o[..., 4], 0.5 * o[..., 5].exp()], -1)], -2)
+        return torch.log_softmax(o[..., 2], -1), 2 * o[..., :2], tril
+    for _ in range(1000):
+        xs = prior_sample(64, generator)
+        ys = problem.operator(xs) + problem.sigma * torch.randn(64, 1, generator=generator)
+        log_pi, mu, tril = mixture(ys)
+        draws = mu[:, :, None] + torch.randn(64, K, 4, 2, generator=generator) @ tril.transpose(-1, -2)
+        pts = draws.reshape(64, 4 * K, 2)
+        diff = pts[:, :, None] - mu[:, None]                      # (64, 4K, K, 2)
+        a, c, b = tril[:, None, :, 0, 0], tril[:, None, :, 1, 0], tril[:, None, :, 1, 1]
+        u1 = diff[..., 0] / a
+        u2 = (diff[..., 1] - c * u1) / b
+        log_n = -0.5 * (u1 ** 2 + u2 ** 2) - (a * b).log() - math.log(2 * math.pi)
+        log_q = torch.logsumexp(log_pi[:, None] + log_n, -1)
+        y_rep = ys.repeat_interleave(4 * K, 0)
+        integrand = problem.data_fit(pts.reshape(-1, 2), y_rep) - log_prior(pts.reshape(-1, 2))
+        per = (integrand.reshape(64, 4 * K) + log_q).reshape(64, K, 4).mean(-1)
+        kl = (log_pi.exp() * per).sum(-1).mean()          # + log p(y), a constant
+        adam.zero_grad()
+        kl.backward()
+        adam.step()
+
+    def sample(y, n, generator):
+        log_pi, mu, tril = (v.detach()[0] for v in mixture(y.reshape(1, 1)))
+        k = torch.multinomial(log_pi.exp(), n, replacement=True, generator=generator)
+        return mu[k] + (tril[k] @ torch.randn(n, 2, 1, generator=generator))[..., 0]
+    return sample
+
+
+@lru_cache(maxsize=8)
+def _project_floor(y_value: float, n: int) -> float:
+    from ..metrics.distances import noise_floor
+    from ..toy import bimodal_problem_2d
+    tp = bimodal_problem_2d()
+    post = tp.prior.posterior(tp.problem, torch.tensor([y_value]))
+    return noise_floor(lambda k, g: post.sample(k, generator=g), n, repeats=5,
+                       generator=_gen(123)).mean
+
+
+def amortized_score(train, n: int = 1000, max_sample_s: float = 0.5):
+    """(mean over PROJECT_YS of SW / noise floor, a sentence) of the sampler ``train`` returns;
+    each ``sample(y, n, generator)`` call must take at most ``max_sample_s`` (amortized)."""
+    import time
+
+    from ..metrics.distances import sliced_wasserstein
+    from ..toy import bimodal_problem_2d
+    tp = bimodal_problem_2d()
+    with _one_thread():
+        sample = train(tp.prior.log_prob, tp.problem,
+                       lambda k, g: tp.prior.sample(k, generator=g), _gen(0))
+    ratios = []
+    for i, y_value in enumerate(float(tp.y) if v is None else v for v in PROJECT_YS):
+        y = torch.tensor([y_value])
+        t0 = time.perf_counter()
+        xs = sample(y, n, _gen(10 + i))
+        if time.perf_counter() - t0 > max_sample_s:
+            raise ValueError(f"sample(y, {n}) took more than {max_sample_s} s: an amortized "
+                             "sampler trains once and then samples in one pass.")
+        if not isinstance(xs, torch.Tensor) or tuple(xs.shape) != (n, 2):
+            raise ValueError(f"sample(y, n) should return a tensor of shape ({n}, 2).")
+        exact = tp.prior.posterior(tp.problem, y).sample(n, generator=_gen(20 + i))
+        sw = sliced_wasserstein(xs.detach().double(), exact.double(), generator=_gen(30 + i))
+        ratios.append(float(sw) / _project_floor(y_value, n))
+    per = ", ".join(f"y = {v:.2f}: {r:.2f}" for v, r in
+                    zip((float(tp.y) if v is None else v for v in PROJECT_YS), ratios))
+    return sum(ratios) / len(ratios), f"SW / noise floor per y ({per})."
+
+
+register(Scored(
+    "06.6", "mini-project: one training run, a sampler for every y of the 2D problem",
+    "train_amortized(log_prior, problem, prior_sample, generator) -> sample(y, n, generator)",
+    train_amortized, amortized_score, threshold=2.0, kind="project", unit="x the noise floor",
+    time_limit=300,
+    nudge="What changes from exercise 06.4 when the same parameters must serve every y? What "
+          "does the training loop draw, besides z?",
+    hint="Let a small network map y to the mixture's weights, means and Cholesky factors; at "
+         "each step draw fresh measurements y from the prior predictive (x ~ p, y = A x + noise) "
+         "and average the reverse KL over them.",
+    formula="min_phi E_{y ~ p(y)} sum_k pi_k(y) E_z[g_y(x_k) - log p(x_k) + log q_phi(x_k | y)], "
+            "x_k = m_k(y) + L_k(y) z; sampling is one pass of the network."))
