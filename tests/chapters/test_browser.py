@@ -510,7 +510,7 @@ def test_tutorial_url_opens_chapter_00(tmp_path):
 
 
 # -- a student solves one exercise per chapter, typing into JupyterLab -----------------------------
-# (chapter, exercise): the first exercise of each chapter, the cheapest to reach (at most 7 code
+# (chapter, exercise): one exercise of each chapter, the cheapest to reach (the first; in 06 the first that takes a function) (at most 7 code
 # cells above it, 1-4 s of kernel time in fast mode)
 STUDENT_EXERCISES = [("00_inverse_problems", "00.1"), ("01_diffusion_priors", "01.1"),
                      ("02_diffusion_posterior_samplers", "02.1"), ("03_langevin_latino", "03.1"), ("04_unfolding_distillation", "04.1"),
