@@ -48,6 +48,8 @@ nb_execution_timeout = {timeout}
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
+# Markdown outputs (display(Markdown(...))) with the same MyST syntax as the cells: $...$ math
+nb_render_markdown_format = "myst"
 # a static page cannot run a widget: show its HTML fallback (the stepper's filmstrip) instead
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None),
                               ("html", "application/vnd.jupyter.widget-state+json", None)]
