@@ -43,6 +43,7 @@ import torch
 from IPython.display import Markdown, display
 
 import posterior_tutor as pt
+from posterior_tutor.exercises.scoring import floor
 from posterior_tutor.metrics import sliced_wasserstein
 from posterior_tutor.samplers.mcgdiff import svd_frame, time_grid
 
@@ -55,12 +56,11 @@ print(f"fast mode: {FAST}")
 
 
 def sw_over_floor(tp, xs, seed=0):
-    """SW(xs, exact) / noise floor (the SW between two exact sets of the same size)."""
-    n = len(xs)
-    exact = tp.posterior.sample(n, generator=gen(100 + seed))
-    floor = sliced_wasserstein(tp.posterior.sample(n, generator=gen(200 + seed)), exact,
-                               generator=gen(300 + seed)).item()
-    return sliced_wasserstein(xs.double(), exact.double(), generator=gen(300 + seed)).item() / floor
+    """SW(xs, exact) / noise floor (the mean SW between two exact sets of the same size, over
+    five pairs, as `sampler_score` computes it)."""
+    exact = tp.posterior.sample(len(xs), generator=gen(100 + seed))
+    sw = sliced_wasserstein(xs.double(), exact.double(), generator=gen(300 + seed)).item()
+    return sw / floor(tp.name, len(xs))
 
 
 # %% [markdown]
@@ -344,8 +344,8 @@ best16 = min(v for (p, _), v in stored_rows.items() if p == tp16.name)
 display(Markdown(f"Stored: the best $d = 16$ entry is {best16:.2f} times the floor."))
 
 # %% [markdown]
-# Read it plainly: on the 2D problem the distance comes near the floor; on the $d = 16$ problem it
-# stays around twice the floor and does not fall steadily as the particles grow, and the mode
+# Read it plainly: on the 2D problem the distance stays within about twice the floor and reaches
+# it at the largest count stored; on the $d = 16$ problem it stays around twice the floor and does not fall steadily as the particles grow, and the mode
 # weights stay a few hundredths off. An SMC sampler is exact only in the limit, and only if the
 # proposals and weights it computes are the ones the identity needs; something in the library's
 # implementation (the twist, the rounding of the pin times, the kernel's variance are the
@@ -386,7 +386,8 @@ display(Markdown("\n".join(
     f"* {name}: MCGdiff {v:.2f} times the floor at {nfe} evaluations per sample (one per step, "
     f"since each system's 100 particles feed 100 of the 2000 samples); stored DPS "
     f"{dps[name]:.2f} at 1000 calls and 1000 backward passes." for name, (nfe, v) in mcg.items())))
-assert all(v < dps[name] for name, (_, v) in mcg.items()), "MCGdiff is closer than DPS on both toys"
+best_stored = {p: min(float(r["sw_over_floor"]) for r in toy_rows if r["problem"] == p) for p in mcg}
+assert all(v < best_stored[name] for name, (_, v) in mcg.items()), "closest of the table on both toys"
 
 # %% [markdown]
 # With as many particles per system as samples drawn, the evaluations per sample equal the NFE,
