@@ -24,9 +24,8 @@ alpha = 1, delta at the bound, hundreds of thousands of iterations with a projec
 Departures, and why (one line each):
 * eps = 0.05 on [-1, 1] (a std, t0 = 11), not the paper's sqrt(eps) = 5/255 on [0, 1] = 0.039
   on [-1, 1] (t0 = 8): with the default 3000 steps the larger eps allows a larger step and
-  mixes faster (measured:
-  docs/notes/classical_samplers_toy.md, 'samplers/pnp_ula.py'); ``denoiser_level=2 * 5 / 255``
-  gives the paper's value.
+  mixes faster (measured: docs/notes/classical_samplers_toy.md, 'samplers/pnp_ula.py');
+  ``denoiser_level=2 * 5 / 255`` gives the paper's value.
 * The box projection term is left out (the toy problems have unbounded support).
 * The number of iterations is an option, and the n parallel chains each return their last
   state (no thinning of one long chain).
