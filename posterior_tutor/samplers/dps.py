@@ -25,8 +25,9 @@ Departures, and why (one line each):
 * The step count is an option (``steps``) for teaching on a CPU; the DDPM update then becomes
   DDIM with eta = 1 on a coarser grid.
 * x0_hat is not clipped by default (the public code clamps it to [-1, 1], ``clip_denoised``):
-  the toy data are not in [-1, 1], and on MNIST clipping changed the PSNR of the mean by
-  CLIP_DPS (docs/notes/departures.md, 'clip_x0'); ``clip_x0=True`` follows the code.
+  the toy data are not in [-1, 1], and on MNIST (SR4, random inpainting; 50 steps) clipping
+  moved the PSNR of the mean by at most 0.01 dB (docs/notes/departures.md, 'clip_x0');
+  ``clip_x0=True`` follows the code.
 """
 from __future__ import annotations
 
