@@ -25,7 +25,8 @@ Departures, and why (one line each):
   sample the exact posterior, which the toy benchmark measures against.
 * The inner ODE takes ``ode_steps`` DDIM steps uniform in t from t_i to 0; the public code spaces
   them as EDM's rho = 7 grid in sigma from s(t_i) to 0.01 (denser at low noise): one grid rule for
-  the package, and on the toy problems the two gave DAPS_GRID (docs/notes/departures.md, 'DAPS').
+  the package; on the toy problems the two grids gave sliced Wasserstein distances within 4% of
+  each other (docs/notes/departures.md, 'DAPS').
 """
 from __future__ import annotations
 
