@@ -1,10 +1,10 @@
 """Declarative option checks for the samplers and trainers.
 
 Each method states, next to its defaults, one ``Option`` per option: its kind (integer, real
-number, one of a few choices, a flag, or anything) and its valid range.  ``check_options`` checks
-every option before the first step and raises an ``OptionTypeError`` (wrong kind; both a TypeError
-and a ValueError) or a ``ValueError`` (out of range, NaN, Inf) whose message names the method, the
-option, the value and the valid range::
+number, one of a few choices, a flag, a clipping range, or anything) and its valid range.
+``check_options`` checks every option before the first step and raises an ``OptionTypeError``
+(wrong kind; both a TypeError and a ValueError) or a ``ValueError`` (out of range, NaN, Inf) whose
+message names the method, the option, the value and the valid range::
 
     OPTIONS = {"steps": Int(1, T), "eta": Real(0, 1), "grid": Choice("sqrt", "uniform")}
     check_options("diffpir", OPTIONS, {"steps": 0, ...}, T=1000)
@@ -29,7 +29,7 @@ class OptionTypeError(TypeError, ValueError):
 
 @dataclass(frozen=True)
 class Option:
-    kind: str                      # "int", "real", "choice", "flag" or "any"
+    kind: str                      # "int", "real", "choice", "flag", "clip" or "any"
     low: Any = None                # number, callable(context) or None
     high: Any = None
     low_open: bool = False         # low excluded
@@ -59,6 +59,26 @@ def Flag(optional: bool = False, hint: str = "") -> Option:
     return Option("flag", optional=optional, hint=hint)
 
 
+def Clip(hint: str = "") -> Option:
+    """A clipping range: None or False (off), True (the image data range [-1, 1]) or a pair
+    (low, high) of finite numbers with low < high; ``clip_range`` turns it into bounds."""
+    return Option("clip", optional=True, hint=hint)
+
+
+#: the data range of images (DESIGN.md: images are scaled to [-1, 1]); ``Clip`` True means it
+IMAGE_RANGE = (-1.0, 1.0)
+
+
+def clip_range(value) -> tuple[float, float] | None:
+    """The (low, high) bounds of a checked ``Clip`` value, or None for no clipping."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return IMAGE_RANGE
+    low, high = value
+    return float(low), float(high)
+
+
 def Anything(hint: str = "") -> Option:
     """Checked elsewhere (e.g. a number or a list, an object)."""
     return Option("any", hint=hint)
@@ -75,6 +95,9 @@ def describe(opt: Option, context: dict | None = None) -> str:
         text = "one of " + ", ".join(repr(c) for c in opt.choices)
     elif opt.kind == "flag":
         text = "True or False"
+    elif opt.kind == "clip":
+        return ("None or False (off), True (the image range [-1, 1]) or a pair (low, high) of "
+                "finite numbers with low < high")
     elif opt.kind == "any":
         text = "a valid value"
     else:
@@ -110,6 +133,9 @@ def check_option(owner: str, name: str, value, opt: Option, context: dict | None
         if not isinstance(value, bool):
             fail(OptionTypeError)
         return
+    if opt.kind == "clip":
+        _check_clip(value, fail)
+        return
     if opt.kind == "choice":
         if not isinstance(value, (str, bool, numbers.Number)) or value not in opt.choices:
             fail(ValueError if isinstance(value, str) else OptionTypeError)
@@ -124,6 +150,21 @@ def check_option(owner: str, name: str, value, opt: Option, context: dict | None
     if lo is not None and (value < lo or (opt.low_open and value == lo)):
         fail(ValueError)
     if hi is not None and (value > hi or (opt.high_open and value == hi)):
+        fail(ValueError)
+
+
+def _check_clip(value, fail) -> None:
+    """None, a bool, or a (low, high) pair of finite reals with low < high (else ``fail``)."""
+    if value is None or isinstance(value, bool):
+        return
+    if not isinstance(value, (tuple, list)):
+        fail(OptionTypeError)
+    if len(value) != 2:
+        fail(ValueError)
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in value):
+        fail(OptionTypeError)
+    low, high = value
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
         fail(ValueError)
 
 

@@ -3,8 +3,8 @@ arXiv 2103.04715) and its Moreau-Yosida relative MYULA (Durmus, Moulines, Pereyr
 Imaging Sci. 2018).
 
 An unadjusted Langevin chain on the posterior, with the prior score taken from a denoiser at a
-small fixed VE noise level eps (the option ``denoiser_level``, not the noise prediction
-``den.eps``; Tweedie: grad log p_eps(x) = (D_eps(x) - x) / eps^2):
+small fixed VE noise level eps, a standard deviation (the option ``denoiser_level``, not the
+noise prediction ``den.eps``; Tweedie: grad log p_eps(x) = (D_eps(x) - x) / eps^2):
 
     x <- x + delta [ alpha (D_eps(x) - x) / eps^2  -  grad g(x) ] + sqrt(2 delta) z.
 
@@ -14,14 +14,18 @@ envelope, (x - prox_{lam g}(x)) / lam, which only needs the proximal step (non-s
 Step size as in the paper's condition delta < 1 / (3 L), L = |A|^2 / sigma^2 + alpha / eps^2.
 The chain targets the posterior under the eps-smoothed prior; its bias vanishes as eps, delta -> 0.
 
-Paper defaults (images in [0, 1]): eps = 5/255 (0.04 on [-1, 1]), alpha = 1, delta at the bound,
-hundreds of thousands of iterations with a projection on the box [0, 1].
+Parameterisation.  The paper's eps is the denoiser's noise *variance* (D_eps denoises N(0, eps I),
+score (D_eps(x) - x) / eps, L = L_y + alpha L_D / eps); ours, ``denoiser_level``, is its standard
+deviation: paper eps = denoiser_level^2, hence the eps^2 above (same chain, same step bound).
+
+Paper defaults (images in [0, 1]): eps = (5/255)^2, i.e. a noise std of 5/255 (0.039 on [-1, 1]),
+alpha = 1, delta at the bound, hundreds of thousands of iterations with a projection on [0, 1].
 
 Departures, and why (one line each):
-* eps = 0.05 on [-1, 1] (t0 = 11), not the paper's 5/255 on [0, 1] = 0.039 on [-1, 1] (t0 = 8):
-  with the default 3000 steps the larger eps allows a larger step and mixes faster (measured:
-  docs/notes/classical_samplers_toy.md, 'samplers/pnp_ula.py'); ``denoiser_level=2 * 5 / 255``
-  gives the paper's value.
+* eps = 0.05 on [-1, 1] (a std, t0 = 11), not the paper's sqrt(eps) = 5/255 on [0, 1] = 0.039
+  on [-1, 1] (t0 = 8): with the default 3000 steps the larger eps allows a larger step and
+  mixes faster (measured: docs/notes/classical_samplers_toy.md, 'samplers/pnp_ula.py');
+  ``denoiser_level=2 * 5 / 255`` gives the paper's value.
 * The box projection term is left out (the toy problems have unbounded support).
 * The number of iterations is an option, and the n parallel chains each return their last
   state (no thinning of one long chain).
@@ -52,8 +56,9 @@ def run(den, problem, y, n, generator=None, shape=None, steps: int = 3000,
     """PnP-ULA.
 
     steps      : Langevin iterations (one denoiser call each); the paper runs 10^5 to 10^6.
-    denoiser_level : eps, the VE noise level of the denoiser used as the prior, in the signal's
-                 units ([-1, 1] for images); paper 5/255 on [0, 1] = 0.039 here (module docstring).
+    denoiser_level : eps, the VE noise level (a standard deviation) of the denoiser used as the
+                 prior, in the signal's units ([-1, 1] for images); the paper's eps is its square,
+                 (5/255)^2 on [0, 1], i.e. denoiser_level = 0.039 here (module docstring).
     alpha      : weight of the prior score; paper 1.
     step_scale : delta = step_scale / L; the paper's stability bound is 1/3.
     likelihood : "gradient" (PnP-ULA) or "moreau" (MYULA: Moreau-Yosida envelope via the prox).

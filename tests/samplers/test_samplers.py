@@ -48,7 +48,8 @@ def problem_16d():
 
 def test_registry_lists_the_baselines():
     assert {"ddpm", "dps", "diffpir", "daps", "pnp_ula"} <= set(pt.methods())
-    assert pt.options_of("diffpir") == {"steps": 100, "lam": 1.0, "zeta": 0.1, "grid": "sqrt"}
+    assert pt.options_of("diffpir") == {"steps": 100, "lam": 1.0, "zeta": 0.1, "grid": "sqrt",
+                                        "clip_x0": None}
 
 
 def test_ddpm_samples_the_prior(problem_2d):

@@ -13,6 +13,9 @@ exact GMM one) gets a time-conditioned residual, D(x, t) + r(x, t), with r's las
 Departures (measurements: docs/notes/ud2m.md):
 * B = 0 at start (the code: Xavier on both factors, so its step-0 sampler is not the prior's):
   "fine-tuning a prior" starts at the prior; the A factors get a gradient from the second step.
+* No alpha / r scale on B A (the code's LoRA multiplies it by alpha / r = 1.5 / 5 = 0.3): with
+  B = 0 at start a constant scale only rescales the adapters' effective step size; the shipped
+  samplers were trained without it (not measured: it would need retraining them).
 * Rank 4 (paper 5); the shipped samplers adapt every layer (``adaptable_layers``), not only the
   attention, which did better on held-out digits (measured: docs/notes/ud2m.md, 'adapters.py').
 * No learned time offsets (the code's TAUG / TLAT are cast to integers: they never get a

@@ -7,10 +7,17 @@ upsampled when smaller, A^T y when it is not an image).  With BCE written throug
     L_D = 1/2 BCE(Disc(x0, y), 1) + 1/2 BCE(Disc(x^(K), y), 0)
           + gp_weight / 2 E|grad_x Disc(x0, y)|^2
 
-(the R1 penalty, zero-centred on the real samples); the sampler's side, adv_weight
-BCE(Disc(x^(K), y), 1), is in ``losses.py``.
+(R1: the gradient penalty zero-centred at the real samples, Mescheder et al. 2018); the sampler's
+side, adv_weight BCE(Disc(x^(K), y), 1), is in ``losses.py``.  The public code's penalty is not R1:
+gp_weight E|grad Disc(x~, y)|^2, zero-centred at random interpolates x~ = a x0 + (1 - a) x^(K),
+a ~ U(0, 1) per sample.
 
-Departures:
+Departures (one line each; measured effects: docs/notes/departures.md, 'UD2M'):
+* R1 at the real samples with weight gp_weight / 2, not the code's penalty at real/fake
+  interpolates with weight gp_weight: the standard zero-centred penalty, no extra draw per step.
+* The image discriminator is stride-2 convs with LeakyReLU and no normalisation (the code: blocks
+  of AvgPool, conv, InstanceNorm, LeakyReLU, then Linear): a small net for 32 x 32 digits; the
+  shipped samplers train without a discriminator, so it does not enter them.
 * Logits with BCE-with-logits (the code applies a sigmoid, then BCEWithLogits: a double sigmoid).
 * The shipped MNIST samplers train with adv_weight = 0: the adversarial term lowered the PSNR of
   the mean there (it buys spread); the toy sampler keeps it (weight 3 with 6000 steps: closer to
@@ -67,8 +74,8 @@ def discriminator_features(problem, y, shape):
 
 
 def discriminator_loss(disc, x0, x_hat, y_feat, gp_weight: float):
-    """1/2 BCE(D(x0), 1) + 1/2 BCE(D(x_hat), 0) + gp_weight/2 E|grad_x D(x0)|^2 (R1 penalty,
-    zero-centred on the real samples)."""
+    """1/2 BCE(D(x0), 1) + 1/2 BCE(D(x_hat), 0) + gp_weight/2 E|grad_x D(x0)|^2 (R1: zero-centred
+    at the real samples; the code's penalty sits at real/fake interpolates, weight gp_weight)."""
     real = x0.detach().requires_grad_(True)
     d_real = disc(real, y_feat)
     d_fake = disc(x_hat.detach(), y_feat)

@@ -23,7 +23,10 @@ The data term uses the true sigma in both presets.
 The DDIM noise.  With the code's single-step beta_t the fresh-noise variance of an outer step is
 c^2 = eta^2 (1 - ab') / (1 - ab) beta_t, a small fraction of x_{t'}'s noise variance 1 - ab',
 against most of it for the standard DDIM rule under the same eta = 0.8 (``noise_scale``; the
-values on the 3- and 4-step grids: docs/notes/ud2m.md, 'presets.py').
+values on the 3- and 4-step grids: docs/notes/ud2m.md, 'presets.py').  The "code" preset omits
+the code solver's second fresh-noise term (its ``ddim_solver(x0, eps, eta, zeta)`` also mixes
+fresh noise into the eps direction with weight zeta): the preset reproduces the code's noise
+levels sigma' and c, the quantities the shipped samplers were measured on, not its whole solver.
 
 Measured on the shipped samplers: see ``docs/notes/ud2m.md`` (and the samplers' model cards);
 the departures of "ours" from "code" are in ``DEPARTURES`` below, one line each with its reason,

@@ -23,6 +23,9 @@ Departures (measurements: docs/notes/ud2m.md):
   inpainting, as the code; 20 sigma SR, where the code's sigma fails).
 * x^(K) is clipped to [-1, 1] only at inference and only for images (the code clips always), so
   clipping never cuts a training gradient.
+* At inference eps_hat is computed from the clipped x^(K) (the code: from the unclipped one), so
+  the DDIM step is taken from one consistent (x0, eps) pair; shipped samplers: UD2M_EPS
+  (docs/notes/departures.md, 'UD2M').
 * The shipped samplers run 4 x 4 (inpainting) and 5 x 3 (SR), not the paper's 3 x 3: better PSNR
   of the mean for 16 / 15 calls instead of 9.  Measured: docs/notes/ud2m.md, 'sampler.py'.
 """

@@ -12,18 +12,22 @@ starts at a trained sampler's adapters (a warm restart); ``checkpoint=`` makes a
 (``posterior_tutor.files.run_checkpoint``).
 
 Defaults.  Paper: K = N = 3, eta = 0.8, LoRA rank 5 on attention, AdamW lr 1e-4 (wd 0.01), batch
-32, adversarial weight 1, LPIPS 0.1, R1 0.01 (MNIST).  Here: vectors lr 1e-3, batch 256, 500
-steps, R1 0.1; images lr 1e-4, batch 32, 2000 steps, R1 0.01; rank 4; LPIPS off.
+32, adversarial weight 1, LPIPS 0.1, gradient penalty 0.01 (MNIST).  Here: vectors lr 1e-3, batch
+256, 500 steps, gp_weight 0.1; images lr 1e-4, batch 32, 2000 steps, gp_weight 0.01; rank 4.
 
-Departures (measurements: docs/notes/ud2m.md; recipes: scripts/recipes/):
+Departures (measurements: docs/notes/ud2m.md and departures.md; recipes: scripts/recipes/):
 * The shipped samplers: adversarial weight 0, grid times, every layer, uniform weighting, lr 1e-3,
-  2700 steps (900 + 1800 continued).
-* The paper trains ~200k steps of batch 32, far beyond a CPU budget; each tripling of the steps
-  buys less: we stop at 2700.  Measured: docs/notes/ud2m.md, 'train.py'.
+  2700 steps (900 + 1800 continued); the paper's ~200k steps of batch 32 are beyond a CPU budget
+  and each tripling of the steps buys less (docs/notes/ud2m.md, 'train.py').
 * RAM re-initialisation and the code's JPEG / general-operator HQS variants are not reproduced
   (the code's general-operator HQS scalars are never optimised: a defect).
 * Under torchrun (or ``shards=``) a step's batch is drawn as shards, one generator each, with one
   problem and one outer time per global batch (``runtime.distributed``; docs/scaling.md).
+* sigma_factor = 2 by default, which no measurement chose (the code's 2 converts [0, 1] to [-1, 1]
+  units: its equivalent is 1, 13 inpainting): kept, chapter 04's stored toy runs use it.
+* D and G update at every step (the code alternates: G on even batches, D on the others).
+* Cosine decay to 0.05 lr, gradient clipping to norm 1 and D's Adam betas (0.5, 0.999) are not in
+  the code: usual stabilisers of short adversarial fine-tuning runs (not measured one by one).
 """
 from __future__ import annotations
 
@@ -84,15 +88,15 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
                fresh noise: docs/notes/ud2m.md, 'presets.py'): ``with_preset("code")``.
     rank     : LoRA rank (paper 5); ``lora_layers`` names the adapted layers (default: attention
                projections + output layer, or every Linear layer of a network without attention).
-    adv_weight, gp_weight : weight of the adversarial term and of the discriminator's R1 penalty;
-               vectors 1.0 and 0.1, images 1.0 and 0.01 (paper: 1 and 0.01 on MNIST);
-               adv_weight=0 trains without discriminator.
+    adv_weight, gp_weight : weights of the adversarial term and of D's gradient penalty (R1 at the
+               real samples, times 1/2; the code's sits at real/fake interpolates): vectors 1.0,
+               0.1; images 1.0, 0.01 (paper: 1, 0.01 on MNIST); adv_weight=0: no discriminator.
     lpips_weight, lpips_net : LPIPS term (paper 0.1, VGG), images only; 0 = off (default).
     operators : None, a callable returning an InverseProblem, or a list of them: a fresh problem
                per batch ("general operator" training; with the discriminator on, every problem
                must give measurements of one shape); ``problem`` stays the default at inference.
-    sigma_factor : sigma' = sigma_factor sigma (default 2, or init's; the code-equivalent is 1,
-               13 for inpainting: ``UD2MSampler.with_preset("code")``).
+    sigma_factor : sigma' = sigma_factor sigma (default 2, or init's; module docstring; the
+               code-equivalent is 1, 13 for inpainting: ``UD2MSampler.with_preset("code")``).
     train_times : "uniform" (paper, t ~ U{1..T-1}) or "grid" (only the N times the sampler visits).
     hidden   : width of the residual MLP used for a denoiser without parameters.
     x0_weighting : "snr" (paper: ab_t / (1 - ab_t) |x^(K) - x0|^2 = the eps error) or "uniform"
