@@ -10,6 +10,13 @@ backward passes, wall and network time).  Image suite (``image_suite``): the MNI
 SSIM / LPIPS / coverage, costs and peak memory.  Both write a Markdown table and a CSV
 (``report``) under --out.
 
+Long runs can be split and resumed: with --merge the rows go into the table already in --out
+(replacing a stored row of the same task and method), stored after every row, and the commands
+of every merged run are listed in its header; --resume does the same but skips the rows already
+stored at this --images and --samples, so a killed run picks up where it stopped:
+
+    python -m posterior_tutor.evaluation.bench --suite images --tasks sr4 --images 16 --samples 4 --resume --out docs/benchmark
+
 Every flag is checked before any work starts (``runtime/cli.py``): a count of 0, an unknown task or
 method, a device that is not here, an --out that names a file: one line and exit code 2.
 """
@@ -58,6 +65,12 @@ def parser() -> cli.Parser:
                    metavar="{fresh,inline}",
                    help="peak memory per row in a fresh process (default on CPU in full mode) "
                         "or during the measured runs")
+    p.add_argument("--merge", action="store_true",
+                   help="image suite: merge the rows into the table in --out, storing each row "
+                        "as it is done (a stored row of the same task and method is replaced)")
+    p.add_argument("--resume", action="store_true",
+                   help="image suite: as --merge, and skip rows stored at this --images and "
+                        "--samples (a killed run picks up where it stopped)")
     p.add_argument("--threads", type=cli.positive_int, default=None,
                    help="torch CPU threads (default: torch's; give 1 per run when runs share "
                         "the cores: oversubscribed threads slow every row several times)")
@@ -96,6 +109,24 @@ def _run_toy(args, fast) -> None:
     print(f"written: {args.out / 'toy.md'}, {args.out / 'toy.csv'}")
 
 
+def _storing(args, fast, device, command):
+    """(skip, on_row, rows) for --merge / --resume: each row goes into the table in --out as soon
+    as it is done; with --resume rows already stored at these sizes are skipped."""
+    from .report import add_command, machine_description, merge_rows, read_images, write_images
+    images = args.images or (2 if fast else 8)
+    samples = args.samples or (4 if fast else 32)
+    stored = read_images(args.out)
+    done = {(r.task, r.method) for r in stored if r.images == images and r.per_image
+            and (r.samples == samples or r.trivial)} if args.resume else set()
+    memory = args.memory or ("fresh" if device.type == "cpu" and not fast else "inline")
+    machine = machine_description()
+
+    def on_row(row):
+        stored[:] = merge_rows(stored, [row])
+        write_images(stored, args.out, machine, memory, add_command(args.out, command))
+    return (lambda task, name: (task, name) in done), on_row, stored
+
+
 def _run_images(p, args, fast, device, command) -> None:
     from .image_suite import run_image_suite
     from .runners import image_methods
@@ -104,17 +135,24 @@ def _run_images(p, args, fast, device, command) -> None:
     if names == []:
         print(f"image suite: none of {args.methods} runs there; skipped")
         return
+    merging = args.merge or args.resume
+    skip, on_row, stored = _storing(args, fast, device, command) if merging else (None, None, [])
     rows = run_image_suite(fast=fast, task_names=args.tasks, method_names=names,
                            n_images=args.images, n_samples=args.samples,
-                           peer=not args.no_peer, device=device, memory=args.memory)
-    if not rows:
+                           peer=not args.no_peer, device=device, memory=args.memory,
+                           skip=skip, on_row=on_row)
+    if not rows and not (merging and stored):
         p.error(f"argument --methods: no sampler of {names} ships for --tasks "
                 f"{args.tasks}; see posterior_tutor.files.shipped.SHIPPED")
-    memory = args.memory or ("fresh" if device.type == "cpu" and not fast else "inline")
-    write_images(rows, args.out, machine_description(), memory, command)
+    if merging:
+        print(f"{len(rows)} rows run, merged into {args.out} ({len(stored)} rows there now)")
+        rows = stored
+    else:
+        memory = args.memory or ("fresh" if device.type == "cpu" and not fast else "inline")
+        write_images(rows, args.out, machine_description(), memory, command)
     print(images_markdown(rows))
     print(f"written: {args.out / 'images.md'}, {args.out / 'images.csv'}, "
-          f"{args.out / 'images_tradeoffs.png'}")
+          f"{args.out / 'images_per_image.csv'}, {args.out / 'images_tradeoffs.png'}")
 
 
 def main(argv=None) -> None:
