@@ -111,12 +111,7 @@ def versus(row, ref, key: str = "psnr_mean") -> tuple[float, float, float]:
     """row minus ref on the same images: (mean, lo, hi) of ``key``, paired; NaN if either row
     lacks per-image values or they differ in the number of images."""
     a, b = row.per_image.get(key), ref.per_image.get(key)
-    if not a or not b or len(a) != len(b):
-        return NAN3
-    return paired_interval(a, b)
-
-
-NAN3 = (math.nan, math.nan, math.nan)
+    return paired_interval(a, b) if a and b and len(a) == len(b) else (math.nan,) * 3
 
 
 def _vs_floor(r, floor) -> str:
@@ -152,7 +147,7 @@ def _sizes(rows) -> str:
     for r in rows:
         if not r.trivial:
             count[(r.images, r.samples)] = count.get((r.images, r.samples), 0) + 1
-    return ", ".join(f"{i} x {n} ({c} rows)" for (i, n), c in
+    return ", ".join(f"{i} x {n} ({c} row{'s' * (c > 1)})" for (i, n), c in
                      sorted(count.items(), key=lambda kv: -kv[1])) or "none"
 
 
