@@ -23,12 +23,15 @@ method, a device that is not here, an --out that names a file: one line and exit
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+from pathlib import Path
 
 from ..runtime import cli
 from ..runtime.config import fast_mode
 
 PROG = "python -m posterior_tutor.evaluation.bench"
+COMMANDS = "images_commands.txt"    # the commands of the runs merged into a stored table
 
 
 def parser() -> cli.Parser:
@@ -109,10 +112,65 @@ def _run_toy(args, fast) -> None:
     print(f"written: {args.out / 'toy.md'}, {args.out / 'toy.csv'}")
 
 
+def read_images(out) -> list:
+    """The rows stored in ``out`` (images.csv, with per-image scores from images_per_image.csv
+    where present); [] when there is no table.  Fields an older table lacks keep their defaults."""
+    from .image_suite import ImageRow
+    from .report import PER_IMAGE
+    out = Path(out)
+    if not (out / "images.csv").is_file():
+        return []
+    fields = ImageRow.__dataclass_fields__
+    text = {"task", "method", "truth"}
+    with open(out / "images.csv") as f:
+        rows = [ImageRow(**{k: (v if k in text else int(float(v)) if k in ("images", "samples")
+                                else float(v)) for k, v in r.items() if k in fields})
+                for r in csv.DictReader(f)]
+    by = {(r.task, r.method): r for r in rows}
+    if (out / PER_IMAGE).is_file():
+        with open(out / PER_IMAGE) as f:
+            for d in csv.DictReader(f):
+                r = by.get((d["task"], d["method"]))
+                for k, v in d.items():
+                    if r is not None and k not in ("task", "method", "image") and v != "":
+                        r.per_image.setdefault(k, []).append(float(v))
+    return rows
+
+
+def merge_rows(old, new) -> list:
+    """``old`` with each row of ``new`` in place of the old row of its (task, method), or, when
+    new, after the last row of its task (at the end for a new task)."""
+    rows = list(old)
+    for r in new:
+        keys = [(o.task, o.method) for o in rows]
+        if (r.task, r.method) in keys:
+            rows[keys.index((r.task, r.method))] = r
+        else:
+            same = [i for i, o in enumerate(rows) if o.task == r.task]
+            rows.insert(same[-1] + 1 if same else len(rows), r)
+    return rows
+
+
+def read_commands(out) -> list[str]:
+    """The commands of the runs merged into the table in ``out`` (images_commands.txt)."""
+    path = Path(out) / COMMANDS
+    return [c for c in path.read_text().splitlines() if c.strip()] if path.is_file() else []
+
+
+def add_command(out, command: str) -> list[str]:
+    """Record ``command`` in images_commands.txt (once); returns every recorded command."""
+    commands = read_commands(out)
+    if command not in commands:
+        commands.append(command)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / COMMANDS).write_text("\n".join(commands) + "\n")
+    return commands
+
+
 def _storing(args, fast, device, command):
     """(skip, on_row, rows) for --merge / --resume: each row goes into the table in --out as soon
     as it is done; with --resume rows already stored at these sizes are skipped."""
-    from .report import add_command, machine_description, merge_rows, read_images, write_images
+    from .report import machine_description, write_images
     images = args.images or (2 if fast else 8)
     samples = args.samples or (4 if fast else 32)
     stored = read_images(args.out)

@@ -2,7 +2,6 @@
 
     write_toy(rows, out)                          # toy.md, toy.csv
     write_images(rows, out, machine_description(), memory, command)   # images.md/.csv/_tradeoffs.png
-    rows = merge_rows(read_images(out), new_rows)  # add rows to a stored table (bench --merge)
 
 A benchmark table is only as useful as what it says about itself, so every Markdown file opens with
 the machine (CPU, threads torch uses, GPU, versions) and, for the images, one header line that says
@@ -30,7 +29,6 @@ from .. import metrics
 from .held_out import RESAMPLES, SEED, paired_interval
 
 PER_IMAGE = "images_per_image.csv"
-COMMANDS = "images_commands.txt"
 
 MEMORY_NOTE = {
     "fresh": "one sampling call per row in a fresh process (CPU resident set above its level "
@@ -165,13 +163,17 @@ def header(rows, memory: str = "inline", command=None) -> str:
     truths = sorted({r.truth for r in rows})
     no_lpips = all(math.isnan(r.lpips_mean) for r in rows)
     one = sorted({r.method for r in rows if r.images < 2})
+    unstored = sum(1 for r in rows if r.images >= 2 and not r.per_image)
+    gone = (f"; no interval for the {unstored} rows whose per-image scores are not stored "
+            f"({PER_IMAGE} lacks them)") if unstored else ""
     commands = [command] if isinstance(command, str) else list(command or [])
     return (f"MNIST 32x32, shipped prior, sigma = 0.05; images x samples per row in its column "
             f"(samplers: {_sizes(rows)}; a trivial row is one point estimate per image, NFE 0)."
             f"  Ground truth: {'; '.join(truths)}."
             f"  [lo, hi]: 95% percentile-bootstrap interval of the mean over the images "
             f"({RESAMPLES} resamples, seed {SEED})"
-            f"{'; no interval for ' + ', '.join(one) + ' (one image)' if one else ''}."
+            f"{'; no interval for ' + ', '.join(one) + ' (one image)' if one else ''}"
+            f"{gone}."
             f"  vs floor: PSNR of the mean minus that of the task's best trivial row ('floor') on "
             f"the same images, paired bootstrap; an interval above 0 beats the floor."
             f"{f'  LPIPS mean is - because {LPIPS_MISSING}.' if no_lpips else ''}"
@@ -227,9 +229,26 @@ def _write_per_image(rows, path: Path) -> None:
                                                    for k in keys)])
 
 
-def write_images(rows, out, machine: str, memory: str = "inline", command=None) -> None:
+def paired_markdown(rows, pairs) -> str:
+    """For each task and each (a, b) of ``pairs`` (method names) run on it: a - b on the same
+    images, PSNR and SSIM of the mean and of single samples, with their paired intervals."""
+    by = {(r.task, r.method): r for r in rows}
+    keys = ("psnr_mean", "psnr_single", "ssim_mean", "ssim_single")
+    lines = [f"| {t} | {a} - {b} | {by[t, a].images} | " + " | ".join(
+        _ci(*versus(by[t, a], by[t, b], k), ".2f" if k.startswith("psnr") else ".3f")
+        for k in keys) + " |" for t in dict.fromkeys(r.task for r in rows) for a, b in pairs
+        if (t, a) in by and (t, b) in by]
+    return ("Paired differences on the same images (mean [95% paired bootstrap interval]; an "
+            "interval that contains 0 does not tell the two apart):\n\n| task | difference | "
+            "images | PSNR mean | PSNR single | SSIM mean | SSIM single |\n|---|---|---|---|---|---|"
+            "---|\n" + "\n".join(lines) + "\n")
+
+
+def write_images(rows, out, machine: str, memory: str = "inline", command=None,
+                 pairs=()) -> None:
     """images.md (table + machine), images.csv, images_per_image.csv and images_tradeoffs.png in
-    ``out``; ``command``: the command that made the rows (or a list, for merged runs)."""
+    ``out``; ``command``: the command that made the rows (or a list, for merged runs); ``pairs``:
+    (a, b) method names whose paired differences follow the table (``paired_markdown``)."""
     import matplotlib.pyplot as plt
     if not rows:
         raise ValueError("no rows to write.")
@@ -238,61 +257,8 @@ def write_images(rows, out, machine: str, memory: str = "inline", command=None) 
     _write_csv(rows, out / "images.csv")
     _write_per_image(rows, out / PER_IMAGE)
     (out / "images.md").write_text(f"Machine: {machine}\n\n{header(rows, memory, command)}\n\n"
-                                   f"{images_markdown(rows)}")
+                                   f"{images_markdown(rows)}"
+                                   f"{chr(10) + paired_markdown(rows, pairs) if pairs else ''}")
     fig = plot_tradeoffs(rows)
     fig.savefig(out / "images_tradeoffs.png", dpi=90)
     plt.close(fig)
-
-
-def read_images(out) -> list:
-    """The rows stored in ``out`` (images.csv, with per-image scores from images_per_image.csv
-    where present); [] when there is no table.  Fields an older table lacks keep their defaults."""
-    from .image_suite import ImageRow
-    out = Path(out)
-    if not (out / "images.csv").is_file():
-        return []
-    fields = ImageRow.__dataclass_fields__
-    text = {"task", "method", "truth"}
-    with open(out / "images.csv") as f:
-        rows = [ImageRow(**{k: (v if k in text else int(float(v)) if k in ("images", "samples")
-                                else float(v)) for k, v in r.items() if k in fields})
-                for r in csv.DictReader(f)]
-    by = {(r.task, r.method): r for r in rows}
-    if (out / PER_IMAGE).is_file():
-        with open(out / PER_IMAGE) as f:
-            for d in csv.DictReader(f):
-                r = by.get((d["task"], d["method"]))
-                for k, v in d.items():
-                    if r is not None and k not in ("task", "method", "image") and v != "":
-                        r.per_image.setdefault(k, []).append(float(v))
-    return rows
-
-
-def merge_rows(old, new) -> list:
-    """``old`` with each row of ``new`` in place of the old row of its (task, method), or, when
-    new, after the last row of its task (at the end for a new task)."""
-    rows = list(old)
-    for r in new:
-        keys = [(o.task, o.method) for o in rows]
-        if (r.task, r.method) in keys:
-            rows[keys.index((r.task, r.method))] = r
-        else:
-            same = [i for i, o in enumerate(rows) if o.task == r.task]
-            rows.insert(same[-1] + 1 if same else len(rows), r)
-    return rows
-
-
-def read_commands(out) -> list[str]:
-    """The commands of the runs merged into the table in ``out`` (images_commands.txt)."""
-    path = Path(out) / COMMANDS
-    return [c for c in path.read_text().splitlines() if c.strip()] if path.is_file() else []
-
-
-def add_command(out, command: str) -> list[str]:
-    """Record ``command`` in images_commands.txt (once); returns every recorded command."""
-    commands = read_commands(out)
-    if command not in commands:
-        commands.append(command)
-        Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / COMMANDS).write_text("\n".join(commands) + "\n")
-    return commands

@@ -121,19 +121,19 @@ def test_one_image_says_there_is_no_interval():
 def test_tables_read_back_and_merge_by_task_and_method(tmp_path):
     a = [_row("trivial: A^T y", [6.0, 7.0], samples=1), _row("ud2m", [20.0, 22.0])]
     report.write_images(a, tmp_path, "test machine", command="cmd a")
-    back = report.read_images(tmp_path)
+    back = bench.read_images(tmp_path)
     assert [(r.method, r.per_image["psnr_mean"]) for r in back] == [
         (r.method, r.per_image["psnr_mean"]) for r in a]
     assert back[1].psnr_mean_lo == a[1].psnr_mean_lo
     new = [_row("ud2m", [23.0, 24.0]), _row("dps", [1.0, 2.0]), _row("dps", [3.0, 4.0], task="x")]
-    merged = report.merge_rows(back, new)
+    merged = bench.merge_rows(back, new)
     assert [(r.task, r.method) for r in merged] == [("sr4", "trivial: A^T y"), ("sr4", "ud2m"),
                                                     ("sr4", "dps"), ("x", "dps")]
     assert merged[1].psnr_mean == 23.5
-    assert report.read_images(tmp_path / "none") == []
+    assert bench.read_images(tmp_path / "none") == []
     with pytest.raises(ValueError, match="no rows"):
         report.write_images([], tmp_path, "test machine")
-    assert report.add_command(tmp_path, "c1") == ["c1"] == report.add_command(tmp_path, "c1")
+    assert bench.add_command(tmp_path, "c1") == ["c1"] == bench.add_command(tmp_path, "c1")
 
 
 def test_bench_resume_skips_the_stored_rows(tmp_path, capsys):
@@ -144,6 +144,16 @@ def test_bench_resume_skips_the_stored_rows(tmp_path, capsys):
     assert "5 rows run" in first and (tmp_path / "images_per_image.csv").is_file()
     bench.main(argv)
     assert "0 rows run, merged into" in capsys.readouterr().out
-    assert len(report.read_images(tmp_path)) == 5
+    assert len(bench.read_images(tmp_path)) == 5
     assert "Command: `python -m posterior_tutor.evaluation.bench" in (
         tmp_path / "images.md").read_text()
+
+
+def test_paired_differences_follow_the_table_when_asked(tmp_path):
+    a, b = _row("ud2m", [20.0, 22.0, 21.0]), _row("dps", [20.5, 22.1, 21.4])
+    report.write_images([a, b], tmp_path, "test machine", pairs=[("ud2m", "dps"), ("ud2m", "x")])
+    text = (tmp_path / "images.md").read_text()
+    d, lo, hi = held_out.paired_interval(a.per_image["psnr_mean"], b.per_image["psnr_mean"])
+    assert f"| sr4 | ud2m - dps | 3 | {d:.2f} [{lo:.2f}, {hi:.2f}] |" in text
+    assert "ud2m - x" not in text                 # a pair not in the table is left out
+    assert text.split("\n", 4)[4].startswith("| task | method |")
