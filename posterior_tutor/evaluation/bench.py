@@ -139,7 +139,8 @@ def read_images(out) -> list:
 
 def merge_rows(old, new) -> list:
     """``old`` with each row of ``new`` in place of the old row of its (task, method), or, when
-    new, after the last row of its task (at the end for a new task)."""
+    new, after the last row of its task (at the end for a new task); then, within each task, the
+    trivial rows (the floors) first, the others in their order."""
     rows = list(old)
     for r in new:
         keys = [(o.task, o.method) for o in rows]
@@ -148,7 +149,8 @@ def merge_rows(old, new) -> list:
         else:
             same = [i for i, o in enumerate(rows) if o.task == r.task]
             rows.insert(same[-1] + 1 if same else len(rows), r)
-    return rows
+    order = list(dict.fromkeys(r.task for r in rows))
+    return sorted(rows, key=lambda r: (order.index(r.task), not r.trivial))
 
 
 def read_commands(out) -> list[str]:

@@ -125,11 +125,13 @@ def test_tables_read_back_and_merge_by_task_and_method(tmp_path):
     assert [(r.method, r.per_image["psnr_mean"]) for r in back] == [
         (r.method, r.per_image["psnr_mean"]) for r in a]
     assert back[1].psnr_mean_lo == a[1].psnr_mean_lo
-    new = [_row("ud2m", [23.0, 24.0]), _row("dps", [1.0, 2.0]), _row("dps", [3.0, 4.0], task="x")]
+    new = [_row("ud2m", [23.0, 24.0]), _row("dps", [1.0, 2.0]), _row("dps", [3.0, 4.0], task="x"),
+           _row("trivial: mean", [1.0, 2.0], samples=1)]
     merged = bench.merge_rows(back, new)
-    assert [(r.task, r.method) for r in merged] == [("sr4", "trivial: A^T y"), ("sr4", "ud2m"),
+    assert [(r.task, r.method) for r in merged] == [("sr4", "trivial: A^T y"),
+                                                    ("sr4", "trivial: mean"), ("sr4", "ud2m"),
                                                     ("sr4", "dps"), ("x", "dps")]
-    assert merged[1].psnr_mean == 23.5
+    assert merged[2].psnr_mean == 23.5
     assert bench.read_images(tmp_path / "none") == []
     with pytest.raises(ValueError, match="no rows"):
         report.write_images([], tmp_path, "test machine")
