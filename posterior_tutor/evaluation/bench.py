@@ -169,6 +169,20 @@ def add_command(out, command: str) -> list[str]:
     return commands
 
 
+def write_subset(src, dst, task: str, methods, pairs=()) -> list:
+    """The rows of the table stored in ``src`` for ``task`` and ``methods`` (with the task's
+    trivial rows), written to ``dst`` as a table of their own, with the paired differences of
+    ``pairs`` after it: the same digits, measurements and samples, no new run.  Returns the rows."""
+    from .report import machine_description, write_images
+    rows = [r for r in read_images(src) if r.task == task and (r.method in methods or r.trivial)]
+    missing = [m for m in methods if m not in {r.method for r in rows}]
+    if missing:
+        raise ValueError(f"{src}/images.csv has no {task} row of {', '.join(missing)}.")
+    made = [f"rows of {Path(src) / 'images.csv'} (made by: " + "; ".join(read_commands(src)) + ")"]
+    write_images(rows, dst, machine_description(), "inline", made, pairs=pairs)
+    return rows
+
+
 def _storing(args, fast, device, command):
     """(skip, on_row, rows) for --merge / --resume: each row goes into the table in --out as soon
     as it is done; with --resume rows already stored at these sizes are skipped."""

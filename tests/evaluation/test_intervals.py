@@ -159,3 +159,17 @@ def test_paired_differences_follow_the_table_when_asked(tmp_path):
     assert f"| sr4 | ud2m - dps | 3 | {d:.2f} [{lo:.2f}, {hi:.2f}] |" in text
     assert "ud2m - x" not in text                 # a pair not in the table is left out
     assert text.split("\n", 4)[4].startswith("| task | method |")
+
+
+def test_a_subset_of_a_stored_table_is_written_with_its_pairs(tmp_path):
+    rows = [_row("trivial: A^T y", [6.0, 7.0], samples=1), _row("ud2m", [20.0, 22.0]),
+            _row("dps", [21.0, 22.5]), _row("spin", [19.0, 20.0])]
+    report.write_images(rows, tmp_path / "all", "test machine")
+    bench.add_command(tmp_path / "all", "cmd a")
+    got = bench.write_subset(tmp_path / "all", tmp_path / "sub", "sr4", ["dps", "ud2m"],
+                             pairs=[("ud2m", "dps")])
+    assert [r.method for r in got] == ["trivial: A^T y", "ud2m", "dps"]
+    text = (tmp_path / "sub" / "images.md").read_text()
+    assert "| sr4 | ud2m - dps | 2 |" in text and "(made by: cmd a)" in text
+    with pytest.raises(ValueError, match="no sr4 row of aps"):
+        bench.write_subset(tmp_path / "all", tmp_path / "sub", "sr4", ["aps"])
