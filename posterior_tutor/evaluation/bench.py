@@ -17,6 +17,9 @@ stored at this --images and --samples, so a killed run picks up where it stopped
 
     python -m posterior_tutor.evaluation.bench --suite images --tasks sr4 --images 16 --samples 4 --resume --out docs/benchmark
 
+A task's rows of a stored table can be written as a table of their own, with paired
+differences (``write_subset``; docs/benchmark/ud2m_vs_dps is made so from docs/benchmark).
+
 Every flag is checked before any work starts (``runtime/cli.py``): a count of 0, an unknown task or
 method, a device that is not here, an --out that names a file: one line and exit code 2.
 """
@@ -174,7 +177,8 @@ def write_subset(src, dst, task: str, methods, pairs=()) -> list:
     trivial rows), written to ``dst`` as a table of their own, with the paired differences of
     ``pairs`` after it: the same digits, measurements and samples, no new run.  Returns the rows."""
     from .report import machine_description, write_images
-    rows = [r for r in read_images(src) if r.task == task and (r.method in methods or r.trivial)]
+    rows = merge_rows([r for r in read_images(src)
+                       if r.task == task and (r.method in methods or r.trivial)], [])
     missing = [m for m in methods if m not in {r.method for r in rows}]
     if missing:
         raise ValueError(f"{src}/images.csv has no {task} row of {', '.join(missing)}.")

@@ -235,7 +235,7 @@ def paired_markdown(rows, pairs) -> str:
     by = {(r.task, r.method): r for r in rows}
     keys = ("psnr_mean", "psnr_single", "ssim_mean", "ssim_single")
     lines = [f"| {t} | {a} - {b} | {by[t, a].images} | " + " | ".join(
-        _ci(*versus(by[t, a], by[t, b], k), ".2f" if k.startswith("psnr") else ".3f")
+        _ci(*versus(by[t, a], by[t, b], k), "+.2f" if k.startswith("psnr") else "+.3f")
         for k in keys) + " |" for t in dict.fromkeys(r.task for r in rows) for a, b in pairs
         if (t, a) in by and (t, b) in by]
     return ("Paired differences on the same images (mean [95% paired bootstrap interval]; an "

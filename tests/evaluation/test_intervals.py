@@ -156,7 +156,7 @@ def test_paired_differences_follow_the_table_when_asked(tmp_path):
     report.write_images([a, b], tmp_path, "test machine", pairs=[("ud2m", "dps"), ("ud2m", "x")])
     text = (tmp_path / "images.md").read_text()
     d, lo, hi = held_out.paired_interval(a.per_image["psnr_mean"], b.per_image["psnr_mean"])
-    assert f"| sr4 | ud2m - dps | 3 | {d:.2f} [{lo:.2f}, {hi:.2f}] |" in text
+    assert f"| sr4 | ud2m - dps | 3 | {d:+.2f} [{lo:+.2f}, {hi:+.2f}] |" in text
     assert "ud2m - x" not in text                 # a pair not in the table is left out
     assert text.split("\n", 4)[4].startswith("| task | method |")
 
