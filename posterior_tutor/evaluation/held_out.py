@@ -11,7 +11,9 @@ them against x:
                         small n: ``metrics.interval_coverage_of_exact``)
     rank coverage       the same question by the truth's rank (0.90 for an exact sampler, any n)
 
-and average over images; seconds per sample count the sampling call only.
+and average over images; seconds per sample count the sampling call only.  The per-image scores
+come back too (``per_image``), so that a table can give each mean an interval over images
+(``bootstrap_interval``) and compare two methods on the same images (``paired_interval``).
 """
 from __future__ import annotations
 
@@ -76,4 +78,49 @@ def evaluate_images(run: Callable, xs, problem_for: Callable, generators: Callab
             row.update(extra(problem, y, samples.detach(), x))
         rows.append(row)
     return {**mean_scores(rows), "seconds_per_sample": seconds / (len(rows) * n),
-            "images": len(rows), "samples": n}
+            "images": len(rows), "samples": n, "per_image": rows}
+
+
+#: resamples and seed of the benchmark's bootstrap intervals (fixed: a table reruns identically)
+RESAMPLES, SEED = 2000, 0
+
+
+def bootstrap_interval(values, level: float = 0.95, resamples: int = RESAMPLES,
+                       seed: int = SEED) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (one number per image): resample
+    the images with replacement ``resamples`` times (seeded), take the mean of each resample, and
+    return its (1 - level) / 2 and (1 + level) / 2 quantiles.  It says how much the mean would move
+    on another draw of as many images.  NaN values are dropped; with fewer than 2 left there is no
+    interval and (nan, nan) comes back."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}.")
+    if int(resamples) != resamples or resamples < 1:
+        raise ValueError(f"resamples must be a positive integer, got {resamples!r}.")
+    v = torch.as_tensor([float(x) for x in values], dtype=torch.float64)
+    if v.ndim != 1:
+        raise ValueError(f"values must be one number per image, got shape {tuple(v.shape)}.")
+    if torch.isinf(v).any():
+        raise ValueError("values contain inf (a PSNR of identical images?): no interval.")
+    v = v[~torch.isnan(v)]
+    if len(v) < 2:
+        return math.nan, math.nan
+    g = torch.Generator().manual_seed(seed)
+    means = v[torch.randint(len(v), (int(resamples), len(v)), generator=g)].mean(1)
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    lo, hi = torch.quantile(means, q).tolist()
+    return lo, hi
+
+
+def paired_interval(a, b, level: float = 0.95, resamples: int = RESAMPLES,
+                    seed: int = SEED) -> tuple[float, float, float]:
+    """Mean of a - b over the same images and its bootstrap interval: (mean, lo, hi).  Pairing
+    removes what the images share (a hard digit is hard for every method), so the interval of a
+    difference is narrower than the two intervals of the means side by side suggest."""
+    if len(a) != len(b):
+        raise ValueError(f"paired values need the same images: got {len(a)} and {len(b)}.")
+    if len(a) == 0:
+        raise ValueError("no images to compare.")
+    d = [float(x) - float(y) for x, y in zip(a, b)]
+    lo, hi = bootstrap_interval(d, level, resamples, seed)
+    finite = [x for x in d if not math.isnan(x)]
+    return (sum(finite) / len(finite) if finite else math.nan), lo, hi

@@ -13,26 +13,36 @@ through it per sample, wall time per sample, and the peak memory of the sampling
 
 Each image i is measured once with its own seeded operator (``tasks.image_problem``, generator
 100 + i) and every method samples from that same y, so the rows differ only by the method.
-Methods: ``runners.method_runners`` (zero-shot samplers, shipped trained samplers, deepinv's peers).
+Methods: ``runners.method_runners`` (zero-shot samplers, shipped trained samplers, deepinv's peers)
+and the trivial estimators (``runners.trivial_runners``: one point estimate per image, NFE 0, no
+coverage), the floors a sampler must clear.
+
+Every PSNR and SSIM comes with a 95% percentile-bootstrap interval over the images (``_lo`` and
+``_hi`` fields, ``held_out.bootstrap_interval``: 2000 resamples, seeded; NaN with one image), and
+each row keeps its per-image scores (``per_image``, written to images_per_image.csv) so that two
+rows can be compared on the same images (``held_out.paired_interval``).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from .. import metrics, tasks
 from ..checks.values import check_positive_int
 from ..runtime.config import fast_mode
-from .held_out import evaluate_images
+from .held_out import bootstrap_interval, evaluate_images
 from .memory import PeakMemory, peak_memory_fresh
 from .report import LPIPS_MISSING
-from .runners import HELD_OUT, image_methods, method_runners, test_images
+from .runners import HELD_OUT, TRIVIAL_PREFIX, image_methods, method_runners, test_images
 
 #: the quality numbers of a row, in ImageRow's order (``evaluation.image_scores``' keys)
 QUALITY = ("psnr_single", "psnr_mean", "ssim_single", "ssim_mean", "lpips_mean", "coverage",
            "rank_coverage")
+#: the scores that get a bootstrap interval over images (fields <name>_lo, <name>_hi)
+INTERVALS = ("psnr_single", "psnr_mean", "ssim_single", "ssim_mean")
+NAN = math.nan
 
 
 @dataclass
@@ -53,6 +63,30 @@ class ImageRow:
     peak_mb: float
     truth: str = HELD_OUT      # what the samples were compared with (see ``runners.test_images``)
     rank_coverage: float = math.nan   # metrics.rank_coverage: 0.90 for an exact sampler at any n
+    psnr_single_lo: float = NAN       # 95% bootstrap interval over images (NaN: one image)
+    psnr_single_hi: float = NAN
+    psnr_mean_lo: float = NAN
+    psnr_mean_hi: float = NAN
+    ssim_single_lo: float = NAN
+    ssim_single_hi: float = NAN
+    ssim_mean_lo: float = NAN
+    ssim_mean_hi: float = NAN
+    #: {score: [value per image]} for INTERVALS (not a CSV column: images_per_image.csv)
+    per_image: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def trivial(self) -> bool:
+        """A trivial estimator (a floor), not a sampler."""
+        return self.method.startswith(TRIVIAL_PREFIX)
+
+
+def with_intervals(row: ImageRow) -> ImageRow:
+    """``row`` with the bootstrap intervals of INTERVALS filled from ``row.per_image``."""
+    for key in INTERVALS:
+        lo, hi = bootstrap_interval(row.per_image[key]) if key in row.per_image else (NAN, NAN)
+        setattr(row, f"{key}_lo", lo)
+        setattr(row, f"{key}_hi", hi)
+    return row
 
 
 def measure(run, den, task, xs_true, n, seed, with_lpips: bool = False):
@@ -78,8 +112,9 @@ def measure(run, den, task, xs_true, n, seed, with_lpips: bool = False):
     r = evaluate_images(run, xs_true.to(dev), problem_for, generators, n, with_lpips,
                         wrap=counted)
     k = len(xs_true)
+    per_image = {key: [d[key] for d in r["per_image"]] for key in INTERVALS}
     return ([r[key] for key in QUALITY], sum(nfe) / k, sum(backward) / k, r["seconds_per_sample"],
-            peak[0])
+            peak[0], per_image)
 
 
 def _names(given, default, what):
@@ -91,15 +126,31 @@ def _names(given, default, what):
     return list(given)
 
 
+def _row(run, name, den, task, xs_true, n_samples, seed, with_lpips, memory, truth) -> ImageRow:
+    """One row: measure ``run`` on every image; a trivial estimator draws one image and has no
+    coverage (a point estimate has no spread)."""
+    trivial = name.startswith(TRIVIAL_PREFIX)
+    n = 1 if trivial else n_samples
+    q, nfe, bwd, sps, peak, per_image = measure(run, den, task, xs_true, n, seed, with_lpips)
+    if trivial:
+        q[QUALITY.index("coverage")] = q[QUALITY.index("rank_coverage")] = NAN
+    elif memory == "fresh":
+        peak = peak_memory_fresh(task, name, n, den.device)
+    return with_intervals(ImageRow(task, name, len(xs_true), n, *q[:6], nfe, bwd, sps, peak, truth,
+                                   rank_coverage=q[6], per_image=per_image))
+
+
 def run_image_suite(fast: bool | None = None, task_names=None, method_names=None,
                     n_images: int | None = None, n_samples: int | None = None, seed: int = 0,
                     peer: bool = True, device=None, progress: bool = True,
-                    memory: str | None = None) -> list[ImageRow]:
+                    memory: str | None = None, skip=None, on_row=None) -> list[ImageRow]:
     """Every method on every task; one ImageRow each.  Fast: 2 tasks, 2 images, 4 samples.
 
     memory : "inline" (peak during the measured runs, this process) or "fresh" (one call in a
              new process per row, see ``memory``); default: "fresh" on CPU in full mode, else
-             "inline" (CUDA's max-allocated counter is exact in-process)."""
+             "inline" (CUDA's max-allocated counter is exact in-process).
+    skip(task, method) -> True leaves that row out (a resumed run: rows already stored);
+    on_row(row) is called after each row (e.g. to store it at once)."""
     from ..files.shipped import pretrained
     fast = fast_mode() if fast is None else fast
     if memory is not None and memory not in ("fresh", "inline"):
@@ -123,12 +174,14 @@ def run_image_suite(fast: bool | None = None, task_names=None, method_names=None
     rows = []
     for task in task_names:
         for name, run in method_runners(den, task, names, fast, peer).items():
-            q, nfe, bwd, sps, peak = measure(run, den, task, xs_true, n_samples, seed, with_lpips)
-            if memory == "fresh":
-                peak = peak_memory_fresh(task, name, n_samples, den.device)
-            rows.append(ImageRow(task, name, n_images, n_samples, *q[:6], nfe, bwd, sps, peak,
-                                 truth, rank_coverage=q[6]))
+            if skip is not None and skip(task, name):
+                continue
+            r = _row(run, name, den, task, xs_true, n_samples, seed, with_lpips, memory, truth)
+            rows.append(r)
+            if on_row is not None:
+                on_row(r)
             if progress:
-                print(f"  {task:18s} {name:16s} PSNR {q[0]:5.2f} / mean {q[1]:5.2f}  "
-                      f"NFE {nfe:6.0f}  {sps:.4f} s/sample  {peak:7.1f} MB", flush=True)
+                print(f"  {task:18s} {name:16s} PSNR {r.psnr_single:5.2f} / mean {r.psnr_mean:5.2f}"
+                      f" [{r.psnr_mean_lo:5.2f}, {r.psnr_mean_hi:5.2f}]  NFE {r.nfe:6.0f}  "
+                      f"{r.s_per_sample:.4f} s/sample  {r.peak_mb:7.1f} MB", flush=True)
     return rows
