@@ -159,10 +159,14 @@ assert abs(measured_gain - gain_formula(K)) < (0.5 if FAST else 0.25)
 # next to the rank coverage (chapter 02 §1), which reads it pixel by pixel.
 
 # %%
-k_img = int(image_rows[0]["samples"])
+# the samplers' own rows (not the trivial floors, peers or cross-task UD2M), at the table's usual k
+own = [r for r in image_rows if not r["method"].startswith(("deepinv", "trivial"))
+       and "trained on" not in r["method"]]
+ks = [int(r["samples"]) for r in own]
+k_img = max(set(ks), key=ks.count)
 gains = {}
-for r in image_rows:
-    if r["method"].startswith("deepinv") or "trained on" in r["method"]:
+for r in own:
+    if int(r["samples"]) != k_img:
         continue
     gains.setdefault(r["method"], []).append(r["psnr_mean"] - r["psnr_single"])
 gain_line = ", ".join(f"{m} {sum(v) / len(v):.2f}" for m, v in sorted(gains.items()))
@@ -272,11 +276,11 @@ method_grid.plot(grid_res, title=f"super-resolution x4, {grid_res['digits']}")
 plt.show()
 
 # %% [markdown]
-# ### UD2M against DPS, with more samples
+# ### UD2M against DPS, on the same digits
 #
-# Two more stored runs (`docs/benchmark/ud2m_vs_dps/<task>`, commands in their headers) put the
-# shipped UD2M samplers beside DPS with more samples per digit, on the two tasks UD2M was trained
-# for.
+# Two more stored tables (`docs/benchmark/ud2m_vs_dps/<task>`, commands in their headers) put the
+# shipped UD2M samplers beside DPS on the two tasks UD2M was trained for (their sizes are in the
+# table; `docs/notes/benchmark.md` gives the paired intervals).
 
 # %%
 versus = []
