@@ -484,7 +484,7 @@ def one_gaussian(log_prior, problem, y, n, generator):
     return mean.detach() + torch.randn(n, 2, generator=generator) @ chol.T
 
 
-vi_scores = {name: pt.exercises.ch06.vi_score(f)[0] for name, f in
+vi_scores = {name: pt.exercises.ch06_builds.vi_score(f)[0] for name, f in
              [("mixture of 6 Gaussians", pt.exercises.solution("06.4")),
               ("one Gaussian", one_gaussian)]}
 display(Markdown("SW to the exact posterior / noise floor ($n = 1000$): " + ", ".join(

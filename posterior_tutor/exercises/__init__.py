@@ -18,7 +18,7 @@ break (remove an ingredient, say what changes), project (open-ended, scored, opt
 """
 from __future__ import annotations
 
-from . import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08  # noqa: F401  (they register)
+from . import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch06_builds, ch07, ch08  # noqa: F401  (they register)
 from .base import REGISTRY, Verdict
 from .hints import next_hint
 from .kinds import KINDS, Prediction, Scored  # noqa: F401  (for the chapter modules)

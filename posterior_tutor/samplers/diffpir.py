@@ -34,8 +34,8 @@ Departures, and why (one line each):
   keep one step rule for every t, and at t = 0 (r = s(0) / sqrt(lam) = 0.01) the prox moves x0
   by at most r^2 / (r^2 + sigma^2) = 4% of its residual at sigma = 0.05 (0.2% at the toy's 0.25).
 * x0 = D(x_t, t) is not clipped by default (deepinv clamps it to [-1, 1] before the prox): the toy
-  data are not in [-1, 1], and on MNIST (SR4, random inpainting) clipping moved the PSNR of the
-  mean by at most 0.03 dB (docs/notes/departures.md, 'clip_x0'); ``clip_x0=True`` follows deepinv.
+  data are not in [-1, 1], and on MNIST (SR4, random inpainting) clipping changed the PSNR of the
+  mean by a small fraction of a dB (docs/notes/departures.md, 'clip_x0'); ``clip_x0=True`` follows deepinv.
 """
 from __future__ import annotations
 

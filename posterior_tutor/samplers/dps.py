@@ -26,7 +26,7 @@ Departures, and why (one line each):
   DDIM with eta = 1 on a coarser grid.
 * x0_hat is not clipped by default (the public code clamps it to [-1, 1], ``clip_denoised``):
   the toy data are not in [-1, 1], and on MNIST (SR4, random inpainting; 50 steps) clipping
-  moved the PSNR of the mean by at most 0.01 dB (docs/notes/departures.md, 'clip_x0');
+  changed the PSNR of the mean by a small fraction of a dB (docs/notes/departures.md, 'clip_x0');
   ``clip_x0=True`` follows the code.
 """
 from __future__ import annotations

@@ -29,8 +29,8 @@ Departures from the paper/code, and why:
   on the 2D and d = 16 toy problems (exact denoiser, sliced Wasserstein to the exact posterior):
   flat for c in [0.5, 5], c = 1 best in both, so c = 1 is the default; ``delta``: the fixed rule.
 * u is not clipped by default (the public code clamps its decoded image to [-1, 1]): the toy data
-  are not in [-1, 1], and on MNIST clipping moved the PSNR of the mean by at most 0.01 dB
-  (docs/notes/departures.md, 'clip_x0'); ``clip_x0=True`` follows the code.
+  are not in [-1, 1], and on MNIST clipping changed the PSNR of the mean by a small fraction of a
+  dB (docs/notes/departures.md, 'clip_x0'); ``clip_x0=True`` follows the code.
 """
 from __future__ import annotations
 
