@@ -14,7 +14,7 @@ import math
 import torch
 
 from .base import Exercise, Mistake, register
-from .kinds import Prediction, Scored
+from .kinds import Prediction, Scored, band
 from .scoring import sampler_score
 from ..trained import ud2m
 from ..schedules import VPSchedule
@@ -87,9 +87,7 @@ LATINO_BANDS = (0.8, 1.25)       # edges in SW(untrained chain) / SW(LATINO)
 
 def latino_band(ratio: float) -> str:
     """Which option a measured SW(untrained) / SW(LATINO) falls in (edges: ``LATINO_BANDS``)."""
-    low, high = LATINO_BANDS
-    return LATINO_OPTIONS[0] if ratio < low else \
-        LATINO_OPTIONS[1] if ratio <= high else LATINO_OPTIONS[2]
+    return band(ratio, LATINO_BANDS, LATINO_OPTIONS)
 
 
 register(Prediction(
@@ -170,9 +168,7 @@ RENOISE_BANDS = (0.5, 1.5)       # edges in spread(broken) / spread(with re-nois
 
 def renoise_band(ratio: float) -> str:
     """Which option a measured spread ratio falls in (edges: ``RENOISE_BANDS``)."""
-    low, high = RENOISE_BANDS
-    return RENOISE_OPTIONS[0] if ratio < low else \
-        RENOISE_OPTIONS[1] if ratio <= high else RENOISE_OPTIONS[2]
+    return band(ratio, RENOISE_BANDS, RENOISE_OPTIONS)
 
 
 register(Prediction(

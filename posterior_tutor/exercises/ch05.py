@@ -14,7 +14,7 @@ import torch
 import math
 
 from .base import Exercise, Mistake, register
-from .kinds import Prediction, Scored
+from .kinds import Prediction, Scored, band
 from .scoring import sampler_score
 from .. import operators
 from ..operators import InverseProblem
@@ -99,9 +99,7 @@ UNGUIDED_BANDS = (0.7, 3.0)      # edges in residual(no guided steps) / residual
 
 def unguided_band(ratio: float) -> str:
     """Which option a measured residual ratio falls in (edges: ``UNGUIDED_BANDS``)."""
-    low, high = UNGUIDED_BANDS
-    return UNGUIDED_OPTIONS[2] if ratio < low else \
-        UNGUIDED_OPTIONS[1] if ratio <= high else UNGUIDED_OPTIONS[0]
+    return band(ratio, UNGUIDED_BANDS, UNGUIDED_OPTIONS[::-1])
 
 
 register(Prediction(

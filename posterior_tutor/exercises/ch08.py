@@ -12,7 +12,7 @@ import math
 import torch
 
 from .base import Exercise, Mistake, register
-from .kinds import Prediction, Scored
+from .kinds import Prediction, Scored, band
 from .scoring import sampler_score
 
 
@@ -53,9 +53,7 @@ D16_BANDS = (0.7, 1.15)          # the edges between the three options, in SW / 
 
 def d16_band(sw_over_prior: float) -> str:
     """Which option a measured SW / (prior's SW) falls in (edges: ``D16_BANDS``)."""
-    low, high = D16_BANDS
-    return D16_OPTIONS[0] if sw_over_prior < low else \
-        D16_OPTIONS[1] if sw_over_prior <= high else D16_OPTIONS[2]
+    return band(sw_over_prior, D16_BANDS, D16_OPTIONS)
 
 
 register(Prediction(

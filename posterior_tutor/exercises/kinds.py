@@ -36,6 +36,13 @@ def _hint_pointer(ex_id: str) -> str:
     return (f' pt.exercises.hint("{ex_id}") gives a hint; call it again for the next one.')
 
 
+def band(value: float, edges: tuple, options: tuple) -> str:
+    """The option a measured ``value`` falls in: ``options[0]`` below ``edges[0]``, ``options[1]``
+    up to ``edges[1]`` (inclusive), ``options[2]`` above (a choice read off a measurement)."""
+    low, high = edges
+    return options[0] if value < low else options[1] if value <= high else options[2]
+
+
 @dataclass
 class Prediction:
     """A number or a choice the student commits to before the chapter measures it."""
