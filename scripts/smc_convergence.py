@@ -1,15 +1,22 @@
 """MCGdiff (the SMC sampler) against the exact posterior as the particle count grows.
 
-    PYTHONPATH=. python scripts/smc_convergence.py [--seeds 4] [--n 1000] [--out docs/notes]
+    PYTHONPATH=. python scripts/smc_convergence.py [--seeds 4] [--n 2000] [--out docs/notes]
 
-For each toy problem (2D bimodal, d = 16 rank 4) and each particle count, ``--seeds`` runs of n
-samples with the exact denoiser; SW to a fresh exact set of n, divided by the noise floor (the mean
-SW between two exact sets of n over the same seeds), and the largest mode-weight error.  Writes
-docs/notes/smc.md (the table, this command, where the curve reaches the floor) and smc.png.
+For each toy problem (2D bimodal, d = 16 rank 4) and each particle count P, ``--seeds`` runs of n
+samples with the exact denoiser, in two designs: *independent* (each system of P particles gives
+at most 10 of the samples, so they come from n / 10 systems and share few ancestors; 10 P network
+evaluations per sample at 100 steps) and *one system per P samples* (draws = P, the default:
+cheap, correlated).
+SW to a fresh exact set of n, divided by the noise floor (the mean SW between two exact sets of n
+over the same seeds), and the largest mode-weight error.  Then the step count at 1000 particles.
+Writes docs/notes/smc.md (the tables, this command, where the curve reaches the floor; the
+hand-written part below "## Design measurements" is kept) and smc.png (with every other method
+of the stored toy benchmark, docs/benchmark/toy.csv, at its network calls per sample).
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import time
 from pathlib import Path
@@ -19,34 +26,51 @@ import torch
 import posterior_tutor as pt
 from posterior_tutor.metrics import sliced_wasserstein
 
-COUNTS = (10, 30, 100, 300, 1000, 3000)
+COUNTS = (10, 30, 100, 300, 1000, 3000)     # the one-system design
+INDEPENDENT = (10, 30, 100, 300, 1000)      # n / 10 systems of P: 200 P particles at n = 2000
 STEPS = 100
+STEP_COUNTS = (100, 300, 1000)
 KEEP = "## Design measurements"
+TOL = 1.3
 
 
-def measure(tp, counts=COUNTS, n=1000, seeds=4, steps=STEPS):
-    """{particles: (mean SW / floor, spread, max mode-weight error, seconds)} and the floor."""
-    den = tp.prior.denoiser(pt.VPSchedule())
-    g = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
-    exact = [tp.posterior.sample(n, generator=g(100 + s)) for s in range(seeds)]
-    floor = statistics.mean(sliced_wasserstein(tp.posterior.sample(n, generator=g(200 + s)),
-                                               exact[s], generator=g(300 + s)).item()
-                            for s in range(seeds))
-    rows = {}
-    for p in counts:
+def draws_of(p: int, design: str) -> int:
+    return min(p, 10) if design == "independent" else p
+
+
+class Problem:
+    """A toy problem with its exact denoiser, exact sets and noise floor for the seeds."""
+
+    def __init__(self, tp, n, seeds):
+        self.tp, self.n, self.seeds = tp, n, seeds
+        self.den = tp.prior.denoiser(pt.VPSchedule())
+        g = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
+        self.exact = [tp.posterior.sample(n, generator=g(100 + s)) for s in range(seeds)]
+        self.floor = statistics.mean(self.sw(tp.posterior.sample(n, generator=g(200 + s)), s)
+                                     for s in range(seeds))
+
+    def sw(self, xs, s):
+        return sliced_wasserstein(xs, self.exact[s],
+                                  generator=torch.Generator().manual_seed(300 + s)).item()
+
+    def run(self, p, design, steps=STEPS, seeds=None):
+        """(mean SW / floor, spread, mean max mode-weight error, evaluations per sample, s)."""
         ratios, errs, t0 = [], [], time.perf_counter()
-        for s in range(seeds):
-            xs = pt.sample("mcgdiff", den, tp.problem, tp.y, n=n, generator=g(s), particles=p,
-                           steps=steps, progress=False)
-            ratios.append(sliced_wasserstein(xs, exact[s], generator=g(300 + s)).item() / floor)
-            w = tp.posterior.responsibilities(xs.double()).mean(0)
-            errs.append((w - tp.posterior.weights).abs().max().item())
-        rows[p] = (statistics.mean(ratios), statistics.stdev(ratios) if seeds > 1 else 0.0,
-                   statistics.mean(errs), (time.perf_counter() - t0) / seeds)
-    return rows, floor
+        for s in range(seeds or self.seeds):
+            self.den.reset_counters()
+            xs = pt.sample("mcgdiff", self.den, self.tp.problem, self.tp.y, n=self.n,
+                           generator=torch.Generator().manual_seed(s), particles=p,
+                           draws=draws_of(p, design), steps=steps, progress=False)
+            ratios.append(self.sw(xs, s) / self.floor)
+            w = self.tp.posterior.responsibilities(xs.double()).mean(0)
+            errs.append((w - self.tp.posterior.weights).abs().max().item())
+        per_sample = self.den.nfe * -(-self.n // draws_of(p, design)) * p / self.n
+        k = len(ratios)
+        return (statistics.mean(ratios), statistics.stdev(ratios) if k > 1 else 0.0,
+                statistics.mean(errs), per_sample, (time.perf_counter() - t0) / k)
 
 
-def reaches(rows, tol=1.3):
+def reaches(rows, tol=TOL):
     """The smallest particle count from which every larger count measured has mean SW / floor
     within ``tol`` of the floor (None: the last one is not)."""
     at = None
@@ -57,27 +81,57 @@ def reaches(rows, tol=1.3):
     return at
 
 
-def write(results, n, seeds, out: Path, steps=STEPS):
+def stored_methods(name):
+    """(method, NFE, SW / floor) of every sampler row of the stored toy benchmark for ``name``."""
+    path = pt.files.resources.root("benchmark") / "toy.csv"
+    with open(path) as f:
+        return [(r["method"].split(" (")[0], float(r["nfe"]), float(r["sw_over_floor"]))
+                for r in csv.DictReader(f) if r["problem"] == name and float(r["nfe"]) > 0]
+
+
+def section(name, prob, ind, one, steps_rows):
+    lines = [f"## {name} (floor {prob.floor:.4f})", "",
+             "| particles | SW / floor | spread | mode-weight error | evaluations / sample | "
+             "s per run | one system per P samples: SW / floor | its evaluations / sample |",
+             "|---|---|---|---|---|---|---|---|"]
+    cell = lambda r, k, f: format(r[k], f) if r else "-"  # noqa: E731
+    lines += [f"| {p} | {cell(ind.get(p), 0, '.2f')} | {cell(ind.get(p), 1, '.2f')} | "
+              f"{cell(ind.get(p), 2, '.3f')} | {cell(ind.get(p), 3, '.0f')} | "
+              f"{cell(ind.get(p), 4, '.1f')} | {one[p][0]:.2f} | {one[p][3]:.0f} |" for p in one]
+    at = reaches(ind)
+    best = min(ind, key=lambda p: ind[p][0])
+    lines += ["", (f"Independent design: within {TOL}x of the floor from {at} particles on."
+                   if at else f"Independent design: above {TOL}x the floor at every count "
+                   f"measured; closest {ind[best][0]:.2f} at {best} particles."), ""]
+    dps = [v for m, _, v in stored_methods(name) if m == "dps"]
+    if dps:
+        lines += [f"Stored DPS (docs/benchmark/toy.csv, n = 2000; 1000 network calls and backward "
+                  "passes per sample): "
+                  f"{dps[0]:.2f} times the floor.", ""]
+    lines += ["Steps at 100 particles (independent design, "
+              f"{len(next(iter(steps_rows.values()))[5])} seeds): " + "; ".join(
+                  f"{k} steps {r[0]:.2f} (mode-weight error {r[2]:.3f})"
+                  for k, r in steps_rows.items()) + ".", ""]
+    return lines
+
+
+def write(results, n, seeds, out: Path):
     lines = ["# MCGdiff: distance to the exact posterior against the particle count", "",
              "Regenerate: `PYTHONPATH=. python scripts/smc_convergence.py "
-             f"--seeds {seeds} --n {n} --steps {steps}` (exact denoiser, defaults otherwise).", "",
-             f"Each entry: mean over {seeds} seeds of SW(samples, exact) / noise floor (the mean SW "
-             f"between two exact sets of {n}), its spread (std over seeds), the mean largest "
-             "mode-weight error, and the seconds per run (n samples from ceil(n / particles) "
-             "systems).", ""]
-    for name, (rows, floor) in results.items():
-        lines += [f"## {name} (floor {floor:.4f})", "",
-                  "| particles | SW / floor | spread | mode-weight error | s per run |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {p} | {r[0]:.2f} | {r[1]:.2f} | {r[2]:.3f} | {r[3]:.1f} |"
-                  for p, r in rows.items()]
-        at = reaches(rows)
-        lines += ["", f"Within 1.3x of the floor from {at} particles on." if at else
-                  "The curve stays above 1.3x the floor at every count measured.", ""]
-    lines += ["Reading: below n particles the n samples come from several independent systems, so "
-              "the particle count changes the bias only; from n on they come from one system, "
-              "whose draws share ancestors (resampling duplicates), which adds to the distance "
-              "at a fixed n.", ""]
+             f"--seeds {seeds} --n {n}` (exact denoiser, {STEPS} steps, defaults otherwise; "
+             "about 20 minutes on one CPU thread).", "",
+             f"Each entry: mean over {seeds} seeds of SW(n = {n} samples, exact) / noise floor (the "
+             f"mean SW between two exact sets of {n}), its spread (std over seeds), the mean "
+             "largest mode-weight error, the network evaluations per sample (calls x points "
+             "per call / n) and the seconds per run (on a shared 2-core machine). Independent "
+             "design: each system of P particles gives min(P, 10) samples (`draws`), so the "
+             "samples come from n / 10 systems. One system per P samples: `draws` = P (the default), so one system gives "
+             "up to P correlated samples.", ""]
+    for name, parts in results.items():
+        lines += section(name, *parts)
+    lines += ["Reading: the independent design's distance is the sampler's bias for P particles; "
+              "the default design adds the correlation of draws that share ancestors, which "
+              "grows with P at a fixed n until P reaches n.", ""]
     path = out / "smc.md"
     kept = ""    # the hand-written design measurements below the marker survive a rerun
     if path.exists() and KEEP in path.read_text():
@@ -89,15 +143,20 @@ def plot(results, out: Path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for name, (rows, _) in results.items():
-        ps = list(rows)
-        ax.errorbar(ps, [rows[p][0] for p in ps], yerr=[rows[p][1] for p in ps], marker="o",
-                    capsize=3, label=name)
-    ax.axhline(1.0, color="k", lw=0.8, ls="--", label="noise floor")
-    ax.set(xscale="log", xlabel="particles per system", ylabel="SW / noise floor",
-           title="MCGdiff against the exact posterior")
-    ax.legend()
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.8))
+    for ax, (name, (_, ind, one, _)) in zip(axes, results.items()):
+        for rows, style, label in ((ind, "o-", "MCGdiff, independent draws"),
+                                   (one, "s--", "MCGdiff, one system per P samples")):
+            ax.plot([rows[p][3] for p in rows], [rows[p][0] for p in rows], style, label=label)
+            for p in rows:
+                ax.annotate(f"P={p}", (rows[p][3], rows[p][0]), fontsize=6)
+        for m, nfe, v in stored_methods(name):
+            ax.scatter(nfe, v, c="k", marker="x")
+            ax.annotate(m, (nfe, v), fontsize=7)
+        ax.axhline(1.0, color="k", lw=0.8, ls="--", label="noise floor")
+        ax.set(xscale="log", yscale="log", xlabel="network evaluations per sample",
+               ylabel="SW / noise floor", title=name)
+        ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(out / "smc.png", dpi=120)
 
@@ -105,14 +164,23 @@ def plot(results, out: Path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=4)
-    ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=Path("docs/notes"))
     a = ap.parse_args(argv)
-    results = {tp.name: measure(tp, n=a.n, seeds=a.seeds, steps=a.steps)
-               for tp in (pt.toy.bimodal_problem_2d(), pt.toy.gmm_problem(d=16, rank=4))}
+    if a.seeds < 2 or a.n < 100:
+        ap.error("--seeds must be at least 2 (for the spread) and --n at least 100.")
+    torch.set_num_threads(1)
+    results = {}
+    for tp in (pt.toy.bimodal_problem_2d(), pt.toy.gmm_problem(d=16, rank=4)):
+        prob = Problem(tp, a.n, a.seeds)
+        one = {p: prob.run(p, "one system") for p in COUNTS}
+        ind = {p: prob.run(p, "independent") for p in INDEPENDENT}
+        steps = {k: prob.run(100, "independent", steps=k) + (range(a.seeds),)
+                 for k in STEP_COUNTS}
+        results[tp.name] = (prob, ind, one, steps)
+        print(tp.name, {p: round(r[0], 2) for p, r in ind.items()}, flush=True)
     a.out.mkdir(parents=True, exist_ok=True)
-    write(results, a.n, a.seeds, a.out, a.steps)
+    write(results, a.n, a.seeds, a.out)
     plot(results, a.out)
     print((a.out / "smc.md").read_text())
 

@@ -11,6 +11,7 @@ SSIM / LPIPS / coverage, costs and peak memory.  Both write a Markdown table and
 (``report``) under --out.
 
 Long runs can be split and resumed: with --merge the rows go into the table already in --out
+(both suites; the toy table is written at the end of the run)
 (replacing a stored row of the same task and method), stored after every row, and the commands
 of every merged run are listed in its header; --resume does the same but skips the rows already
 stored at this --images and --samples, so a killed run picks up where it stopped:
@@ -72,8 +73,8 @@ def parser() -> cli.Parser:
                    help="peak memory per row in a fresh process (default on CPU in full mode) "
                         "or during the measured runs")
     p.add_argument("--merge", action="store_true",
-                   help="image suite: merge the rows into the table in --out, storing each row "
-                        "as it is done (a stored row of the same task and method is replaced)")
+                   help="merge the rows into the table in --out (a stored row of the same task "
+                        "and method is replaced); the image suite stores each row as it is done")
     p.add_argument("--resume", action="store_true",
                    help="image suite: as --merge, and skip rows stored at this --images and "
                         "--samples (a killed run picks up where it stopped)")
@@ -110,9 +111,41 @@ def _run_toy(args, fast) -> None:
         return
     print("toy suite: on the CPU (its problems are 2- and 16-dimensional)", flush=True)
     rows = run_toy_suite(fast=fast, n=args.n, method_names=names)
+    if args.merge or args.resume:        # the new rows in place of the stored ones
+        rows = merge_toy(read_toy(args.out), rows)
     write_toy(rows, args.out)
     print(toy_markdown(rows))
     print(f"written: {args.out / 'toy.md'}, {args.out / 'toy.csv'}")
+
+
+def read_toy(out) -> list:
+    """The toy rows stored in ``out`` (toy.csv); [] when there is no table."""
+    from .toy_suite import Row
+    path = Path(out) / "toy.csv"
+    if not path.is_file():
+        return []
+    text = {"problem", "method"}
+    ints = {"n", "nfe", "backward"}
+    with open(path) as f:
+        return [Row(**{k: v if k in text else int(float(v)) if k in ints else float(v)
+                       for k, v in r.items() if k in Row.__dataclass_fields__})
+                for r in csv.DictReader(f)]
+
+
+def merge_toy(old, new) -> list:
+    """``old`` with each row of ``new`` in place of the old row of the same problem and method
+    (the method's name before any " (settings)": a retrained UD2M replaces the stored one), or
+    after the last row of its problem when new."""
+    base = lambda r: (r.problem, r.method.split(" (")[0])  # noqa: E731
+    rows = list(old)
+    for r in new:
+        keys = [base(o) for o in rows]
+        if base(r) in keys:
+            rows[keys.index(base(r))] = r
+        else:
+            same = [i for i, o in enumerate(rows) if o.problem == r.problem]
+            rows.insert(same[-1] + 1 if same else len(rows), r)
+    return rows
 
 
 def read_images(out) -> list:

@@ -19,6 +19,9 @@ TOY_OPTIONS = {
     "pnp_ula": ({"steps": 5000}, {"steps": 1000}),
     "latino": ({}, {}),
     "spin": ({}, {}),
+    # 100 particles, 10 draws per system: n / 10 systems, 1000 evaluations per sample (DPS's
+    # 1000 calls); the independent design of docs/notes/smc.md
+    "mcgdiff": ({"particles": 100, "draws": 10}, {"particles": 30, "draws": 10}),
 }
 
 #: UD2M on the toy problems (trained in the run; fast mode trains a quarter of the steps): the

@@ -91,6 +91,16 @@ def toy_methods() -> list[str]:
     return [m for m in methods() if m in TOY_OPTIONS] + ["ud2m"]
 
 
+def _label(name, cost, n, options) -> str:
+    """The row's method: the name, and for an SMC sampler its particles and what a sample costs
+    (its NFE counts batched calls, each over all the particles of every system)."""
+    if "particles" not in options:
+        return name
+    p, d = options["particles"], options.get("draws") or options["particles"]
+    evals = cost.nfe * -(-n // d) * p / n
+    return f"{name} ({p} particles, {d} draws per system: {evals:.0f} evaluations per sample)"
+
+
 def _distance(a, b, seed):
     return sliced_wasserstein(a, b, generator=torch.Generator().manual_seed(seed)).item()
 
@@ -111,6 +121,7 @@ def _problem_rows(tp, names, n, fast, seed, progress) -> list[Row]:
             xs, cost = timed_sample(name, den, tp.problem, tp.y, n,
                                     torch.Generator().manual_seed(seed + 1),
                                     **toy_options(name, fast))
+            name = _label(name, cost, n, toy_options(name, fast))
         sw = _distance(xs, exact, seed)
         rows.append(Row(tp.name, name, n, sw, sw / floor, sw / prior, cost.nfe, cost.backward,
                         cost.wall_s, cost.net_s, cost.overhead))

@@ -26,10 +26,12 @@ One step t -> t' (m = DDPM mean from D(x_t, t), c^2 = 1 - ab_t / ab_t' its varia
 The weight depends on x_t only, so it is applied and resampled on before the move (the fully
 adapted form).  At t = 0 the particles' Tweedie estimates D(x_0, 0) are drawn by their weights.
 
-Particles and samples: n samples come from ceil(n / particles) independent systems of
-``particles`` particles each (one system when particles >= n), so one call costs the denoiser on
-max(n, particles) rounded up to a multiple of particles points per step, and ``particles`` alone
-sets the accuracy; the last system gives the n - (systems - 1) particles draws still needed.
+Particles and samples: ``particles`` sets the accuracy (the bias of a system falls as 1 /
+particles), ``draws`` how many of the n samples one system gives (default: particles).  The n
+samples come from ceil(n / draws) independent systems, so one call costs the denoiser on
+ceil(n / draws) * particles points per step: steps * particles / draws evaluations per sample.
+Draws of one system share ancestors (resampling duplicates particles), so with draws = particles
+the samples are correlated; draws = 1 makes every sample independent, at particles times the cost.
 
 Supported operators: linear ones with a dense matrix (``Matrix``, and Denoising, Inpainting, Blur,
 SuperResolution built with a fixed input shape) up to d = 4096 (one d x d SVD); nonlinear operators
@@ -65,6 +67,8 @@ MAX_DIM = 4096
 
 OPTIONS = {"steps": Int(2, lambda c: c["T"], hint="grid points before the pin times are added"),
            "particles": Int(1, hint="particles per system; the accuracy knob"),
+           "draws": Int(1, lambda c: c["particles"], optional=True,
+                        hint="samples drawn from each system (default: particles)"),
            "resample_below": Real(0, 1, hint="resample when ESS < this share of the particles")}
 
 
@@ -143,19 +147,22 @@ def move(xb, mb, c2, guided, z, k, u, generator):
 @register("mcgdiff", "MCGdiff: SMC on the DDPM chain, pinned in the SVD basis (exact as particles grow)",
           options=OPTIONS, check=check_operator, steps_of=lambda o: None)
 def run(den, problem, y, n, generator=None, shape=None, steps: int = 100, particles: int = 1000,
-        resample_below: float = 0.5):
+        draws: int | None = None, resample_below: float = 0.5):
     """MCGdiff (module docstring for the equations).
 
     steps          : grid points (the pin times are added, so NFE = steps + new pin times); the
                      paper uses the model's 1000.
-    particles      : particles per system; n samples come from ceil(n / particles) systems.
+    particles      : particles per system: the accuracy knob.
+    draws          : samples drawn from each system (default ``particles``); n samples come from
+                     ceil(n / draws) systems, so fewer draws mean less correlated samples.
     resample_below : resample a system when its ESS < resample_below * particles (1: always, as
                      the paper; 0: never).
     """
     sched = den.schedule
     Vh, tau, z = svd_frame(problem, y, sched)
     r, d = len(tau), Vh.shape[0]
-    systems = -(-n // particles)
+    draws = particles if draws is None else draws
+    systems = -(-n // draws)
     ab = sched.alpha_bar.double().cpu()
     ab_tau = ab[tau]
     grid = time_grid(sched, steps, tau)
@@ -175,7 +182,7 @@ def run(den, problem, y, n, generator=None, shape=None, steps: int = 100, partic
             x = (xb @ Vh).to(dtype).reshape(N, *shape)
             x0 = den(x, t)
             if i == len(grid) - 1:
-                yield final_draw(i, x0, logw, n, particles, generator)
+                yield final_draw(i, x0, logw, n, draws, generator)
                 return
             t_prev = grid[i + 1]
             ab_t, ab_p = ab[t].item(), ab[t_prev].item()
@@ -211,13 +218,13 @@ def resample(xb, mb, logw, which, generator):
     return xb[idx], mb[idx], logw
 
 
-def final_draw(i, x0, logw, n, particles, generator):
-    """The last Step: n draws from the systems' weighted Tweedie estimates at t = 0 (all of a
-    system's particles from each full system, the draws still needed from the last one)."""
-    S = logw.shape[0]
-    last = n - (S - 1) * particles
-    offset = particles * torch.arange(S, device=logw.device)[:, None]
-    full = (systematic(logw[:-1], particles, generator) + offset[:-1]).reshape(-1)
+def final_draw(i, x0, logw, n, draws, generator):
+    """The last Step: n draws from the systems' weighted Tweedie estimates at t = 0 (``draws``
+    from each full system, the draws still needed from the last one)."""
+    S, P = logw.shape
+    last = n - (S - 1) * draws
+    offset = P * torch.arange(S, device=logw.device)[:, None]
+    full = (systematic(logw[:-1], draws, generator) + offset[:-1]).reshape(-1)
     tail = (systematic(logw[-1:], last, generator) + offset[-1]).reshape(-1)
     draws = x0[torch.cat([full, tail])]
     return Step(i, 0, draws, draws, "draw", {"ess": ess(logw).to(x0.dtype),

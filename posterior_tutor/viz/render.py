@@ -52,7 +52,8 @@ def _draw_2d(ax, step, density=None, xlim=None, ylim=None, show_x0=True, show_co
         levels = _hpd_levels(P)
         if len(levels) >= 1:
             ax.contour(X, Y, P, levels=levels, colors="0.35", linewidths=0.9)
-    ax.scatter(x[:, 0], x[:, 1], s=6, c=_POINT_COLOUR, alpha=0.6, lw=0, label="x (state)")
+    size, label = _weight_sizes(step, x.shape[0])
+    ax.scatter(x[:, 0], x[:, 1], s=size, c=_POINT_COLOUR, alpha=0.6, lw=0, label=label)
     x0 = getattr(step, "x0", None)
     if show_x0 and x0 is not None:
         x0 = _np(x0).reshape(x.shape[0], -1)[:, :2]
@@ -67,7 +68,21 @@ def _draw_2d(ax, step, density=None, xlim=None, ylim=None, show_x0=True, show_co
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.tick_params(labelsize=7)
-    ax.legend(loc="upper right", fontsize=6, markerscale=2, framealpha=0.7)
+    legend = ax.legend(loc="upper right", fontsize=6, markerscale=2, framealpha=0.7)
+    for handle in legend.legend_handles:     # one legend size, whatever the weights
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([12])
+
+
+def _weight_sizes(step, n: int):
+    """Marker sizes and legend label: proportional to the particles' importance weights when the
+    step carries one weight per point (``extras["weights"]``, SMC samplers; a particle of average
+    weight gets the usual size 6: the weights of several systems each sum to 1), else 6."""
+    w = _np(getattr(step, "extras", {}).get("weights")) if getattr(step, "extras", None) else None
+    if w is None or w.size != n:
+        return 6, "x (state)"
+    w = w.ravel()
+    return np.clip(6.0 * w * n / max(w.sum(), 1e-300), 0.5, 120.0), "x (size: weight)"
 
 
 def render_2d(step, density=None, xlim=None, ylim=None, title=None, show_x0=True,

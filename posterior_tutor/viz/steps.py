@@ -2,7 +2,7 @@
 
 A sampler's ``Step`` (see ``samplers/base.py``) holds tensors that may live on a GPU and carry
 autograd history.  The viewers keep CPU copies (``_detach``), turn tensors into float64 numpy
-arrays (``_np``), write the one-line caption "step i/total · t · phase · NFE" (``_step_info``),
+arrays (``_np``), write the one-line caption "step i/total · t · phase · ESS · NFE" (``_step_info``),
 find where a data-consistency correction starts (``_correction_origin``), pick frames by index
 (negative counts from the end, ``_pick``) and choose between the 2D and the image view from the
 shape of the state (``_auto_view``).  Nothing here imports matplotlib or ipywidgets.
@@ -51,6 +51,11 @@ def _step_info(step, total: int | None = None) -> str:
     phase = getattr(step, "phase", "")
     if phase:
         parts.append(str(phase))
+    ess = _extras(step).get("ess")
+    if ess is not None:                      # SMC: the mean effective sample size of the systems
+        parts.append(f"ESS {float(_np(ess).mean()):.0f}"
+                     + (" (resampled)" if bool(_np(_extras(step).get("resampled", 0)).any())
+                        else ""))
     nfe = _extras(step).get("nfe")
     if nfe is not None:
         parts.append(f"NFE {int(nfe)}")

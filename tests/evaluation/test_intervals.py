@@ -173,3 +173,25 @@ def test_a_subset_of_a_stored_table_is_written_with_its_pairs(tmp_path):
     assert "| sr4 | ud2m - dps | 2 |" in text and "(made by: cmd a)" in text
     with pytest.raises(ValueError, match="no sr4 row of aps"):
         bench.write_subset(tmp_path / "all", tmp_path / "sub", "sr4", ["aps"])
+
+
+def test_toy_tables_read_back_and_merge_by_problem_and_method(tmp_path):
+    """--merge on the toy suite: a stored row of the same problem and method name (before its
+    settings) is replaced, a new method goes after its problem's last row, the rest is kept."""
+    from posterior_tutor.evaluation.bench import merge_toy, read_toy
+    from posterior_tutor.evaluation.report import write_toy
+    from posterior_tutor.evaluation.toy_suite import Row
+
+    def row(problem, method, sw):
+        return Row(problem, method, 100, sw, sw / 0.1, sw, 10, 0, 1.0, 0.5, 2.0)
+
+    old = [row("a", "exact (noise floor)", 0.1), row("a", "ud2m (trained 10 steps)", 0.5),
+           row("b", "dps", 0.7)]
+    write_toy(old, tmp_path)
+    assert read_toy(tmp_path) == old
+    assert read_toy(tmp_path / "nothing") == []
+    new = [row("a", "ud2m (trained 20 steps)", 0.4), row("a", "mcgdiff (100 particles)", 0.2)]
+    merged = merge_toy(read_toy(tmp_path), new)
+    assert [r.method for r in merged] == ["exact (noise floor)", "ud2m (trained 20 steps)",
+                                          "mcgdiff (100 particles)", "dps"]
+    assert merged[1].sw == 0.4 and merged[3].problem == "b"
