@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from .. import tasks
 from ..samplers import methods, sample
+from ..samplers.base import get_method
 from ..trained.shipped import KINDS as TRAINED_KINDS
 from .options import IMAGE_OPTIONS, PEER_OPTIONS, image_options
 
@@ -133,11 +134,26 @@ def image_methods() -> list[str]:
     return [m for m in IMAGE_OPTIONS if m in methods()] + list(TRAINED_KINDS) + [TRIVIAL]
 
 
+def refused(name, den, task) -> bool:
+    """True (and one printed line with the sampler's reason) when the sampler ``name`` refuses
+    the operator of ``task``, as MCGdiff refuses a nonlinear one: its row is left out."""
+    check = get_method(name).check
+    if check is None:
+        return False
+    problem = tasks.image_problem(task)
+    try:
+        check(den, problem, tuple(den.shape or tasks.MNIST_SHAPE), {})
+    except ValueError as e:
+        print(f"  {task:18s} {name:16s} not run: {e}", flush=True)
+        return True
+    return False
+
+
 def method_runners(den, task, names, fast: bool, peer: bool) -> dict:
     """name -> sample function (problem, y, n, generator) for every method available on this task."""
     runners = trivial_runners(den, task) if TRIVIAL in names else {}
     for name in names:
-        if name in IMAGE_OPTIONS and name in methods():
+        if name in IMAGE_OPTIONS and name in methods() and not refused(name, den, task):
             opts = image_options(name, fast)
             runners[name] = (lambda problem, y, n, g, name=name, opts=opts:
                              sample(name, den, problem, y, n=n, generator=g, **opts))
