@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .. import tasks
 from ..samplers import methods, sample
-from ..samplers.base import get_method
+from ..samplers.base import get_method, options_of
 from ..trained.shipped import KINDS as TRAINED_KINDS
 from .options import IMAGE_OPTIONS, PEER_OPTIONS, image_options
 
@@ -134,7 +134,7 @@ def image_methods() -> list[str]:
     return [m for m in IMAGE_OPTIONS if m in methods()] + list(TRAINED_KINDS) + [TRIVIAL]
 
 
-def refused(name, den, task) -> bool:
+def refused(name, den, task, fast: bool) -> bool:
     """True (and one printed line with the sampler's reason) when the sampler ``name`` refuses
     the operator of ``task``, as MCGdiff refuses a nonlinear one: its row is left out."""
     check = get_method(name).check
@@ -142,7 +142,8 @@ def refused(name, den, task) -> bool:
         return False
     problem = tasks.image_problem(task)
     try:
-        check(den, problem, tuple(den.shape or tasks.MNIST_SHAPE), {})
+        check(den, problem, tuple(den.shape or tasks.MNIST_SHAPE),
+              {**options_of(name), **image_options(name, fast)})
     except ValueError as e:
         print(f"  {task:18s} {name:16s} not run: {e}", flush=True)
         return True
@@ -153,7 +154,7 @@ def method_runners(den, task, names, fast: bool, peer: bool) -> dict:
     """name -> sample function (problem, y, n, generator) for every method available on this task."""
     runners = trivial_runners(den, task) if TRIVIAL in names else {}
     for name in names:
-        if name in IMAGE_OPTIONS and name in methods() and not refused(name, den, task):
+        if name in IMAGE_OPTIONS and name in methods() and not refused(name, den, task, fast):
             opts = image_options(name, fast)
             runners[name] = (lambda problem, y, n, g, name=name, opts=opts:
                              sample(name, den, problem, y, n=n, generator=g, **opts))

@@ -1,6 +1,7 @@
 """The benchmark runs end to end in fast mode and reports consistent numbers."""
 import torch
 
+import posterior_tutor as pt
 from posterior_tutor.evaluation import bench, image_suite, report, runners, toy_suite
 
 
@@ -105,3 +106,17 @@ def test_header_names_the_ground_truth_and_why_lpips_is_empty(tmp_path, monkeypa
                                      "lpips_mean": 0.1})]
     text = report.header(held)
     assert "Ground truth: held-out MNIST digits" in text and "LPIPS mean is -" not in text
+
+
+def test_a_sampler_that_refuses_a_task_gets_no_row(capsys):
+    """MCGdiff needs a linear operator: on the nonlinear task it is left out, with its reason;
+    on sr4 it runs; a sampler with no operator check is never refused."""
+    from posterior_tutor.evaluation.runners import method_runners, refused
+    den = pt.toy.random_mixture(d=1024, k=2, seed=0).denoiser(pt.VPSchedule())
+    den.shape = (1, 32, 32)
+    assert refused("mcgdiff", den, "nonlinear", fast=True)
+    assert "linear operators only" in capsys.readouterr().out
+    assert not refused("mcgdiff", den, "sr4", fast=True)
+    assert not refused("dps", den, "nonlinear", fast=True)
+    assert "mcgdiff" not in method_runners(den, "nonlinear", ["mcgdiff", "dps"], True, False)
+    assert "mcgdiff" in method_runners(den, "sr4", ["mcgdiff"], True, False)
