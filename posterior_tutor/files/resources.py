@@ -34,7 +34,7 @@ TREES = {
     "chapters": ("notebooks", "_chapters", ("*.py",)),
     "recipes": ("scripts/recipes", "_recipes", ("*.json",)),
     "benchmark": ("docs/benchmark", "_benchmark", ("**/*.csv", "**/*.md", "**/*.png")),
-    "docs": ("docs", "_docs", ("*.md", "*.png", "notes/*.md", "notes/*.json")),
+    "docs": ("docs", "_docs", ("*.md", "*.png", "notes/*.md", "notes/*.json", "notes/*.png")),
 }
 
 #: the folder above the package: the repository in a checkout
