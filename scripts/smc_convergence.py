@@ -8,7 +8,7 @@ at most 10 of the samples, so they come from n / 10 systems and share few ancest
 evaluations per sample at 100 steps) and *one system per P samples* (draws = P, the default:
 cheap, correlated).
 SW to a fresh exact set of n, divided by the noise floor (the mean SW between two exact sets of n
-over the same seeds), and the largest mode-weight error.  Then the step count at 1000 particles.
+over the same seeds), and the largest mode-weight error.  Then the step count at 100 particles.
 Writes docs/notes/smc.md (the tables, this command, where the curve reaches the floor; the
 hand-written part below "## Design measurements" is kept) and smc.png (with every other method
 of the stored toy benchmark, docs/benchmark/toy.csv, at its network calls per sample).
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import statistics
 import time
 from pathlib import Path
@@ -29,7 +30,8 @@ from posterior_tutor.metrics import sliced_wasserstein
 COUNTS = (10, 30, 100, 300, 1000, 3000)     # the one-system design
 INDEPENDENT = (10, 30, 100, 300, 1000)      # n / 10 systems of P: 200 P particles at n = 2000
 STEPS = 100
-STEP_COUNTS = (100, 300, 1000)
+STEP_COUNTS = (100, 200, 300)
+STEP_SEEDS = 8                              # the steps line: 100 particles, independent design
 KEEP = "## Design measurements"
 TOL = 1.3
 
@@ -108,18 +110,19 @@ def section(name, prob, ind, one, steps_rows):
         lines += [f"Stored DPS (docs/benchmark/toy.csv, n = 2000; 1000 network calls and backward "
                   "passes per sample): "
                   f"{dps[0]:.2f} times the floor.", ""]
-    lines += ["Steps at 100 particles (independent design, "
-              f"{len(next(iter(steps_rows.values()))[5])} seeds): " + "; ".join(
-                  f"{k} steps {r[0]:.2f} (mode-weight error {r[2]:.3f})"
-                  for k, r in steps_rows.items()) + ".", ""]
+    lines += [f"Steps at 100 particles (independent design, {STEP_SEEDS} seeds, mean +- standard "
+              "error): " + "; ".join(
+                  f"{k} steps {r[0]:.2f} +- {r[1] / STEP_SEEDS ** 0.5:.2f} (mode-weight error "
+                  f"{r[2]:.3f})" for k, r in steps_rows.items()) + ".", ""]
     return lines
 
 
 def write(results, n, seeds, out: Path):
     lines = ["# MCGdiff: distance to the exact posterior against the particle count", "",
              "Regenerate: `PYTHONPATH=. python scripts/smc_convergence.py "
-             f"--seeds {seeds} --n {n}` (exact denoiser, {STEPS} steps, defaults otherwise; "
-             "about 20 minutes on one CPU thread).", "",
+             f"--seeds {seeds} --n {n}` (exact denoiser; the particle sweep at {STEPS} steps, "
+             "where the kernels' bias shows as a plateau, the steps line at 100 particles; "
+             "about 30 minutes on one CPU thread).", "",
              f"Each entry: mean over {seeds} seeds of SW(n = {n} samples, exact) / noise floor (the "
              f"mean SW between two exact sets of {n}), its spread (std over seeds), the mean "
              "largest mode-weight error, the network evaluations per sample (calls x points "
@@ -145,20 +148,39 @@ def plot(results, out: Path):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.8))
     for ax, (name, (_, ind, one, _)) in zip(axes, results.items()):
-        for rows, style, label in ((ind, "o-", "MCGdiff, independent draws"),
-                                   (one, "s--", "MCGdiff, one system per P samples")):
-            ax.plot([rows[p][3] for p in rows], [rows[p][0] for p in rows], style, label=label)
-            for p in rows:
-                ax.annotate(f"P={p}", (rows[p][3], rows[p][0]), fontsize=6)
+        ax.errorbar([ind[p][3] for p in ind], [ind[p][0] for p in ind],
+                    yerr=[ind[p][1] for p in ind], fmt="o-", capsize=3,
+                    label="MCGdiff, independent draws (P particles; bars: std over seeds)")
+        for p in ind:
+            ax.annotate(f"P={p}", (ind[p][3], ind[p][0]), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.plot([one[p][3] for p in one], [one[p][0] for p in one], "s", mfc="none",
+                label="MCGdiff, one system per P samples (P = 10 ... 3000)")
         for m, nfe, v in stored_methods(name):
-            ax.scatter(nfe, v, c="k", marker="x")
-            ax.annotate(m, (nfe, v), fontsize=7)
+            if m != "mcgdiff":
+                ax.scatter(nfe, v, c="k", marker="x")
+                ax.annotate(m, (nfe, v), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.axhline(1.0, color="k", lw=0.8, ls="--", label="noise floor")
         ax.set(xscale="log", yscale="log", xlabel="network evaluations per sample",
                ylabel="SW / noise floor", title=name)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=6, loc="lower left")
     fig.tight_layout()
     fig.savefig(out / "smc.png", dpi=120)
+
+
+def store(results, out: Path):
+    """smc.json: the numbers of the tables, so that --replot redraws smc.png without a run."""
+    data = {name: {"floor": prob.floor, "independent": ind, "one": one, "steps": {
+        k: list(r[:5]) for k, r in steps.items()}} for name, (prob, ind, one, steps) in results.items()}
+    (out / "smc.json").write_text(json.dumps(data, indent=1))
+
+
+def replot(out: Path):
+    """Redraw smc.png from smc.json."""
+    data = json.loads((out / "smc.json").read_text())
+    keys = lambda d: {int(p): v for p, v in d.items()}  # noqa: E731
+    plot({name: (None, keys(d["independent"]), keys(d["one"]), None)
+          for name, d in data.items()}, out)
 
 
 def main(argv=None):
@@ -166,7 +188,12 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=Path("docs/notes"))
+    ap.add_argument("--replot", action="store_true", help="redraw smc.png from smc.json only")
     a = ap.parse_args(argv)
+    if a.replot:
+        if not (a.out / "smc.json").is_file():
+            ap.error(f"--replot needs {a.out / 'smc.json'} (written by a full run).")
+        return replot(a.out)
     if a.seeds < 2 or a.n < 100:
         ap.error("--seeds must be at least 2 (for the spread) and --n at least 100.")
     torch.set_num_threads(1)
@@ -175,12 +202,13 @@ def main(argv=None):
         prob = Problem(tp, a.n, a.seeds)
         one = {p: prob.run(p, "one system") for p in COUNTS}
         ind = {p: prob.run(p, "independent") for p in INDEPENDENT}
-        steps = {k: prob.run(100, "independent", steps=k) + (range(a.seeds),)
-                 for k in STEP_COUNTS}
+        more = Problem(tp, a.n, STEP_SEEDS)      # its own exact sets and floor, 8 seeds
+        steps = {k: more.run(100, "independent", steps=k) for k in STEP_COUNTS}
         results[tp.name] = (prob, ind, one, steps)
         print(tp.name, {p: round(r[0], 2) for p, r in ind.items()}, flush=True)
     a.out.mkdir(parents=True, exist_ok=True)
     write(results, a.n, a.seeds, a.out)
+    store(results, a.out)
     plot(results, a.out)
     print((a.out / "smc.md").read_text())
 
