@@ -28,12 +28,13 @@ VECTOR_DEFAULTS = dict(K=4, N=2, steps=2000, batch=256, lr=1e-3, adv_weight=1.0,
 IMAGE_DEFAULTS = dict(K=3, N=3, steps=2000, batch=32, lr=1e-4, adv_weight=1.0, gp_weight=0.01)
 
 
-def inherited(init, lora_layers, sigma_factor):
-    """(lora_layers, sigma_factor): the ones given, else init's, else (None, 2)."""
+def inherited(init, lora_layers, sigma_factor, K, N):
+    """(lora_layers, sigma_factor, K, N): the ones given, else init's, else (None, 2, None, None)."""
     if isinstance(init, UD2MSampler):   # anything else is refused by continue_from
         lora_layers = init.config["layers"] if lora_layers is None else lora_layers
         sigma_factor = init.config["sigma_factor"] if sigma_factor is None else sigma_factor
-    return lora_layers, 2.0 if sigma_factor is None else sigma_factor
+        K, N = init.K if K is None else K, init.N if N is None else N
+    return lora_layers, 2.0 if sigma_factor is None else sigma_factor, K, N
 
 
 def calls_for(xs, K, N):

@@ -110,7 +110,8 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
     init     : a trained ``UD2MSampler`` on the same prior to continue from: its adapters and
                lambda are copied (``init`` itself is not changed) and its training curve is
                continued; rank and adapted layers must match (default: init's layers), K and N
-               may differ.  The learning rate starts a fresh cosine decay (a warm restart).
+               may differ (default: init's).  The learning rate starts a fresh cosine decay (a
+               warm restart).
     progress : tqdm bar (None: on, except under pytest; ``posterior_tutor.runtime.progress``).
     checkpoint, checkpoint_every : a folder (or a ``RunCheckpoint``) for a resumable run: every
                ``checkpoint_every`` steps ``folder/last.pt`` holds the whole training state; called
@@ -127,7 +128,7 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
         xs_train = conform(xs_train, dtype_of(den) or torch.get_default_dtype(), "xs_train")
     shards = _join_processes(den, shards)
     run = as_run_checkpoint(checkpoint, checkpoint_every)
-    lora_layers, sigma_factor = inherited(init, lora_layers, sigma_factor)
+    lora_layers, sigma_factor, K, N = inherited(init, lora_layers, sigma_factor, K, N)
     shape = check_training_inputs(den, problem, xs_train, *calls_for(xs_train, K, N))
     given = dict(K=K, N=N, steps=steps, batch=batch, lr=lr, adv_weight=adv_weight,
                  gp_weight=gp_weight, shards=shards, precision=precision)
