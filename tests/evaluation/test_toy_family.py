@@ -72,11 +72,16 @@ def test_references_order_floor_below_prior():
     assert sw_mean(ref["exact"], ref["exact"]) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_the_table_script_writes_every_method(tmp_path, monkeypatch):
+def test_the_table_script_writes_every_method_and_appends(tmp_path, monkeypatch):
     script = load_script("toy_family_table")
     monkeypatch.setattr(script, "METHODS", ("latino", "ud2m untrained"))
-    script.main(["--count", "2", "--n", "200", "--out", str(tmp_path)])
+    script.main(["--count", "2", "--n", "200", "--out", str(tmp_path), "--methods", "latino"])
+    assert "| - |" in (tmp_path / "toy_family.md").read_text()        # not run yet: a dash
+    script.main(["--count", "1", "--n", "200", "--out", str(tmp_path), "--methods",
+                 "ud2m untrained", "--append"])
     text = (tmp_path / "toy_family.md").read_text()
     assert "latino x floor" in text and "ud2m untrained x floor" in text
     rows = (tmp_path / "toy_family.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * 2
+    assert len(rows) == 1 + 2 + 1                  # header, LATINO on two problems, UD2M on one
+    with pytest.raises(SystemExit, match="unknown methods"):
+        script.main(["--methods", "latino,magic", "--out", str(tmp_path)])
