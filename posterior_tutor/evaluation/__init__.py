@@ -6,6 +6,7 @@
 - ``held_out``: PSNR/SSIM of samples and of their mean, LPIPS, coverages, s / sample;
 - ``options``: what each method runs with in the benchmark (full and fast mode);
 - ``toy_suite``: sliced Wasserstein to the exact posterior on the toy problems, with costs;
+- ``toy_family``: random Gaussian-mixture problems, the yardstick for trained samplers;
 - ``runners``, ``image_suite``: one sample function per row, and the suite on the MNIST tasks;
 - ``memory``: the tensors autograd saves, and the peak memory of a sampling call;
 - ``report``: Markdown, CSV and the trade-off plot; ``bench``: the command line;
@@ -24,4 +25,5 @@ from ..runtime.lazy import lazy_submodules
 
 __getattr__ = lazy_submodules(__name__, ("bench", "classifier", "held_out", "image_suite", "memory",
                                          "method_grid", "model_card", "options", "peer",
-                                         "peer_physics", "properties", "report", "runners", "toy_suite"))
+                                         "peer_physics", "properties", "report", "runners", "toy_family",
+                                         "toy_suite"))

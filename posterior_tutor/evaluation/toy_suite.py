@@ -69,21 +69,47 @@ def timed_sample(name, den, problem, y, n, generator=None, **options):
     return xs, Cost(den.nfe, den.nfe_grad, wall, den.net_seconds)
 
 
-def trained_ud2m_sample(tp, den, n, fast, seed):
+def trained_ud2m_sample(tp, den, n, fast, seed, options=None):
     """UD2M trained on the toy problem in this run (its training time goes into the label), then
-    timed like the zero-shot samplers: (samples, Cost, label)."""
+    timed like the zero-shot samplers: (samples, Cost, label, train seconds).  ``options``: the
+    keywords of ``ud2m.train`` (None: ``TOY_UD2M``, a quarter of its steps in fast mode; {}: the
+    train defaults)."""
     from ..trained.ud2m import train
-    opts = dict(TOY_UD2M, steps=TOY_UD2M["steps"] // 4 if fast else TOY_UD2M["steps"])
+    if options is None:
+        options = dict(TOY_UD2M, steps=TOY_UD2M["steps"] // 4 if fast else TOY_UD2M["steps"])
     xs_train = tp.prior.sample(20000, generator=torch.Generator().manual_seed(seed + 2))
     start = time.perf_counter()
-    ud = train(den, tp.problem, xs_train, generator=torch.Generator().manual_seed(seed + 3), **opts)
+    ud = train(den, tp.problem, xs_train, generator=torch.Generator().manual_seed(seed + 3),
+               progress=False, **options)
     train_s = time.perf_counter() - start
     ud.denoiser.reset_counters()
     start = time.perf_counter()
     xs = ud.sample(tp.y, n, generator=torch.Generator().manual_seed(seed + 1))
     cost = Cost(ud.denoiser.nfe, ud.denoiser.nfe_grad, time.perf_counter() - start,
                 ud.denoiser.net_seconds)
-    return xs, cost, f"ud2m (K={ud.K}, N={ud.N}; trained {opts['steps']} steps, {train_s:.0f} s)"
+    label = f"ud2m (K={ud.K}, N={ud.N}; trained {ud.config['steps']} steps, {train_s:.0f} s)"
+    return xs, cost, label, train_s
+
+
+def trained_aps_sample(tp, den, n, seed, options=None):
+    """APS (``aps.train`` with ``options``, default {}: its defaults) amortised over the
+    measurements of 20000 prior draws of the toy problem, then timed like the zero-shot
+    samplers: (samples, Cost, label, train seconds).  NFE counts the flow's passes (one per
+    sample) as 1: the flow is not a denoiser."""
+    from ..trained.aps import train
+    from ..trained.ud2m.losses import measure_batch
+    xs_train = tp.prior.sample(20000, generator=torch.Generator().manual_seed(seed + 2))
+    ys = measure_batch(tp.problem, xs_train, torch.Generator().manual_seed(seed + 4))
+    start = time.perf_counter()
+    fl = train(den, tp.problem, ys, generator=torch.Generator().manual_seed(seed + 3),
+               progress=False, **(options or {}))
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    with torch.no_grad():
+        xs = fl.sample(tp.y, n, generator=torch.Generator().manual_seed(seed + 1))
+    wall = time.perf_counter() - start
+    return xs, Cost(1, 0, wall, wall), f"aps (trained {len(fl.losses)} steps, {train_s:.0f} s)", \
+        train_s
 
 
 def toy_methods() -> list[str]:
@@ -116,7 +142,7 @@ def _problem_rows(tp, names, n, fast, seed, progress) -> list[Row]:
             Row(tp.name, "prior samples", n, prior, prior / floor, 1.0, 0, 0, 0, 0, 0)]
     for name in names:
         if name == "ud2m":
-            xs, cost, name = trained_ud2m_sample(tp, den, n, fast, seed)
+            xs, cost, name, _ = trained_ud2m_sample(tp, den, n, fast, seed)
         else:
             xs, cost = timed_sample(name, den, tp.problem, tp.y, n,
                                     torch.Generator().manual_seed(seed + 1),

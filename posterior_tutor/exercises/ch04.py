@@ -93,10 +93,13 @@ def latino_band(ratio: float) -> str:
 register(Prediction(
     "04.2", "the untrained unfolded chain (9 calls) against LATINO (8 calls)", "untrained_vs_latino",
     LATINO_OPTIONS[1],
-    lambda p, m: ("Before training, with the exact denoiser, every block is LATINO's step (prox, "
-                  "re-noise, denoise) with one more quadratic, the pull towards x_t / sqrt(ab_t). "
-                  "It inherits LATINO's strengths and its flaw: each block starts near the data "
-                  "and rarely jumps between modes. Training is what must buy the difference."),
+    lambda p, m: ("Before training, with the exact denoiser, every block iteration has the form "
+                  "of LATINO's step (prox, re-noise, denoise) with one more quadratic, the pull "
+                  "towards x_t / sqrt(ab_t), but every call sits at s(tau) <= sigma', where "
+                  "LATINO's sweep down from s(999). On this problem, whose posterior lies along "
+                  "the measurement line where each block starts, that lands about as close as "
+                  "LATINO; on a 3D mixture (the end of section 2) it does not. Training is what "
+                  "must buy the difference."),
     options=LATINO_OPTIONS,
     feedback={LATINO_OPTIONS[0]: "the extra quadratic only ties each block to the outer state; "
               "with nothing trained, it cannot fix what LATINO's steps miss (the mode weights).",
@@ -107,7 +110,7 @@ register(Prediction(
     hint="With zero adapters and lambda = 1 each iteration is a LATINO step with one extra "
          "quadratic; where did chapter 03 find LATINO's error on this problem?",
     formula="ratio = SW(untrained 3 x 3, exact) / SW(LATINO, exact); the bands are < 0.8, "
-            "0.8-1.25, > 1.25: the untrained block is LATINO with a pull to x_t, about as close."))
+            "0.8-1.25, > 1.25: here the untrained block lands about as close as LATINO."))
 
 
 # -- 04.3 the unfolded K x N loop (build) ----------------------------------------------------------

@@ -3,7 +3,7 @@
 arXiv 2507.02686; public code charles-kmc/UD2M @a10f9f8).  ``pt.ud2m`` is this package.
 
     ud = pt.ud2m.train(den, problem, xs_train, generator=g)    # xs_train: clean signals (n, ...)
-    xs = ud.sample(y, n=500, generator=g)                    # K N = 9 network calls per sample
+    xs = ud.sample(y, n=500, generator=g)      # K N calls a sample (images 3 x 3, vectors 4 x 2)
     ud = pt.ud2m.pretrained("mnist-random-inpainting")       # a shipped sampler
 
 One file per role, each opening with its equations and departures:

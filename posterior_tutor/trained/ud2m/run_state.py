@@ -10,13 +10,54 @@ method: ``train.py`` binds it to the two things defined here,
                                                                  optimisers, lr decays and, with
                                                                  the adversarial loss, the
                                                                  discriminator and its optimiser
+
+and the training's settings themselves: the defaults of vectors and images (their reasons:
+``train.py``), ``calls_for`` (K, N), ``inherited`` (from ``init=``) and ``settings`` (the options
+and the sampler's config as saved in its file).
 """
 from __future__ import annotations
 
 import torch
 
+from ...denoisers import parameters_of
 from ...files.checkpoints import prior_fingerprint
 from ...files.safe import content_sha256
+from .sampler import UD2MSampler
+
+VECTOR_DEFAULTS = dict(K=4, N=2, steps=2000, batch=256, lr=1e-3, adv_weight=1.0, gp_weight=0.1)
+IMAGE_DEFAULTS = dict(K=3, N=3, steps=2000, batch=32, lr=1e-4, adv_weight=1.0, gp_weight=0.01)
+
+
+def inherited(init, lora_layers, sigma_factor, K, N):
+    """(lora_layers, sigma_factor, K, N): the ones given, else init's, else (None, 2, None, None)."""
+    if isinstance(init, UD2MSampler):   # anything else is refused by continue_from
+        lora_layers = init.config["layers"] if lora_layers is None else lora_layers
+        sigma_factor = init.config["sigma_factor"] if sigma_factor is None else sigma_factor
+        K, N = init.K if K is None else K, init.N if N is None else N
+    return lora_layers, 2.0 if sigma_factor is None else sigma_factor, K, N
+
+
+def calls_for(xs, K, N):
+    """(K, N): the ones given, else the defaults of vectors (xs of shape (n, d)) or images."""
+    defaults = IMAGE_DEFAULTS if getattr(xs, "ndim", 0) == 4 else VECTOR_DEFAULTS
+    return defaults["K"] if K is None else K, defaults["N"] if N is None else N
+
+
+def settings(den, shape, given, *, eta, rank, lora_layers, hidden, sigma_factor, train_times,
+             lpips_weight, x0_weighting):
+    """(opts, config): the training options (the defaults of vectors or images, then the ones
+    given) and the sampler's config as saved in its file."""
+    opts = dict(IMAGE_DEFAULTS if len(shape) == 3 else VECTOR_DEFAULTS)
+    opts.update({k: v for k, v in given.items() if v is not None})
+    mode = "lora" if parameters_of(den) else "residual"
+    config = dict(K=int(opts["K"]), N=int(opts["N"]), eta=float(eta), rank=int(rank), mode=mode,
+                  shape=list(shape),
+                  layers=None if lora_layers is None else list(lora_layers), hidden=int(hidden),
+                  sigma_factor=float(sigma_factor), T=den.schedule.T, train_times=train_times,
+                  **{k: opts[k] for k in ("steps", "batch", "lr", "adv_weight", "gp_weight")},
+                  lpips_weight=float(lpips_weight), x0_weighting=x0_weighting)
+    config.update({k: given[k] for k in ("shards", "precision") if given[k] not in (1, "fp32")})
+    return opts, config
 
 
 def checkpoint_parts(ud, opt, opt_d, decays) -> dict:

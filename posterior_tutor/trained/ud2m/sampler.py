@@ -1,7 +1,7 @@
 """UD2MSampler: the trained unfolded sampler, its outer DDIM loop, its files and the shipped ones.
 
     ud = pt.ud2m.train(den, problem, xs_train, generator=g)      # xs_train: clean signals (n, ...)
-    xs = ud.sample(y, n=500, generator=g)                    # K N = 9 network calls per sample
+    xs = ud.sample(y, n=500, generator=g)      # K N calls a sample (images 3 x 3, vectors 4 x 2)
     xs = ud.sample(y2, n=500, problem=other_prob)            # another operator, same sampler
     ud = pt.ud2m.pretrained("mnist-sr4")                     # a shipped one (data/ud2m_mnist_sr4)
 

@@ -12,8 +12,13 @@ starts at a trained sampler's adapters (a warm restart); ``checkpoint=`` makes a
 (``posterior_tutor.files.run_checkpoint``).
 
 Defaults.  Paper: K = N = 3, eta = 0.8, LoRA rank 5 on attention, AdamW lr 1e-4 (wd 0.01), batch
-32, adversarial weight 1, LPIPS 0.1, gradient penalty 0.01 (MNIST).  Here: vectors lr 1e-3, batch
-256, 500 steps, gp_weight 0.1; images lr 1e-4, batch 32, 2000 steps, gp_weight 0.01; rank 4.
+32, adversarial weight 1, LPIPS 0.1, gradient penalty 0.01 (MNIST).  Here, one reason each
+(measured: docs/notes/ud2m.md, 'Defaults on the toy family'):
+* vectors K x N = 4 x 2: LATINO's 8 calls, and of the 8-call splits the one closest to the exact
+  posterior over the toy family (``evaluation.toy_family``); images keep the paper's 3 x 3;
+* vectors 2000 steps (lr 1e-3, batch 256, gp_weight 0.1): at 500 the mixtures with many modes or
+  a small sigma still lose to LATINO, at 2000 none did, in under a minute a problem on one CPU
+  thread; images lr 1e-4, batch 32, 2000 steps, gp_weight 0.01; rank 4.
 
 Departures (measurements: docs/notes/ud2m.md and departures.md; recipes: scripts/recipes/):
 * The shipped samplers: adversarial weight 0, grid times, every layer, uniform weighting, lr 1e-3,
@@ -23,8 +28,8 @@ Departures (measurements: docs/notes/ud2m.md and departures.md; recipes: scripts
   (the code's general-operator HQS scalars are never optimised: a defect).
 * Under torchrun (or ``shards=``) a step's batch is drawn as shards, one generator each, with one
   problem and one outer time per global batch (``runtime.distributed``; docs/scaling.md).
-* sigma_factor = 2 by default, which no measurement chose (the code's 2 converts [0, 1] to [-1, 1]
-  units: its equivalent is 1, 13 inpainting): kept, chapter 04's stored toy runs use it.
+* sigma_factor = 2 by default (the code's 2 converts [0, 1] to [-1, 1] units: its equivalent is
+  1, 13 inpainting): on the toy family 1 sigma is clearly worse and 4 sigma no better.
 * D and G update at every step (the code alternates: G on even batches, D on the others).
 * Cosine decay to 0.05 lr, gradient clipping to norm 1 and D's Adam betas (0.5, 0.999) are not in
   the code: usual stabilisers of short adversarial fine-tuning runs (not measured one by one).
@@ -43,7 +48,8 @@ from ...checks.options import Anything, Choice, Flag, Int, Real, check_options, 
 from ...runtime import distributed
 from ...runtime.progress import bar
 from ...files.run_checkpoint import as_run_checkpoint
-from .run_state import checkpoint_parts, checkpoint_settings
+from .run_state import (calls_for, checkpoint_parts, checkpoint_settings, inherited,
+                        settings)
 from . import losses
 from .checks import check_lpips, check_objects, check_training_inputs, y_width
 from .discriminator import Discriminator, discriminator_features, discriminator_loss
@@ -51,11 +57,10 @@ from .sampler import UD2MSampler
 
 __all__ = ["train", "continue_from", "TRAIN_OPTIONS"]
 
-_VECTOR_DEFAULTS = dict(steps=500, batch=256, lr=1e-3, adv_weight=1.0, gp_weight=0.1)
-_IMAGE_DEFAULTS = dict(steps=2000, batch=32, lr=1e-4, adv_weight=1.0, gp_weight=0.01)
 TRAIN_OPTIONS = {   # kind and range of each option of train() (options.py); None: the default
     "steps": Int(0, optional=True), "batch": Int(1, optional=True),
-    "lr": Real(0, low_open=True, optional=True), "K": Int(1), "N": Int(1), "eta": Real(0, 1),
+    "lr": Real(0, low_open=True, optional=True), "K": Int(1, optional=True),
+    "N": Int(1, optional=True), "eta": Real(0, 1),
     "rank": Int(1), "adv_weight": Real(0, optional=True), "gp_weight": Real(0, optional=True),
     "lpips_weight": Real(0), "lpips_net": Choice("vgg", "alex", "squeeze", "vgg16"),
     "operators": Anything(), "sigma_factor": Real(0, low_open=True, optional=True),
@@ -68,7 +73,7 @@ TRAIN_OPTIONS = {   # kind and range of each option of train() (options.py); Non
 
 def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, generator=None,
           steps: int | None = None, batch: int | None = None, lr: float | None = None,
-          K: int = 3, N: int = 3, eta: float = 0.8, rank: int = 4,
+          K: int | None = None, N: int | None = None, eta: float = 0.8, rank: int = 4,
           adv_weight: float | None = None, gp_weight: float | None = None,
           lpips_weight: float = 0.0, lpips_net: str = "vgg", operators=None,
           sigma_factor: float | None = None, train_times: str = "uniform", lora_layers=None,
@@ -80,10 +85,10 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
     xs_train : clean signals (n, ...) of the prior's shape; measurements are made on the fly.
     generator : draws everything (adapter initialisation, batches, times, noise): the same seed
                gives the same sampler.  Returns a ``UD2MSampler``.
-    steps, batch, lr : vectors (toy) 500, 256, 1e-3; images 2000, 32, 1e-4 (paper: lr 1e-4,
-               steps = 0 gives the untrained sampler (adapters at zero, lambda = 1);
-               batch 32, 400 epochs of 16k images on MNIST).
-    K, N, eta : iterations per block, outer DDIM steps, DDIM eta; paper 3, 3, 0.8.  NFE = K N.
+    steps, batch, lr : vectors (toy) 2000, 256, 1e-3; images 2000, 32, 1e-4 (paper: lr 1e-4,
+               batch 32, 400 epochs of 16k images on MNIST); steps = 0: the untrained sampler.
+    K, N, eta : iterations per block, outer DDIM steps, DDIM eta; vectors 4, 2, images (paper)
+               3, 3; eta 0.8.  NFE = K N.
                eta has its DDIM meaning; the paper's 0.8 is under the code's rule (far less
                fresh noise: docs/notes/ud2m.md, 'presets.py'): ``with_preset("code")``.
     rank     : LoRA rank (paper 5); ``lora_layers`` names the adapted layers (default: attention
@@ -105,7 +110,8 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
     init     : a trained ``UD2MSampler`` on the same prior to continue from: its adapters and
                lambda are copied (``init`` itself is not changed) and its training curve is
                continued; rank and adapted layers must match (default: init's layers), K and N
-               may differ.  The learning rate starts a fresh cosine decay (a warm restart).
+               may differ (default: init's).  The learning rate starts a fresh cosine decay (a
+               warm restart).
     progress : tqdm bar (None: on, except under pytest; ``posterior_tutor.runtime.progress``).
     checkpoint, checkpoint_every : a folder (or a ``RunCheckpoint``) for a resumable run: every
                ``checkpoint_every`` steps ``folder/last.pt`` holds the whole training state; called
@@ -122,11 +128,11 @@ def train(den: Denoiser, problem: InverseProblem, xs_train: torch.Tensor, genera
         xs_train = conform(xs_train, dtype_of(den) or torch.get_default_dtype(), "xs_train")
     shards = _join_processes(den, shards)
     run = as_run_checkpoint(checkpoint, checkpoint_every)
-    lora_layers, sigma_factor = _inherit(init, lora_layers, sigma_factor)
-    shape = check_training_inputs(den, problem, xs_train, K, N)
-    given = dict(steps=steps, batch=batch, lr=lr, adv_weight=adv_weight, gp_weight=gp_weight,
-                 shards=shards, precision=precision)
-    opts, config = _settings(den, shape, given, K=K, N=N, eta=eta, rank=rank,
+    lora_layers, sigma_factor, K, N = inherited(init, lora_layers, sigma_factor, K, N)
+    shape = check_training_inputs(den, problem, xs_train, *calls_for(xs_train, K, N))
+    given = dict(K=K, N=N, steps=steps, batch=batch, lr=lr, adv_weight=adv_weight,
+                 gp_weight=gp_weight, shards=shards, precision=precision)
+    opts, config = settings(den, shape, given, eta=eta, rank=rank,
                              lora_layers=lora_layers, hidden=hidden, sigma_factor=sigma_factor,
                              train_times=train_times, lpips_weight=lpips_weight,
                              x0_weighting=x0_weighting)
@@ -152,30 +158,6 @@ def _join_processes(den, shards):
     params = parameters_of(den)
     distributed.init(params[0].device if params else "cpu")
     return distributed.world() if shards is None else shards
-
-
-def _inherit(init, lora_layers, sigma_factor):
-    """(lora_layers, sigma_factor): the ones given, else init's, else (None, 2)."""
-    if isinstance(init, UD2MSampler):   # anything else is refused by continue_from
-        lora_layers = init.config["layers"] if lora_layers is None else lora_layers
-        sigma_factor = init.config["sigma_factor"] if sigma_factor is None else sigma_factor
-    return lora_layers, 2.0 if sigma_factor is None else sigma_factor
-
-
-def _settings(den, shape, given, *, K, N, eta, rank, lora_layers, hidden, sigma_factor,
-              train_times, lpips_weight, x0_weighting):
-    """(opts, config): the training options (the defaults of vectors or images, then the ones
-    given) and the sampler's config as saved in its file."""
-    opts = dict(_IMAGE_DEFAULTS if len(shape) == 3 else _VECTOR_DEFAULTS)
-    opts.update({k: v for k, v in given.items() if v is not None})
-    mode = "lora" if parameters_of(den) else "residual"
-    config = dict(K=int(K), N=int(N), eta=float(eta), rank=int(rank), mode=mode, shape=list(shape),
-                  layers=None if lora_layers is None else list(lora_layers), hidden=int(hidden),
-                  sigma_factor=float(sigma_factor), T=den.schedule.T, train_times=train_times,
-                  **{k: opts[k] for k in ("steps", "batch", "lr", "adv_weight", "gp_weight")},
-                  lpips_weight=float(lpips_weight), x0_weighting=x0_weighting)
-    config.update({k: given[k] for k in ("shards", "precision") if given[k] not in (1, "fp32")})
-    return opts, config
 
 
 def continue_from(ud: UD2MSampler, init) -> None:
