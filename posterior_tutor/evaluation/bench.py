@@ -11,9 +11,9 @@ SSIM / LPIPS / coverage, costs and peak memory.  Both write a Markdown table and
 (``report``) under --out.
 
 Long runs can be split and resumed: with --merge the rows go into the table already in --out
-(both suites; the toy table is written at the end of the run)
-(replacing a stored row of the same task and method), stored after every row, and the commands
-of every merged run are listed in its header; --resume does the same but skips the rows already
+(replacing a stored row of the same task and method; the image suite stores each row as it is
+done, the toy suite writes its table at the end of the run), and the commands of every merged
+image run are listed in its header; --resume does the same but skips the rows already
 stored at this --images and --samples, so a killed run picks up where it stopped:
 
     python -m posterior_tutor.evaluation.bench --suite images --tasks sr4 --images 16 --samples 4 --resume --out docs/benchmark
@@ -136,14 +136,20 @@ def merge_toy(old, new) -> list:
     """``old`` with each row of ``new`` in place of the old row of the same problem and method
     (the method's name before any " (settings)": a retrained UD2M replaces the stored one), or
     after the last row of its problem when new."""
-    base = lambda r: (r.problem, r.method.split(" (")[0])  # noqa: E731
+    return _replace_or_insert(old, new, key=lambda r: (r.problem, r.method.split(" (")[0]),
+                              group=lambda r: r.problem)
+
+
+def _replace_or_insert(old, new, key, group) -> list:
+    """``old`` with each row of ``new`` in place of the old row of the same ``key``, or, when
+    new, after the last row of its ``group`` (at the end for a new group)."""
     rows = list(old)
     for r in new:
-        keys = [base(o) for o in rows]
-        if base(r) in keys:
-            rows[keys.index(base(r))] = r
+        keys = [key(o) for o in rows]
+        if key(r) in keys:
+            rows[keys.index(key(r))] = r
         else:
-            same = [i for i, o in enumerate(rows) if o.problem == r.problem]
+            same = [i for i, o in enumerate(rows) if group(o) == group(r)]
             rows.insert(same[-1] + 1 if same else len(rows), r)
     return rows
 
@@ -177,14 +183,7 @@ def merge_rows(old, new) -> list:
     """``old`` with each row of ``new`` in place of the old row of its (task, method), or, when
     new, after the last row of its task (at the end for a new task); then, within each task, the
     trivial rows (the floors) first, the others in their order."""
-    rows = list(old)
-    for r in new:
-        keys = [(o.task, o.method) for o in rows]
-        if (r.task, r.method) in keys:
-            rows[keys.index((r.task, r.method))] = r
-        else:
-            same = [i for i, o in enumerate(rows) if o.task == r.task]
-            rows.insert(same[-1] + 1 if same else len(rows), r)
+    rows = _replace_or_insert(old, new, key=lambda r: (r.task, r.method), group=lambda r: r.task)
     order = list(dict.fromkeys(r.task for r in rows))
     return sorted(rows, key=lambda r: (order.index(r.task), not r.trivial))
 

@@ -144,10 +144,10 @@ def _problem_rows(tp, names, n, fast, seed, progress) -> list[Row]:
         if name == "ud2m":
             xs, cost, name, _ = trained_ud2m_sample(tp, den, n, fast, seed)
         else:
+            options = toy_options(name, fast)
             xs, cost = timed_sample(name, den, tp.problem, tp.y, n,
-                                    torch.Generator().manual_seed(seed + 1),
-                                    **toy_options(name, fast))
-            name = _label(name, cost, n, toy_options(name, fast))
+                                    torch.Generator().manual_seed(seed + 1), **options)
+            name = _label(name, cost, n, options)
         sw = _distance(xs, exact, seed)
         rows.append(Row(tp.name, name, n, sw, sw / floor, sw / prior, cost.nfe, cost.backward,
                         cost.wall_s, cost.net_s, cost.overhead))

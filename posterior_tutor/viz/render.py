@@ -27,7 +27,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .density import _density_grid, _hpd_levels, limits_2d
-from .steps import _auto_view, _correction_origin, _full_title, _np, _pick, _step_info
+from .steps import _auto_view, _correction_origin, _extras, _full_title, _np, _pick, _step_info
 
 __all__ = ["render_2d", "render_image", "sample_strip", "figure_to_png", "filmstrip", "limits_2d"]
 
@@ -78,7 +78,7 @@ def _weight_sizes(step, n: int):
     """Marker sizes and legend label: proportional to the particles' importance weights when the
     step carries one weight per point (``extras["weights"]``, SMC samplers; a particle of average
     weight gets the usual size 6: the weights of several systems each sum to 1), else 6."""
-    w = _np(getattr(step, "extras", {}).get("weights")) if getattr(step, "extras", None) else None
+    w = _np(_extras(step).get("weights"))
     if w is None or w.size != n:
         return 6, "x (state)"
     w = w.ravel()
